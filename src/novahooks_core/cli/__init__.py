@@ -1,0 +1,1 @@
+"""The ``novahooks`` command line; subcommands come from ``novahooks.cli``."""

@@ -1,0 +1,140 @@
+"""Core subcommands: ``hooks``, ``config sample``, ``check``, ``simulate``."""
+
+import os
+import tempfile
+from typing import Any, Iterable, List, Tuple
+
+from cliff import command
+from cliff import lister
+from oslo_config import generator
+from stevedore import extension
+
+from novahooks_core import config
+from novahooks_core import inventory
+from novahooks_core import plugin
+from novahooks_core.plugin import CheckResult
+from novahooks_core.runner import NovaRunner
+from novahooks_core.testing import run_lifecycle
+
+Rows = Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]
+
+
+class ListHooks(lister.Lister):
+    """List every installed nova.hooks entry point and whether it runs."""
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        rows = []
+        for entry in inventory.installed_hooks():
+            if entry.error:
+                state = 'load failed: %s' % entry.error
+            elif entry.enabled is None:
+                state = 'not a novahooks hook'
+            else:
+                state = 'enabled' if entry.enabled else 'disabled'
+            rows.append((entry.hook, entry.target, entry.distribution,
+                         entry.plugin or '', state))
+        return ('Hook', 'Class', 'Distribution', 'Plugin', 'State'), rows
+
+
+class ConfigSample(command.Command):
+    """Print a complete sample configuration file."""
+
+    def take_action(self, parsed_args: Any) -> int:
+        namespaces = sorted(
+            name for name in extension.ExtensionManager(
+                'oslo.config.opts', invoke_on_load=False).names()
+            if name == 'novahooks' or name.startswith('novahooks.'))
+        gen_conf = config.cfg.ConfigOpts()
+        generator.register_cli_opts(gen_conf)
+        args = ['--wrap-width', '79']
+        for namespace in namespaces:
+            args += ['--namespace', namespace]
+        gen_conf(args, project='novahooks', default_config_files=[])
+        generator.generate(gen_conf, output_file=self.app.stdout)
+        return 0
+
+
+def _state_dir_check() -> CheckResult:
+    try:
+        path = config.state_dir()
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+        return CheckResult('core', 'state_dir writable', True, path)
+    except OSError as exc:
+        return CheckResult('core', 'state_dir writable', False, str(exc))
+
+
+def _plugin_checks(name: str,
+                   hooks: List[inventory.HookEntry]) -> Iterable[CheckResult]:
+    mine = [h for h in hooks if h.plugin == name]
+    if name in plugin.installed():
+        try:
+            descriptor = plugin.load(name)
+            yield CheckResult(name, 'plugin loads', True)
+            yield from descriptor.check(config.get())
+        except Exception as exc:
+            yield CheckResult(name, 'plugin loads', False,
+                              '%s: %s' % (type(exc).__name__, exc))
+    elif not mine:
+        yield CheckResult(name, 'plugin installed', False,
+                          'no novahooks.plugins entry point and no nova.hooks '
+                          'class with plugin_name %r' % name)
+    yield CheckResult(name, 'hooks visible to stevedore', bool(mine),
+                      ', '.join(sorted(h.hook for h in mine)) or 'none')
+
+
+class Check(lister.Lister):
+    """Check the configuration, the state directory and every enabled plugin.
+
+    Exits non-zero when any check fails.
+    """
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        path, explicit = config.config_file(self.app.options.config_file)
+        results = [CheckResult(
+            'core', 'configuration', True,
+            path if os.path.isfile(path) else 'built-in defaults (%s absent)'
+            % path), _state_dir_check()]
+        hooks = inventory.installed_hooks()
+        results += [CheckResult('core', 'nova.hooks entry point loads',
+                                False, '%s: %s' % (h.target, h.error))
+                    for h in hooks if h.error]
+        for name in sorted(config.enabled_plugins()):
+            results += _plugin_checks(name, hooks)
+        self.failed = [r for r in results if not r.ok]
+        return (('Plugin', 'Check', 'OK', 'Detail'),
+                [(r.plugin, r.what, 'yes' if r.ok else 'NO', r.detail)
+                 for r in results])
+
+    def run(self, parsed_args: Any) -> int:
+        self.failed: List[CheckResult] = []
+        result = super().run(parsed_args)
+        return 1 if self.failed else int(result or 0)
+
+
+class Simulate(lister.Lister):
+    """Drive a whole instance lifecycle through the installed hooks.
+
+    Hooks are loaded from the nova.hooks entry points by stevedore and run
+    with Nova's exact semantics: create, build (with network allocation), a
+    periodic network-info heal, and delete (with deallocation).
+    """
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--release', type=int, default=21,
+                            choices=range(12, 22), metavar='12..21',
+                            help='Nova release whose argument shapes to use')
+        parser.add_argument('--count', type=int, default=1,
+                            help='instances in the create request')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        runner = NovaRunner()
+        run_lifecycle(runner, release=parsed_args.release,
+                      count=parsed_args.count)
+        rows = [(step, run.hook, run.phase, run.target, run.outcome,
+                 '%.3f' % (run.seconds * 1000.0), run.summary or '')
+                for step, run in enumerate(runner.runs, 1)]
+        return (('Step', 'Hook', 'Phase', 'Class', 'Outcome', 'ms',
+                 'Summary'), rows)

@@ -1,0 +1,159 @@
+"""Configuration: one file, read once per process with our own ConfigOpts.
+
+Never Nova's global ``CONF``. The file is ``--config-file`` on the CLI, else
+``$NOVAHOOKS_CONFIG``, else :data:`DEFAULT_CONFIG_FILE`; a missing default
+file means built-in defaults. Inside Nova nothing is read until the first
+enabled hook runs.
+"""
+
+import os
+import threading
+from typing import FrozenSet, List, Optional, Sequence, Tuple
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_FILE = '/etc/nova/novahooks.conf'
+CONFIG_ENV = 'NOVAHOOKS_CONFIG'
+DEFAULT_STATE_DIR = os.path.join('~', '.local', 'state', 'novahooks')
+
+CORE_OPTS = [
+    cfg.ListOpt('enabled_plugins', default=['audit'],
+                help='Plugins whose hooks run, by name: audit (built in), '
+                     'dns, storage, netinfo, or the plugin_name of your own '
+                     'NovaHook subclasses. Hooks of other plugins stay '
+                     'installed but cost Nova next to nothing.'),
+    cfg.StrOpt('state_dir', default=DEFAULT_STATE_DIR,
+               sample_default='~/.local/state/novahooks',
+               help='Directory for embedded databases and files. "~" is '
+                    'the home of the user Nova runs as.'),
+    cfg.BoolOpt('allow_veto', default=False,
+                help='Let plugins refuse a create_instance or '
+                     'build_instance call (raised to Nova as its '
+                     'FatalHookException). Off: a refusal is only logged.'),
+    cfg.FloatOpt('slow_hook_threshold_ms', default=100.0, min=0.0,
+                 help='Log a WARNING when one handler call takes longer '
+                      'than this many milliseconds.'),
+]
+
+_lock = threading.Lock()
+_conf: Optional[cfg.ConfigOpts] = None
+_enabled: Optional[FrozenSet[str]] = None
+_load_error: Optional[str] = None
+
+
+def new_conf() -> cfg.ConfigOpts:
+    """A fresh ConfigOpts with the core options registered."""
+    conf = cfg.ConfigOpts()
+    conf.register_opts(CORE_OPTS)
+    return conf
+
+
+def config_file(explicit: Optional[str] = None) -> Tuple[str, bool]:
+    """The file to read and whether the operator named it explicitly."""
+    if explicit:
+        return explicit, True
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return from_env, True
+    return DEFAULT_CONFIG_FILE, False
+
+
+def load(explicit_file: Optional[str] = None,
+         conf: Optional[cfg.ConfigOpts] = None) -> cfg.ConfigOpts:
+    """Parse the configuration into ``conf`` and make it the process's.
+
+    Raises ``oslo_config.cfg.Error`` (or ``OSError``) when the named file is
+    missing or invalid; callers inside Nova use :func:`get` instead.
+    """
+    global _conf, _enabled, _load_error
+    conf = conf if conf is not None else new_conf()
+    path, explicit = config_file(explicit_file)
+    if explicit and not os.path.isfile(path):
+        raise cfg.ConfigFilesNotFoundError([path])
+    files = [path] if os.path.isfile(path) else []
+    conf(args=[], project='novahooks', default_config_files=files,
+         validate_default_values=True)
+    enabled = frozenset(n.strip() for n in conf.enabled_plugins if n.strip())
+    with _lock:
+        _conf, _enabled, _load_error = conf, enabled, None
+    return conf
+
+
+def get() -> cfg.ConfigOpts:
+    """The process's configuration, loaded on first use.
+
+    A file that cannot be read or parsed is logged once as an ERROR and
+    every plugin is treated as disabled: guessing an operator's intent is
+    worse than doing nothing, and Nova must not fail because of us.
+    """
+    global _conf, _enabled, _load_error
+    conf = _conf
+    if conf is not None:
+        return conf
+    with _lock:
+        if _conf is not None:
+            return _conf
+        path, _ = config_file()
+    try:
+        return load()
+    except Exception as exc:
+        message = '%s: %s' % (type(exc).__name__, exc)
+        with _lock:
+            if _conf is None:
+                _conf, _enabled, _load_error = new_conf(), frozenset(), message
+        LOG.error('novahooks: cannot read configuration %s (%s); all '
+                  'novahooks plugins are disabled until this is fixed and '
+                  'Nova is restarted', path, message)
+        return _conf
+
+
+def load_error() -> Optional[str]:
+    """Why the configuration could not be read, if it could not."""
+    return _load_error
+
+
+def enabled_plugins() -> FrozenSet[str]:
+    """Names of the enabled plugins (loads the configuration if needed)."""
+    enabled = _enabled
+    if enabled is None:
+        get()
+        enabled = _enabled
+    return enabled or frozenset()
+
+
+def is_enabled(plugin: str) -> bool:
+    """Whether hooks of ``plugin`` run. Cheap after the first call."""
+    enabled = _enabled
+    if enabled is None:
+        enabled = enabled_plugins()
+    return plugin in enabled
+
+
+def register_plugin_opts(group: str, opts: Sequence[cfg.Opt]) -> cfg.ConfigOpts:
+    """Register a plugin's options in its group; returns the config."""
+    conf = get()
+    conf.register_opts(list(opts), group=group)
+    return conf
+
+
+def state_dir(create: bool = True) -> str:
+    """The expanded state directory, created (mode 0700) when asked."""
+    path = os.path.expanduser(get().state_dir)
+    if create:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def reset() -> None:
+    """Forget the loaded configuration (tests, or a reload)."""
+    global _conf, _enabled, _load_error
+    with _lock:
+        _conf, _enabled, _load_error = None, None, None
+
+
+def list_opts() -> List[Tuple[Optional[str], List[cfg.Opt]]]:
+    """Core options, for ``oslo-config-generator`` (namespace novahooks)."""
+    return [(None, list(CORE_OPTS))]

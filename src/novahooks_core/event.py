@@ -1,0 +1,250 @@
+"""Bind Nova's hook arguments by name and expose them as a :class:`HookEvent`.
+
+Binding follows the signatures of every Nova release that had hooks (12 to
+21): positional arguments are named by the hooked function's parameter
+order, keywords by name, and renamed parameters are mapped to today's name.
+Normalization is lazy: a handler pays only for the fields it reads.
+"""
+
+import dataclasses
+import functools
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+from novahooks_core import models
+from novahooks_core import normalize
+from novahooks_core.models import HookPoint, Phase
+
+# Parameter order of each hooked function, ``self`` first. Later releases
+# only appended parameters (``host_list`` 17, ``accel_uuids`` 21) or removed
+# trailing ones (``quotas`` after 15, ``update_cells`` after 19).
+SIGNATURES: Dict[HookPoint, Tuple[str, ...]] = {
+    HookPoint.CREATE_INSTANCE: (
+        'self', 'context', 'instance_type', 'image_href', 'kernel_id',
+        'ramdisk_id', 'min_count', 'max_count', 'display_name',
+        'display_description', 'key_name', 'key_data', 'security_groups',
+        'availability_zone', 'forced_host', 'forced_node', 'user_data',
+        'metadata', 'injected_files', 'admin_password',
+        'block_device_mapping', 'access_ip_v4', 'access_ip_v6',
+        'requested_networks', 'config_drive', 'auto_disk_config',
+        'scheduler_hints', 'legacy_bdm', 'shutdown_terminate',
+        'check_server_group_quota', 'tags', 'supports_multiattach',
+        'trusted_certs', 'supports_port_resource_request', 'requested_host',
+        'requested_hypervisor_hostname'),
+    HookPoint.BUILD_INSTANCE: (
+        'self', 'context', 'instance', 'image', 'request_spec',
+        'filter_properties', 'admin_password', 'injected_files',
+        'requested_networks', 'security_groups', 'block_device_mapping',
+        'node', 'limits', 'host_list', 'accel_uuids'),
+    HookPoint.DELETE_INSTANCE: ('self', 'context', 'instance', 'bdms',
+                                'quotas'),
+    HookPoint.INSTANCE_NETWORK_INFO: ('impl', 'context', 'instance',
+                                      'nw_info', 'update_cells'),
+}
+
+# Names older releases used for the same parameter.
+ALIASES: Dict[str, str] = {'security_group': 'security_groups'}
+
+# Create keywords that first appeared in a given release.
+_CREATE_KWARG_SINCE = (('requested_hypervisor_hostname', 20),
+                       ('requested_host', 20),
+                       ('supports_port_resource_request', 19),
+                       ('trusted_certs', 18),
+                       ('supports_multiattach', 17), ('tags', 16))
+
+OLDEST, NEWEST = 12, 21
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundCall:
+    """A hooked call's arguments by parameter name (raw; never logged)."""
+
+    values: Mapping[str, Any]
+    positional: int
+    keywords: Tuple[str, ...]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+
+def bind(hook: HookPoint, args: Sequence[Any],
+         kwargs: Mapping[str, Any]) -> BoundCall:
+    """Name every argument of a hooked call."""
+    names = SIGNATURES[hook]
+    values: Dict[str, Any] = dict(zip(names, args))
+    for index in range(len(names), len(args)):
+        values['arg%d' % index] = args[index]
+    for key, value in kwargs.items():
+        values[ALIASES.get(key, key)] = value
+    return BoundCall(values, len(args), tuple(kwargs))
+
+
+def release_range(hook: HookPoint, call: BoundCall) -> Tuple[int, int]:
+    """The Nova releases whose signature and argument types fit this call."""
+    low, high = OLDEST, NEWEST
+    if hook is HookPoint.CREATE_INSTANCE:
+        if 'security_group' in call.keywords or isinstance(
+                call.get('instance_type'), Mapping):
+            high = 14
+        else:
+            low = 15
+        for name, since in _CREATE_KWARG_SINCE:
+            if name in call.keywords:
+                low = max(low, since)
+                break
+    elif hook is HookPoint.BUILD_INSTANCE:
+        if 'accel_uuids' in call.values:
+            low = 21
+        elif 'host_list' in call.values:
+            low, high = 17, 20
+        elif call.positional >= 11:
+            high = 16
+    elif hook is HookPoint.DELETE_INSTANCE:
+        if 'quotas' in call.values:
+            high = 15
+        else:
+            low = 16
+    elif hook is HookPoint.INSTANCE_NETWORK_INFO:
+        if 'update_cells' in call.values:
+            high = 19
+    return (low, high)
+
+
+@dataclasses.dataclass(frozen=True)
+class HookEvent:
+    """One hook call, normalized on demand.
+
+    ``result`` is the hooked function's return value in ``post`` (for
+    ``build_instance``: ``'active'``, ``'failed'`` or ``'rescheduled'``);
+    ``instances`` are the instances ``create_instance`` returned.
+    """
+
+    hook: HookPoint
+    phase: Phase
+    call: BoundCall = dataclasses.field(repr=False, compare=False)
+    raw_result: Any = dataclasses.field(default=None, repr=False,
+                                        compare=False)
+
+    @functools.cached_property
+    def nova_releases(self) -> Tuple[int, int]:
+        """Oldest and newest Nova release this call's shape fits."""
+        return release_range(self.hook, self.call)
+
+    @functools.cached_property
+    def request(self) -> models.RequestInfo:
+        """Request id, project and user of the caller."""
+        return normalize.request_info(self.call.get('context'))
+
+    @functools.cached_property
+    def network_info(self) -> Optional[models.NetworkInfo]:
+        """The network info this call is about, ``None`` when unknown.
+
+        For ``instance_network_info`` it is ``nw_info`` when given as a list
+        of VIFs; in ``post`` otherwise what Nova stored in the instance's
+        ``info_cache``. For other hooks it is the instance's info cache.
+        """
+        if self.hook is HookPoint.INSTANCE_NETWORK_INFO:
+            given = self.call.get('nw_info')
+            if isinstance(given, list):
+                return normalize.network_info(given)
+            if self.phase is Phase.PRE:
+                return None
+        return normalize.info_cache_network_info(self.call.get('instance'))
+
+    @functools.cached_property
+    def instance(self) -> Optional[models.Instance]:
+        """The instance (``None`` for ``create_instance``: see instances)."""
+        if self.hook is HookPoint.CREATE_INSTANCE:
+            return None
+        return normalize.instance(self.call.get('instance'),
+                                  network=self.network_info)
+
+    @functools.cached_property
+    def instances(self) -> Tuple[models.Instance, ...]:
+        """All instances of the call: those ``create`` returned, or one."""
+        if self.hook is not HookPoint.CREATE_INSTANCE:
+            return (self.instance,) if self.instance is not None else ()
+        if self.phase is Phase.PRE:
+            return ()
+        result = self.raw_result
+        created = result[0] if isinstance(result, tuple) and result else None
+        if created is None:
+            return ()
+        created = normalize.read_field(created, 'objects', created)
+        if not isinstance(created, (list, tuple)):
+            raise normalize.BadInput(
+                'create_instance returned %s, expected (instances, '
+                'reservation_id)' % type(result).__name__)
+        return tuple(i for i in (normalize.instance(c) for c in created)
+                     if i is not None)
+
+    @functools.cached_property
+    def reservation_id(self) -> Optional[str]:
+        """The reservation id ``create_instance`` returned."""
+        result = self.raw_result
+        if (self.hook is HookPoint.CREATE_INSTANCE
+                and isinstance(result, tuple) and len(result) > 1):
+            return normalize.as_str(result[1])
+        return None
+
+    @functools.cached_property
+    def flavor(self) -> Optional[models.Flavor]:
+        """The requested flavor (create) or the instance's flavor."""
+        if self.hook is HookPoint.CREATE_INSTANCE:
+            return normalize.flavor(self.call.get('instance_type'))
+        return self.instance.flavor if self.instance else None
+
+    @functools.cached_property
+    def create_request(self) -> Optional[models.CreateRequest]:
+        """What the user asked for (``create_instance`` only)."""
+        if self.hook is not HookPoint.CREATE_INSTANCE:
+            return None
+        return normalize.create_request(self.call.values)
+
+    @functools.cached_property
+    def block_devices(self) -> Tuple[models.BlockDevice, ...]:
+        """Requested (create), actual (build) or current (delete) mappings."""
+        if self.hook is HookPoint.CREATE_INSTANCE:
+            request = self.create_request
+            return request.block_devices if request else ()
+        if self.hook is HookPoint.BUILD_INSTANCE:
+            return normalize.block_devices(
+                self.call.get('block_device_mapping'))
+        if self.hook is HookPoint.DELETE_INSTANCE:
+            return normalize.block_devices(self.call.get('bdms'))
+        return ()
+
+    @functools.cached_property
+    def result(self) -> Optional[str]:
+        """``build_instance``'s outcome in ``post``; ``None`` elsewhere."""
+        if self.hook is HookPoint.BUILD_INSTANCE:
+            return normalize.as_str(self.raw_result)
+        return None
+
+    @property
+    def instance_uuid(self) -> Optional[str]:
+        """The instance's UUID, read cheaply (for log lines)."""
+        if self.hook is HookPoint.CREATE_INSTANCE:
+            return None
+        return normalize.as_str(
+            normalize.read_field(self.call.get('instance'), 'uuid'))
+
+    def normalize_all(self) -> Dict[str, Any]:
+        """Every normalized field, as JSON-ready primitives."""
+        return models.to_primitive({
+            'hook': self.hook, 'phase': self.phase,
+            'nova_releases': list(self.nova_releases),
+            'request': self.request,
+            'instances': self.instances,
+            'reservation_id': self.reservation_id,
+            'flavor': self.flavor,
+            'create_request': self.create_request,
+            'block_devices': self.block_devices,
+            'network_info': self.network_info,
+            'result': self.result,
+        })
+
+
+def make_event(hook: HookPoint, phase: Phase, args: Sequence[Any],
+               kwargs: Mapping[str, Any], result: Any = None) -> HookEvent:
+    """A :class:`HookEvent` for one side of a hooked call."""
+    return HookEvent(hook, phase, bind(hook, args, kwargs), result)

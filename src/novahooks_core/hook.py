@@ -1,0 +1,104 @@
+"""``NovaHook``: the class a ``nova.hooks`` entry point points at.
+
+Nova builds every hook class with no arguments on *every* hooked call, then
+calls ``pre(*args, **kwargs)`` and ``post(rv, *args, **kwargs)`` if those
+attributes are truthy. So ``__init__`` does nothing, and ``pre``/``post``
+are ``None`` when the plugin is disabled or the subclass has no handler for
+that phase: Nova then skips the hook at the cost of an attribute lookup.
+
+A hook is written as::
+
+    class MyHooks(NovaHook):
+        plugin_name = 'mine'
+
+        def handle_post(self, event):
+            ...   # event: novahooks_core.HookEvent
+
+    class MyBuild(MyHooks):
+        hook_point = HookPoint.BUILD_INSTANCE
+
+and ``setup.cfg`` maps ``nova.hooks`` ``build_instance = pkg.mod:MyBuild``.
+"""
+
+import functools
+from typing import Any, Callable, ClassVar, Dict, Optional
+
+from novahooks_core import config
+from novahooks_core import redact
+from novahooks_core.event import HookEvent, make_event
+from novahooks_core.isolation import run_guarded
+from novahooks_core.models import HookPoint, Phase
+
+VETOABLE = frozenset([HookPoint.CREATE_INSTANCE, HookPoint.BUILD_INSTANCE])
+
+
+class NovaHook:
+    """Base of every novahooks hook class; see the module docstring."""
+
+    #: Name in ``[DEFAULT] enabled_plugins`` that switches this hook on.
+    plugin_name: ClassVar[str] = ''
+    #: The Nova hook point this class is registered for.
+    hook_point: ClassVar[Optional[HookPoint]] = None
+
+    _handles: ClassVar[Dict[Phase, bool]] = {}
+    _names: ClassVar[Dict[Phase, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.hook_point is not None:
+            cls.hook_point = HookPoint(cls.hook_point)
+        point = cls.hook_point.value if cls.hook_point else '?'
+        cls._handles = {
+            Phase.PRE: cls.handle_pre is not NovaHook.handle_pre,
+            Phase.POST: cls.handle_post is not NovaHook.handle_post}
+        cls._names = {phase: '%s:%s:%s' % (cls.plugin_name, point,
+                                           phase.value)
+                      for phase in Phase}
+
+    def handle_pre(self, event: HookEvent) -> Optional[str]:
+        """Handle the call before Nova's function runs.
+
+        May return a short summary of what was done (shown by ``novahooks
+        simulate``) and may raise :class:`~novahooks_core.Veto` in
+        ``create_instance``/``build_instance``.
+        """
+        return None
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        """Handle the call after Nova's function returned (not if it raised).
+
+        May return a short summary of what was done.
+        """
+        return None
+
+    def active(self, phase: Phase) -> bool:
+        """Whether this hook runs for ``phase`` (handler defined, enabled)."""
+        return (self._handles.get(phase, False)
+                and self.hook_point is not None
+                and config.is_enabled(self.plugin_name))
+
+    @property
+    def pre(self) -> Optional[Callable[..., None]]:
+        """Nova's ``pre`` entry, or ``None`` so Nova skips this hook."""
+        return self._run_pre if self.active(Phase.PRE) else None
+
+    @property
+    def post(self) -> Optional[Callable[..., None]]:
+        """Nova's ``post`` entry, or ``None`` so Nova skips this hook."""
+        return self._run_post if self.active(Phase.POST) else None
+
+    def _run_pre(self, *args: Any, **kwargs: Any) -> None:
+        self._dispatch(Phase.PRE, self.handle_pre, None, args, kwargs)
+
+    def _run_post(self, rv: Any, *args: Any, **kwargs: Any) -> None:
+        self._dispatch(Phase.POST, self.handle_post, rv, args, kwargs)
+
+    def _dispatch(self, phase: Phase, handler: Callable[[HookEvent], Any],
+                  rv: Any, args: Any, kwargs: Any) -> None:
+        assert self.hook_point is not None
+        event = make_event(self.hook_point, phase, args, kwargs, rv)
+        run_guarded(
+            self._names[phase], functools.partial(handler, event),
+            veto_allowed=phase is Phase.PRE and self.hook_point in VETOABLE,
+            instance_uuid=event.instance_uuid,
+            secrets=lambda: redact.secret_values(event.call.values))

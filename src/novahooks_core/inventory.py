@@ -1,0 +1,68 @@
+"""What is installed: every ``nova.hooks`` entry point and who provides it."""
+
+import dataclasses
+import functools
+from typing import Dict, List, Optional, Tuple
+
+from stevedore import extension
+
+from novahooks_core import config
+from novahooks_core.hook import NovaHook
+from novahooks_core.runner import NAMESPACE
+
+
+@dataclasses.dataclass(frozen=True)
+class HookEntry:
+    """One installed ``nova.hooks`` entry point."""
+
+    hook: str
+    target: str
+    distribution: str
+    plugin: Optional[str]
+    error: Optional[str] = None
+
+    @property
+    def enabled(self) -> Optional[bool]:
+        """On or off for novahooks hooks; ``None`` for others' hooks."""
+        if self.plugin is None:
+            return None
+        return config.is_enabled(self.plugin)
+
+
+@functools.lru_cache(maxsize=None)
+def _distributions() -> Dict[Tuple[str, str, str], str]:
+    from importlib import metadata
+    owners = {}
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            owners[(ep.group, ep.name, ep.value)] = dist.metadata['Name']
+    return owners
+
+
+def installed_hooks(namespace: str = NAMESPACE) -> List[HookEntry]:
+    """Every entry point of ``namespace``, loaded but not instantiated."""
+    failures: List[HookEntry] = []
+
+    def on_failure(manager: object, entry_point: object,
+                   exc: Exception) -> None:
+        name = getattr(entry_point, 'name', '?')
+        target = getattr(entry_point, 'value', None) or str(entry_point)
+        failures.append(HookEntry(
+            name, target, _distributions().get((namespace, name, target), '?'),
+            None, '%s: %s' % (type(exc).__name__, exc)))
+
+    manager = extension.ExtensionManager(
+        namespace, invoke_on_load=False,
+        on_load_failure_callback=on_failure)
+    entries = []
+    for ext in manager.extensions:
+        target = ext.entry_point_target
+        plugin = ext.plugin
+        plugin_name = (plugin.plugin_name
+                       if isinstance(plugin, type)
+                       and issubclass(plugin, NovaHook) else None)
+        entries.append(HookEntry(
+            ext.name, target,
+            _distributions().get((namespace, ext.name, target), '?'),
+            plugin_name))
+    return sorted(entries + failures, key=lambda e: (e.hook, e.target))

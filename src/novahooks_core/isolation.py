@@ -1,0 +1,115 @@
+"""Error isolation and the operator-requested veto.
+
+Nothing a handler raises reaches Nova, except a :class:`Veto` of a
+``create_instance`` or ``build_instance`` ``pre`` when ``[DEFAULT]
+allow_veto`` is on: that one becomes Nova's own ``FatalHookException``,
+which Nova logs and re-raises to refuse the request.
+"""
+
+import functools
+import traceback
+from typing import Any, Callable, Iterable, Optional, Type, TypeVar
+
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from novahooks_core import config
+from novahooks_core import redact
+from novahooks_core import timing
+from novahooks_core.normalize import BadInput
+
+LOG = logging.getLogger(__name__)
+
+F = TypeVar('F', bound=Callable[..., Any])
+
+
+class Veto(Exception):
+    """Raised by a handler to refuse a create or build.
+
+    The message is shown to the operator (and, through Nova, to the API
+    user): say which rule, which value and which limit.
+    """
+
+
+class FatalHookException(Exception):
+    """Stand-in for ``nova.hooks.FatalHookException`` where Nova is absent."""
+
+
+_fatal: Optional[Type[Exception]] = None
+
+
+def fatal_exception_class() -> Type[Exception]:
+    """Nova's ``FatalHookException`` when Nova is importable, else ours."""
+    global _fatal
+    if _fatal is None:
+        try:
+            from nova.hooks import FatalHookException as nova_fatal
+            _fatal = nova_fatal
+        except Exception:
+            _fatal = FatalHookException
+    return _fatal
+
+
+def run_guarded(name: str, call: Callable[[], Any], *,
+                veto_allowed: bool = False,
+                instance_uuid: Optional[str] = None,
+                secrets: Callable[[], Iterable[str]] = tuple) -> Any:
+    """Run ``call()``, timing and counting it under ``name``; never raise.
+
+    An exception is logged (secrets scrubbed, with the instance UUID) and
+    ``None`` returned. A :class:`Veto` is re-raised as Nova's fatal hook
+    exception only when ``veto_allowed`` and ``[DEFAULT] allow_veto``.
+    ``secrets`` is called only on failure, to list values to scrub.
+    """
+    watch = timeutils.StopWatch().start()
+    outcome, summary = 'ok', None
+    where = ' for instance %s' % instance_uuid if instance_uuid else ''
+    try:
+        result = call()
+        if isinstance(result, str):
+            summary = redact.scrub(result, secrets())
+        return result
+    except Veto as veto:
+        outcome = 'veto'
+        reason = redact.scrub(str(veto), secrets())
+        summary = 'veto: %s' % reason
+        if veto_allowed and config.get().allow_veto:
+            LOG.warning('novahooks: %s refused the request%s: %s',
+                        name, where, reason)
+            raise fatal_exception_class()(reason) from None
+        LOG.warning('novahooks: %s would refuse the request%s, but %s: %s',
+                    name, where,
+                    'allow_veto is off' if veto_allowed else
+                    'only create/build pre may refuse', reason)
+        return None
+    except BadInput as exc:
+        outcome = 'bad_input'
+        reason = redact.scrub(str(exc), secrets())
+        summary = 'bad input: %s' % reason
+        LOG.error('novahooks: %s got input it cannot use%s: %s', name,
+                  where, reason)
+        return None
+    except Exception as exc:
+        outcome = 'error'
+        text = redact.scrub(''.join(traceback.format_exception(
+            type(exc), exc, exc.__traceback__)), secrets())
+        summary = 'error: %s' % type(exc).__name__
+        LOG.error('novahooks: %s failed%s; Nova continues.\n%s', name,
+                  where, text)
+        return None
+    finally:
+        timing.record(name, outcome, watch.elapsed(), summary, instance_uuid)
+
+
+def isolated(name: str) -> Callable[[F], F]:
+    """Decorator: contain, log, time and count every failure of a function.
+
+    For users' own helpers that must never break the caller; a failing call
+    returns ``None``.
+    """
+    def decorator(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return run_guarded(name, lambda: func(*args, **kwargs))
+        return wrapper  # type: ignore[return-value]
+    return decorator

@@ -1,0 +1,224 @@
+"""Typed, frozen models of what Nova hands to hooks.
+
+Models are built only by :mod:`novahooks_core.normalize`; plugin code never
+sees a raw Nova object. Secrets (admin password, user data, key data,
+injected file contents, volume ``connection_info``) have no field here, so a
+model can be logged or stored as it is.
+"""
+
+import dataclasses
+import enum
+from typing import Any, Mapping, Optional, Tuple
+
+
+class HookPoint(str, enum.Enum):
+    """The four places Nova runs hooks."""
+
+    CREATE_INSTANCE = 'create_instance'
+    BUILD_INSTANCE = 'build_instance'
+    DELETE_INSTANCE = 'delete_instance'
+    INSTANCE_NETWORK_INFO = 'instance_network_info'
+
+
+class Phase(str, enum.Enum):
+    """Before (``pre``) or after (``post``) the hooked Nova function."""
+
+    PRE = 'pre'
+    POST = 'post'
+
+
+@dataclasses.dataclass(frozen=True)
+class Flavor:
+    """A Nova flavor (``instance_type``)."""
+
+    id: Optional[int] = None
+    name: Optional[str] = None
+    flavorid: Optional[str] = None
+    memory_mb: Optional[int] = None
+    vcpus: Optional[int] = None
+    root_gb: Optional[int] = None
+    ephemeral_gb: Optional[int] = None
+    swap: Optional[int] = None
+    rxtx_factor: Optional[float] = None
+    vcpu_weight: Optional[int] = None
+    disabled: Optional[bool] = None
+    is_public: Optional[bool] = None
+    extra_specs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    description: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class IpAddress:
+    """A fixed IP address and the floating IPs associated with it."""
+
+    address: str
+    version: Optional[int] = None
+    type: str = 'fixed'
+    floating_ips: Tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Subnet:
+    """A subnet of a VIF's network, with the VIF's addresses in it."""
+
+    cidr: Optional[str] = None
+    version: Optional[int] = None
+    gateway: Optional[str] = None
+    dns: Tuple[str, ...] = ()
+    ips: Tuple[IpAddress, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Vif:
+    """A virtual interface: one port of an instance."""
+
+    id: Optional[str] = None
+    address: Optional[str] = None
+    type: Optional[str] = None
+    active: Optional[bool] = None
+    vnic_type: Optional[str] = None
+    devname: Optional[str] = None
+    network_id: Optional[str] = None
+    network_label: Optional[str] = None
+    bridge: Optional[str] = None
+    tenant_id: Optional[str] = None
+    mtu: Optional[int] = None
+    subnets: Tuple[Subnet, ...] = ()
+
+    @property
+    def fixed_ips(self) -> Tuple[IpAddress, ...]:
+        """Every fixed IP of this VIF, across its subnets."""
+        return tuple(ip for subnet in self.subnets for ip in subnet.ips)
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkInfo:
+    """An instance's network-info cache: its VIFs in order."""
+
+    vifs: Tuple[Vif, ...] = ()
+
+    @property
+    def fixed_ips(self) -> Tuple[IpAddress, ...]:
+        """Every fixed IP of every VIF."""
+        return tuple(ip for vif in self.vifs for ip in vif.fixed_ips)
+
+    @property
+    def floating_ips(self) -> Tuple[str, ...]:
+        """Every floating IP address of every VIF."""
+        return tuple(f for ip in self.fixed_ips for f in ip.floating_ips)
+
+    def __len__(self) -> int:
+        return len(self.vifs)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockDevice:
+    """A block-device mapping, without its ``connection_info``."""
+
+    source_type: Optional[str] = None
+    destination_type: Optional[str] = None
+    boot_index: Optional[int] = None
+    device_name: Optional[str] = None
+    device_type: Optional[str] = None
+    disk_bus: Optional[str] = None
+    guest_format: Optional[str] = None
+    delete_on_termination: Optional[bool] = None
+    volume_id: Optional[str] = None
+    snapshot_id: Optional[str] = None
+    image_id: Optional[str] = None
+    volume_size: Optional[int] = None
+    volume_type: Optional[str] = None
+    attachment_id: Optional[str] = None
+    uuid: Optional[str] = None
+    tag: Optional[str] = None
+    no_device: Optional[bool] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    """A Nova instance; fields Nova had not loaded are ``None``."""
+
+    uuid: Optional[str] = None
+    id: Optional[int] = None
+    hostname: Optional[str] = None
+    display_name: Optional[str] = None
+    project_id: Optional[str] = None
+    user_id: Optional[str] = None
+    host: Optional[str] = None
+    node: Optional[str] = None
+    availability_zone: Optional[str] = None
+    vm_state: Optional[str] = None
+    task_state: Optional[str] = None
+    power_state: Optional[int] = None
+    image_ref: Optional[str] = None
+    key_name: Optional[str] = None
+    reservation_id: Optional[str] = None
+    launched_at: Optional[str] = None
+    terminated_at: Optional[str] = None
+    deleted: Optional[bool] = None
+    metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    tags: Tuple[str, ...] = ()
+    flavor: Optional[Flavor] = None
+    network_info: Optional[NetworkInfo] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestedNetwork:
+    """One entry of a create request's ``requested_networks``."""
+
+    network_id: Optional[str] = None
+    port_id: Optional[str] = None
+    address: Optional[str] = None
+    tag: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateRequest:
+    """The user-visible parts of ``compute.api.API.create``'s arguments.
+
+    Secrets are reduced to facts about them: whether an admin password or
+    key data was given, how large the user data is, how many files were
+    injected.
+    """
+
+    image_ref: Optional[str] = None
+    display_name: Optional[str] = None
+    display_description: Optional[str] = None
+    key_name: Optional[str] = None
+    availability_zone: Optional[str] = None
+    min_count: Optional[int] = None
+    max_count: Optional[int] = None
+    security_groups: Tuple[str, ...] = ()
+    metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    tags: Tuple[str, ...] = ()
+    requested_networks: Tuple[RequestedNetwork, ...] = ()
+    block_devices: Tuple[BlockDevice, ...] = ()
+    config_drive: Optional[bool] = None
+    has_admin_password: bool = False
+    has_key_data: bool = False
+    user_data_bytes: int = 0
+    injected_files_count: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestInfo:
+    """Who asked, from Nova's ``RequestContext`` (never its token)."""
+
+    request_id: Optional[str] = None
+    project_id: Optional[str] = None
+    user_id: Optional[str] = None
+
+
+def to_primitive(model: Any) -> Any:
+    """A JSON-ready copy of a model (dicts, lists, plain values)."""
+    if dataclasses.is_dataclass(model) and not isinstance(model, type):
+        return {f.name: to_primitive(getattr(model, f.name))
+                for f in dataclasses.fields(model)}
+    if isinstance(model, enum.Enum):
+        return model.value
+    if isinstance(model, Mapping):
+        return {str(k): to_primitive(v) for k, v in model.items()}
+    if isinstance(model, (tuple, list)):
+        return [to_primitive(v) for v in model]
+    return model
+

@@ -1,0 +1,424 @@
+"""Turn whatever Nova hands over (releases 12 to 21) into models.
+
+Every reader here tolerates ``nova.objects`` instances (whose unset fields
+must not be touched: reading one triggers a lazy load), plain dicts, Nova's
+network-model dicts and JSON text. A missing or malformed field becomes
+``None``; a value of an altogether wrong kind where an object is required
+raises :class:`BadInput`, which the hook base logs and counts.
+"""
+
+import datetime
+import json
+from typing import Any, Iterable, Mapping, Optional, Tuple
+
+from novahooks_core import models
+
+_MISSING = object()
+_SCALARS = (str, int, float, bool)
+
+
+class BadInput(ValueError):
+    """Nova handed over a value of a kind no release ever passed."""
+
+
+def read_field(obj: Any, name: str, default: Any = None) -> Any:
+    """Read ``name`` from a Nova object, dict or plain object, never lazily.
+
+    Nova objects answer ``obj_attr_is_set``; a field they have not loaded is
+    reported as ``default`` instead of being fetched from the database.
+    """
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    is_set = getattr(obj, 'obj_attr_is_set', None)
+    try:
+        if is_set is not None and not is_set(name):
+            return default
+        return getattr(obj, name, default)
+    except Exception:
+        return default
+
+
+def as_str(value: Any) -> Optional[str]:
+    """A non-empty string, or ``None``."""
+    if value is None or isinstance(value, (bytes, bytearray)):
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, _SCALARS):
+        text = str(value)
+        return text or None
+    return None
+
+
+def as_int(value: Any) -> Optional[int]:
+    """An integer, or ``None`` for anything that is not one."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def as_float(value: Any) -> Optional[float]:
+    """A float, or ``None``."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_bool(value: Any) -> Optional[bool]:
+    """A boolean from a bool or Nova's usual strings, or ``None``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ('true', 't', 'yes', 'y', 'on', '1'):
+            return True
+        if lowered in ('false', 'f', 'no', 'n', 'off', '0'):
+            return False
+    return None
+
+
+def as_str_map(value: Any) -> Mapping[str, str]:
+    """A ``str -> str`` mapping; entries that are not scalars are dropped."""
+    if not isinstance(value, Mapping):
+        return {}
+    result = {}
+    for key, item in value.items():
+        text = as_str(item) if item is not None else ''
+        if isinstance(key, str) and text is not None:
+            result[key] = text
+    return result
+
+
+def as_str_tuple(value: Any) -> Tuple[str, ...]:
+    """A tuple of strings from a list of strings or of named things."""
+    if value is None or isinstance(value, (str, bytes, Mapping)):
+        value = [value] if isinstance(value, str) else []
+    try:
+        items = list(value)
+    except TypeError:
+        return ()
+    result = []
+    for item in items:
+        text = as_str(item)
+        if text is None:
+            text = as_str(read_field(item, 'tag') or read_field(item, 'name'))
+        if text is not None:
+            result.append(text)
+    return tuple(result)
+
+
+def _require_object(value: Any, what: str) -> None:
+    if isinstance(value, _SCALARS) or isinstance(value, (bytes, list, tuple)):
+        raise BadInput('%s is a %s, expected a Nova object or dict'
+                       % (what, type(value).__name__))
+
+
+def flavor(value: Any) -> Optional[models.Flavor]:
+    """A :class:`Flavor` from a ``nova.objects.Flavor`` or a Liberty dict."""
+    if value is None:
+        return None
+    _require_object(value, 'flavor')
+    return models.Flavor(
+        id=as_int(read_field(value, 'id')),
+        name=as_str(read_field(value, 'name')),
+        flavorid=as_str(read_field(value, 'flavorid')),
+        memory_mb=as_int(read_field(value, 'memory_mb')),
+        vcpus=as_int(read_field(value, 'vcpus')),
+        root_gb=as_int(read_field(value, 'root_gb')),
+        ephemeral_gb=as_int(read_field(value, 'ephemeral_gb')),
+        swap=as_int(read_field(value, 'swap')),
+        rxtx_factor=as_float(read_field(value, 'rxtx_factor')),
+        vcpu_weight=as_int(read_field(value, 'vcpu_weight')),
+        disabled=as_bool(read_field(value, 'disabled')),
+        is_public=as_bool(read_field(value, 'is_public')),
+        extra_specs=as_str_map(read_field(value, 'extra_specs')),
+        description=as_str(read_field(value, 'description')),
+    )
+
+
+def _floating_ips(value: Any) -> Tuple[str, ...]:
+    return tuple(a for a in (as_str(read_field(f, 'address'))
+                             for f in _items(value)) if a)
+
+
+def _items(value: Any) -> Iterable[Any]:
+    if isinstance(value, (list, tuple)):
+        return value
+    return ()
+
+
+def _subnet(value: Any) -> models.Subnet:
+    ips = []
+    for ip in _items(read_field(value, 'ips')):
+        address = as_str(read_field(ip, 'address'))
+        if address:
+            ips.append(models.IpAddress(
+                address=address,
+                version=as_int(read_field(ip, 'version')),
+                type=as_str(read_field(ip, 'type')) or 'fixed',
+                floating_ips=_floating_ips(read_field(ip, 'floating_ips'))))
+    return models.Subnet(
+        cidr=as_str(read_field(value, 'cidr')),
+        version=as_int(read_field(value, 'version')),
+        gateway=as_str(read_field(read_field(value, 'gateway'), 'address')),
+        dns=tuple(a for a in (as_str(read_field(d, 'address'))
+                              for d in _items(read_field(value, 'dns'))) if a),
+        ips=tuple(ips))
+
+
+def _vif(value: Any) -> models.Vif:
+    network = read_field(value, 'network')
+    meta = read_field(network, 'meta')
+    return models.Vif(
+        id=as_str(read_field(value, 'id')),
+        address=as_str(read_field(value, 'address')),
+        type=as_str(read_field(value, 'type')),
+        active=as_bool(read_field(value, 'active')),
+        vnic_type=as_str(read_field(value, 'vnic_type')),
+        devname=as_str(read_field(value, 'devname')),
+        network_id=as_str(read_field(network, 'id')),
+        network_label=as_str(read_field(network, 'label')),
+        bridge=as_str(read_field(network, 'bridge')),
+        tenant_id=as_str(read_field(meta, 'tenant_id')),
+        mtu=as_int(read_field(meta, 'mtu')),
+        subnets=tuple(_subnet(s) for s in _items(read_field(network, 'subnets'))
+                      if isinstance(s, Mapping)))
+
+
+def is_pending_async(value: Any) -> bool:
+    """True for a ``NetworkInfoAsyncWrapper`` whose allocation still runs.
+
+    Touching its contents would block on the allocation, so it is read as
+    unknown until Nova itself has waited for it.
+    """
+    return getattr(value, '_gt', None) is not None
+
+
+def network_info(value: Any) -> Optional[models.NetworkInfo]:
+    """A :class:`NetworkInfo` from Nova's model, a list of dicts or JSON.
+
+    ``None`` (and a still-running async allocation) is unknown, not empty.
+    """
+    if value is None or is_pending_async(value):
+        return None
+    if isinstance(value, (str, bytes, bytearray)):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BadInput('network info text is not JSON') from None
+        if value is None:
+            return None
+    if not isinstance(value, (list, tuple)):
+        raise BadInput('network info is a %s, expected a list of VIFs'
+                       % type(value).__name__)
+    return models.NetworkInfo(
+        vifs=tuple(_vif(v) for v in value if isinstance(v, Mapping)))
+
+
+def info_cache_network_info(instance: Any) -> Optional[models.NetworkInfo]:
+    """The network info held in an instance's ``info_cache``, if loaded."""
+    cache = read_field(instance, 'info_cache')
+    if cache is None:
+        return None
+    return network_info(read_field(cache, 'network_info'))
+
+
+_LEGACY_BDM_KEYS = ('virtual_name', 'volume_id', 'snapshot_id', 'no_device')
+
+
+def block_device(value: Any) -> models.BlockDevice:
+    """A :class:`BlockDevice` from a BDM object, a v2 dict (internal or API
+    form with ``uuid``) or a legacy (v1) dict."""
+    _require_object(value, 'block device mapping')
+    source = as_str(read_field(value, 'source_type'))
+    if (source is None and isinstance(value, Mapping)
+            and any(k in value for k in _LEGACY_BDM_KEYS)):
+        return _legacy_block_device(value)
+    ids = {'volume_id': as_str(read_field(value, 'volume_id')),
+           'snapshot_id': as_str(read_field(value, 'snapshot_id')),
+           'image_id': as_str(read_field(value, 'image_id'))}
+    api_uuid = as_str(read_field(value, 'uuid'))
+    if isinstance(value, Mapping) and source and api_uuid:
+        # The API form names the source by ``uuid``; the object's ``uuid``
+        # (17+) is the mapping's own id and comes with ``*_id`` fields.
+        key = source + '_id'
+        if key in ids and ids[key] is None:
+            ids[key] = api_uuid
+            api_uuid = None
+    return models.BlockDevice(
+        source_type=source,
+        destination_type=as_str(read_field(value, 'destination_type')),
+        boot_index=as_int(read_field(value, 'boot_index')),
+        device_name=as_str(read_field(value, 'device_name')),
+        device_type=as_str(read_field(value, 'device_type')),
+        disk_bus=as_str(read_field(value, 'disk_bus')),
+        guest_format=as_str(read_field(value, 'guest_format')),
+        delete_on_termination=as_bool(
+            read_field(value, 'delete_on_termination')),
+        volume_size=as_int(read_field(value, 'volume_size')),
+        volume_type=as_str(read_field(value, 'volume_type')),
+        attachment_id=as_str(read_field(value, 'attachment_id')),
+        uuid=api_uuid,
+        tag=as_str(read_field(value, 'tag')),
+        no_device=as_bool(read_field(value, 'no_device')),
+        **ids)
+
+
+def _legacy_block_device(value: Mapping[str, Any]) -> models.BlockDevice:
+    """Translate a v1 mapping the way Nova's ``BlockDeviceDict.from_legacy``
+    does: volume or snapshot backed volumes, ephemeral and swap disks."""
+    virtual_name = as_str(value.get('virtual_name')) or ''
+    volume_id = as_str(value.get('volume_id'))
+    snapshot_id = as_str(value.get('snapshot_id'))
+    source: Optional[str]
+    if snapshot_id:
+        source, destination = 'snapshot', 'volume'
+    elif volume_id:
+        source, destination = 'volume', 'volume'
+    elif virtual_name.startswith('ephemeral') or virtual_name == 'swap':
+        source, destination = 'blank', 'local'
+    else:
+        source, destination = None, None
+    return models.BlockDevice(
+        source_type=source,
+        destination_type=destination,
+        device_name=as_str(value.get('device_name')),
+        guest_format='swap' if virtual_name == 'swap' else None,
+        delete_on_termination=as_bool(value.get('delete_on_termination')),
+        volume_id=volume_id,
+        snapshot_id=snapshot_id,
+        volume_size=as_int(value.get('volume_size')),
+        no_device=as_bool(value.get('no_device')))
+
+
+def block_devices(value: Any) -> Tuple[models.BlockDevice, ...]:
+    """Every mapping of a ``BlockDeviceMappingList`` or a list of dicts."""
+    if value is None:
+        return ()
+    objects = read_field(value, 'objects', _MISSING)
+    if objects is not _MISSING and not isinstance(value, (list, tuple)):
+        value = objects
+    if not isinstance(value, (list, tuple)):
+        raise BadInput('block devices are a %s, expected a list'
+                       % type(value).__name__)
+    return tuple(block_device(v) for v in value if v is not None)
+
+
+def instance(value: Any,
+             network: Optional[models.NetworkInfo] = None
+             ) -> Optional[models.Instance]:
+    """An :class:`Instance` from a Nova ``Instance`` object or dict.
+
+    ``network`` overrides what the instance's ``info_cache`` says.
+    """
+    if value is None:
+        return None
+    _require_object(value, 'instance')
+    if network is None:
+        try:
+            network = info_cache_network_info(value)
+        except BadInput:
+            network = None
+    return models.Instance(
+        uuid=as_str(read_field(value, 'uuid')),
+        id=as_int(read_field(value, 'id')),
+        hostname=as_str(read_field(value, 'hostname')),
+        display_name=as_str(read_field(value, 'display_name')),
+        project_id=as_str(read_field(value, 'project_id')),
+        user_id=as_str(read_field(value, 'user_id')),
+        host=as_str(read_field(value, 'host')),
+        node=as_str(read_field(value, 'node')),
+        availability_zone=as_str(read_field(value, 'availability_zone')),
+        vm_state=as_str(read_field(value, 'vm_state')),
+        task_state=as_str(read_field(value, 'task_state')),
+        power_state=as_int(read_field(value, 'power_state')),
+        image_ref=as_str(read_field(value, 'image_ref')),
+        key_name=as_str(read_field(value, 'key_name')),
+        reservation_id=as_str(read_field(value, 'reservation_id')),
+        launched_at=as_str(read_field(value, 'launched_at')),
+        terminated_at=as_str(read_field(value, 'terminated_at')),
+        deleted=as_bool(read_field(value, 'deleted')),
+        metadata=as_str_map(read_field(value, 'metadata')),
+        tags=as_str_tuple(read_field(read_field(value, 'tags'), 'objects')
+                          or read_field(value, 'tags')),
+        flavor=flavor(read_field(value, 'flavor')),
+        network_info=network,
+    )
+
+
+def requested_networks(value: Any) -> Tuple[models.RequestedNetwork, ...]:
+    """Entries of a ``NetworkRequestList`` or a pre-object list of tuples
+    ``(network_id, address, port_id[, pci_request_id])``."""
+    objects = read_field(value, 'objects', _MISSING)
+    if objects is not _MISSING and not isinstance(value, (list, tuple)):
+        value = objects
+    result = []
+    for item in _items(value):
+        if isinstance(item, (list, tuple)):
+            padded = list(item) + [None] * 3
+            result.append(models.RequestedNetwork(
+                network_id=as_str(padded[0]), address=as_str(padded[1]),
+                port_id=as_str(padded[2])))
+        elif item is not None and not isinstance(item, _SCALARS):
+            result.append(models.RequestedNetwork(
+                network_id=as_str(read_field(item, 'network_id')),
+                port_id=as_str(read_field(item, 'port_id')),
+                address=as_str(read_field(item, 'address')),
+                tag=as_str(read_field(item, 'tag'))))
+    return tuple(result)
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value)
+    return 0
+
+
+def create_request(args: Mapping[str, Any]) -> models.CreateRequest:
+    """A :class:`CreateRequest` from ``API.create``'s bound arguments.
+
+    Secrets are read only to tell whether they were given, never copied.
+    """
+    injected = args.get('injected_files')
+    return models.CreateRequest(
+        image_ref=as_str(args.get('image_href')),
+        display_name=as_str(args.get('display_name')),
+        display_description=as_str(args.get('display_description')),
+        key_name=as_str(args.get('key_name')),
+        availability_zone=as_str(args.get('availability_zone')),
+        min_count=as_int(args.get('min_count')),
+        max_count=as_int(args.get('max_count')),
+        security_groups=as_str_tuple(args.get('security_groups')),
+        metadata=as_str_map(args.get('metadata')),
+        tags=as_str_tuple(args.get('tags')),
+        requested_networks=requested_networks(args.get('requested_networks')),
+        block_devices=block_devices(args.get('block_device_mapping')),
+        config_drive=as_bool(args.get('config_drive')),
+        has_admin_password=bool(args.get('admin_password')),
+        has_key_data=bool(args.get('key_data')),
+        user_data_bytes=_size(args.get('user_data')),
+        injected_files_count=(len(injected)
+                              if isinstance(injected, (list, tuple)) else 0),
+    )
+
+
+def request_info(context: Any) -> models.RequestInfo:
+    """Request id, project and user of a ``RequestContext`` (or dict)."""
+    if context is None or isinstance(context, _SCALARS):
+        return models.RequestInfo()
+    return models.RequestInfo(
+        request_id=as_str(read_field(context, 'request_id')),
+        project_id=as_str(read_field(context, 'project_id')),
+        user_id=as_str(read_field(context, 'user_id')))

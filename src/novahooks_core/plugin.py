@@ -1,0 +1,62 @@
+"""Plugin descriptors: a plugin's name, options and health check.
+
+A plugin registers a :class:`Plugin` subclass in the ``novahooks.plugins``
+entry-point namespace under its name. Its options live in the config group
+of the same name, registered by :func:`load`. Hooks of a plugin need no
+descriptor to run; the descriptor is what ``novahooks check`` and
+``novahooks hooks`` read.
+"""
+
+import dataclasses
+from typing import ClassVar, List, Optional, Sequence, Tuple
+
+from oslo_config import cfg
+from stevedore import driver
+from stevedore import extension
+
+from novahooks_core import config
+
+NAMESPACE = 'novahooks.plugins'
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """One line of ``novahooks check``."""
+
+    plugin: str
+    what: str
+    ok: bool
+    detail: str = ''
+
+
+class Plugin:
+    """Describes one plugin. Subclasses set ``name`` and may add options."""
+
+    #: The plugin's name: in ``enabled_plugins`` and as its config group.
+    name: ClassVar[str] = ''
+    #: Options of the plugin's config group.
+    options: ClassVar[Sequence[cfg.Opt]] = ()
+
+    def check(self, conf: cfg.ConfigOpts) -> List[CheckResult]:
+        """Check the plugin's backends; return one result per thing checked."""
+        return []
+
+    @classmethod
+    def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:
+        """The plugin's options, for ``oslo-config-generator``."""
+        return [(cls.name, list(cls.options))] if cls.options else []
+
+
+def installed() -> List[str]:
+    """Names of every plugin registered in ``novahooks.plugins``."""
+    manager = extension.ExtensionManager(NAMESPACE, invoke_on_load=False)
+    return sorted(manager.names())
+
+
+def load(name: str) -> Plugin:
+    """The plugin registered as ``name``, with its options registered."""
+    plugin: Plugin = driver.DriverManager(
+        NAMESPACE, name, invoke_on_load=True).driver
+    if plugin.options:
+        config.register_plugin_opts(plugin.name, plugin.options)
+    return plugin

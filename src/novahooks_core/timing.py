@@ -1,0 +1,129 @@
+"""Per-hook counters and durations, readable in-process.
+
+Every handler call is timed with oslo.utils' ``StopWatch`` and counted under
+a name (``plugin:hook:phase`` for hooks, anything for :func:`timed`). Calls
+slower than ``[DEFAULT] slow_hook_threshold_ms`` are logged as WARNING.
+"""
+
+import dataclasses
+import functools
+import threading
+from typing import Any, Callable, Dict, List, Optional, TypeVar
+
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from novahooks_core import config
+
+LOG = logging.getLogger(__name__)
+
+F = TypeVar('F', bound=Callable[..., Any])
+
+
+@dataclasses.dataclass
+class CallStats:
+    """What happened under one name since the process started."""
+
+    calls: int = 0
+    errors: int = 0
+    bad_input: int = 0
+    vetoes: int = 0
+    slow: int = 0
+    total_seconds: float = 0.0
+    max_seconds: float = 0.0
+
+    @property
+    def mean_seconds(self) -> float:
+        return self.total_seconds / self.calls if self.calls else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class CallRecord:
+    """One timed call, as given to listeners."""
+
+    name: str
+    outcome: str
+    seconds: float
+    summary: Optional[str] = None
+    instance_uuid: Optional[str] = None
+
+
+Listener = Callable[[CallRecord], None]
+
+_COUNTERS = {'error': 'errors', 'bad_input': 'bad_input', 'veto': 'vetoes'}
+
+_lock = threading.Lock()
+_stats: Dict[str, CallStats] = {}
+_listeners: List[Listener] = []
+
+
+def record(name: str, outcome: str, seconds: float,
+           summary: Optional[str] = None,
+           instance_uuid: Optional[str] = None) -> None:
+    """Count one call. ``outcome``: ok, error, bad_input or veto."""
+    slow_after = config.get().slow_hook_threshold_ms / 1000.0
+    with _lock:
+        entry = _stats.get(name)
+        if entry is None:
+            entry = _stats[name] = CallStats()
+        entry.calls += 1
+        counter = _COUNTERS.get(outcome)
+        if counter:
+            setattr(entry, counter, getattr(entry, counter) + 1)
+        entry.total_seconds += seconds
+        entry.max_seconds = max(entry.max_seconds, seconds)
+        slow = seconds > slow_after
+        if slow:
+            entry.slow += 1
+    if slow:
+        LOG.warning('novahooks: %s took %.1f ms (threshold %.1f ms)%s', name,
+                    seconds * 1000.0, slow_after * 1000.0,
+                    ' instance %s' % instance_uuid if instance_uuid else '')
+    if _listeners:
+        call = CallRecord(name, outcome, seconds, summary, instance_uuid)
+        for listener in list(_listeners):
+            listener(call)
+
+
+def snapshot() -> Dict[str, CallStats]:
+    """A copy of every counter, by name."""
+    with _lock:
+        return {name: dataclasses.replace(s) for name, s in _stats.items()}
+
+
+def reset() -> None:
+    """Zero every counter."""
+    with _lock:
+        _stats.clear()
+
+
+def add_listener(listener: Listener) -> None:
+    """Call ``listener`` with a :class:`CallRecord` after every call."""
+    _listeners.append(listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    """Stop calling ``listener``."""
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def timed(name: str) -> Callable[[F], F]:
+    """Decorator: time and count every call of a function under ``name``.
+
+    Exceptions are counted as errors and re-raised; combine with
+    :func:`novahooks_core.isolation.isolated` to also contain them.
+    """
+    def decorator(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            watch = timeutils.StopWatch().start()
+            outcome = 'error'
+            try:
+                result = func(*args, **kwargs)
+                outcome = 'ok'
+                return result
+            finally:
+                record(name, outcome, watch.elapsed())
+        return wrapper  # type: ignore[return-value]
+    return decorator

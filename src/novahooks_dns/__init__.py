@@ -1,0 +1,1 @@
+"""DNS records that follow instances (see the DNS plugin issue)."""

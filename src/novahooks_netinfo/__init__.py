@@ -1,0 +1,1 @@
+"""Inspection of the instance network-info cache (see its issue)."""

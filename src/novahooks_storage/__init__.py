@@ -1,0 +1,1 @@
+"""A ledger of block-device mappings and volumes (see its issue)."""
