@@ -34,20 +34,6 @@ class AuditHook(NovaHook):
 
     plugin_name = 'audit'
 
-    def handle_pre(self, event: HookEvent) -> Optional[str]:
-        request = event.create_request
-        if request is None:
-            return None
-        flavor = event.flavor
-        message = ('create requested by project %s: %s x%s, flavor %s, '
-                   'image %s, %d block device(s)' % (
-                       event.request.project_id, request.display_name,
-                       request.max_count or 1,
-                       flavor.name if flavor else None, request.image_ref,
-                       len(request.block_devices)))
-        LOG.info('novahooks audit: %s', message)
-        return message
-
     def handle_post(self, event: HookEvent) -> Optional[str]:
         if event.hook is HookPoint.CREATE_INSTANCE:
             uuids = ', '.join(str(i.uuid) for i in event.instances)
@@ -74,6 +60,20 @@ class AuditHook(NovaHook):
 
 class AuditCreateInstance(AuditHook):
     hook_point = HookPoint.CREATE_INSTANCE
+
+    def handle_pre(self, event: HookEvent) -> Optional[str]:
+        request = event.create_request
+        if request is None:
+            return None
+        flavor = event.flavor
+        message = ('create requested by project %s: %s x%s, flavor %s, '
+                   'image %s, %d block device(s)' % (
+                       event.request.project_id, request.display_name,
+                       request.max_count or 1,
+                       flavor.name if flavor else None, request.image_ref,
+                       len(request.block_devices)))
+        LOG.info('novahooks audit: %s', message)
+        return message
 
 
 class AuditBuildInstance(AuditHook):

@@ -26,7 +26,6 @@ CORE_OPTS = [
                      'NovaHook subclasses. Hooks of other plugins stay '
                      'installed but cost Nova next to nothing.'),
     cfg.StrOpt('state_dir', default=DEFAULT_STATE_DIR,
-               sample_default='~/.local/state/novahooks',
                help='Directory for embedded databases and files. "~" is '
                     'the home of the user Nova runs as.'),
     cfg.BoolOpt('allow_veto', default=False,
