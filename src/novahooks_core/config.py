@@ -75,6 +75,8 @@ def load(explicit_file: Optional[str] = None,
     files = [path] if os.path.isfile(path) else []
     conf(args=[], project='novahooks', default_config_files=files,
          validate_default_values=True)
+    for opt in CORE_OPTS:
+        getattr(conf, opt.dest)  # values are checked on access: check now
     enabled = frozenset(n.strip() for n in conf.enabled_plugins if n.strip())
     with _lock:
         _conf, _enabled, _load_error = conf, enabled, None

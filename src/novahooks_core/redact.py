@@ -37,6 +37,9 @@ def secret_values(values: Mapping[str, Any]) -> List[str]:
     found: List[str] = []
     for name in SECRET_ARGS:
         found.extend(_texts(values.get(name)))
+    for name in ('user_data', 'key_data'):
+        found.extend(_texts(normalize.read_field(values.get('instance'),
+                                                 name)))
     for name in _BDM_ARGS:
         bdms = values.get(name)
         bdms = normalize.read_field(bdms, 'objects', bdms)

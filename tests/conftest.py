@@ -1,0 +1,39 @@
+"""Shared fixtures: every test gets its own configuration and counters."""
+
+import pathlib
+from typing import Callable, Iterator
+
+import pytest
+
+from novahooks_core import config, timing
+
+WriteConfig = Callable[..., pathlib.Path]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path: pathlib.Path,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test reads /etc or $HOME, or sees another test's counters."""
+    path = tmp_path / 'novahooks.conf'
+    path.write_text('[DEFAULT]\nstate_dir = %s\n' % (tmp_path / 'state'))
+    monkeypatch.setenv(config.CONFIG_ENV, str(path))
+    config.reset()
+    timing.reset()
+    yield
+    config.reset()
+    timing.reset()
+
+
+@pytest.fixture
+def write_config(tmp_path: pathlib.Path) -> WriteConfig:
+    """Write ``[DEFAULT]`` options (and extra text) and load them."""
+    def write(extra: str = '', **defaults: object) -> pathlib.Path:
+        defaults.setdefault('state_dir', tmp_path / 'state')
+        lines = ['[DEFAULT]'] + ['%s = %s' % (k, v)
+                                 for k, v in defaults.items()]
+        path = tmp_path / 'novahooks.conf'
+        path.write_text('\n'.join(lines) + '\n' + extra)
+        config.reset()
+        config.load(str(path))
+        return path
+    return write

@@ -1,0 +1,69 @@
+"""Configuration: file selection, defaults, plugin groups, sample."""
+
+import os
+import pathlib
+
+import pytest
+from oslo_config import cfg
+
+from novahooks_core import config, plugin
+from tests.conftest import WriteConfig
+
+
+def test_defaults_when_the_default_file_is_absent(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
+    monkeypatch.delenv(config.CONFIG_ENV)
+    monkeypatch.setattr(config, 'DEFAULT_CONFIG_FILE',
+                        str(tmp_path / 'absent.conf'))
+    conf = config.get()
+    assert conf.enabled_plugins == ['audit']
+    assert conf.allow_veto is False
+    assert conf.slow_hook_threshold_ms == 100.0
+    assert config.is_enabled('audit') and not config.is_enabled('dns')
+    assert config.load_error() is None
+
+
+def test_file_choice_cli_then_env_then_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(config.CONFIG_ENV, '/from/env.conf')
+    assert config.config_file('/from/cli.conf') == ('/from/cli.conf', True)
+    assert config.config_file() == ('/from/env.conf', True)
+    monkeypatch.delenv(config.CONFIG_ENV)
+    assert config.config_file() == (config.DEFAULT_CONFIG_FILE, False)
+
+
+def test_a_named_file_must_exist(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(cfg.ConfigFilesNotFoundError):
+        config.load(str(tmp_path / 'missing.conf'))
+
+
+def test_values_are_read_and_validated(write_config: WriteConfig,
+                                       tmp_path: pathlib.Path) -> None:
+    write_config(enabled_plugins='audit, mine', allow_veto='true',
+                 slow_hook_threshold_ms='12.5')
+    assert config.enabled_plugins() == frozenset(['audit', 'mine'])
+    assert config.get().allow_veto is True
+    assert config.get().slow_hook_threshold_ms == 12.5
+    with pytest.raises(cfg.ConfigFileValueError):
+        write_config(slow_hook_threshold_ms='-1')
+
+
+def test_state_dir_is_expanded_and_private(write_config: WriteConfig,
+                                           tmp_path: pathlib.Path) -> None:
+    write_config(state_dir=tmp_path / 'st' / 'deep')
+    path = config.state_dir()
+    assert path == str(tmp_path / 'st' / 'deep')
+    assert os.stat(path).st_mode & 0o777 == 0o700
+
+
+def test_plugin_options_live_in_their_group(write_config: WriteConfig
+                                            ) -> None:
+    write_config(extra='[mine]\nlimit = 7\n')
+    conf = config.register_plugin_opts('mine', [cfg.IntOpt('limit',
+                                                           default=1)])
+    assert conf.mine.limit == 7
+
+
+def test_audit_plugin_is_installed_and_loads() -> None:
+    assert 'audit' in plugin.installed()
+    assert plugin.load('audit').name == 'audit'

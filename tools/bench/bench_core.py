@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""Per-call cost of ``novahooks_core.NovaHook`` against a bare hook class.
+
+Every scenario runs the same Nova-shaped arguments (``testing.factories``,
+Nova 21 shapes) through two paths:
+
+* ``direct``: what Nova's hook runner does per hook object and call: build
+  the class, ``getattr`` ``pre``, call it if truthy, ``getattr`` ``post``,
+  call it if truthy (no stevedore);
+* ``runner``: ``NovaRunner.call``, which builds a stevedore ``HookManager``
+  per call as Nova does, records each run and calls the hooked function.
+
+Ratios are against the bare class measured in the same run, same mode and
+same hook point. Prints numbers only; nothing here asserts on timings.
+Usage: ``python tools/bench/bench_core.py [--quick] [--json]``.
+"""
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from novahooks_core import HookEvent, HookPoint, NovaHook, config, timing
+from novahooks_core.runner import NovaRunner
+from novahooks_core.testing import factories
+
+CREATE_TARGET_US = 50.0   # full normalization of a create, pre + post
+RATIO_TARGET = 3.0        # no-op / disabled hook vs a bare hook class
+MODES = ('direct', 'runner')
+SCENARIOS = ('bare', 'noop', 'disabled', 'normalize')
+
+
+class Bare:
+    """The cheapest hook class Nova can run."""
+
+    def pre(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def post(self, rv: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class NoopHook(NovaHook):
+    plugin_name = 'bench'
+
+    def handle_pre(self, event: HookEvent) -> Optional[str]:
+        return None
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        return None
+
+
+class NormalizeHook(NovaHook):
+    plugin_name = 'bench'
+
+    def handle_pre(self, event: HookEvent) -> Optional[str]:
+        event.normalize_all()
+        return None
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        event.normalize_all()
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One hook point's arguments and the hooked function's return value."""
+
+    point: HookPoint
+    args: Tuple[Any, ...]
+    kwargs: Dict[str, Any]
+    rv: Any
+
+
+@dataclasses.dataclass
+class Result:
+    point: str
+    scenario: str
+    mode: str
+    us_median: float
+    us_min: float
+    calls_per_round: int
+    ratio: float = 0.0
+
+
+def make_cases() -> List[Case]:
+    """Create (returning one instance), build, delete, network (4 VIFs)."""
+    nw_info = factories.network_info(*(
+        factories.vif(address='10.0.0.%d' % (10 + i),
+                      ipv6='fd00:10::%x' % (0x10 + i),
+                      floating=['172.24.4.%d' % (10 + i)] if i == 0 else [])
+        for i in range(4)))
+    inst = factories.instance(state='active', host='compute-1',
+                              network=nw_info)
+    created = ([factories.instance(state='building')], 'r-00000001')
+    cases = []
+    for point, (args, kwargs), rv in (
+            (HookPoint.CREATE_INSTANCE, factories.create_instance_args(),
+             created),
+            (HookPoint.BUILD_INSTANCE, factories.build_instance_args(inst),
+             'active'),
+            (HookPoint.DELETE_INSTANCE, factories.delete_instance_args(inst),
+             None),
+            (HookPoint.INSTANCE_NETWORK_INFO,
+             factories.instance_network_info_args(inst, nw_info), None)):
+        cases.append(Case(point, args, kwargs, rv))
+    return cases
+
+
+def hook_class(scenario: str, point: HookPoint) -> type:
+    if scenario == 'bare':
+        return Bare
+    base = NormalizeHook if scenario == 'normalize' else NoopHook
+    return type('%s_%s' % (base.__name__, point.value), (base,),
+                {'hook_point': point})
+
+
+def run_direct(cls: type, case: Case, n: int) -> int:
+    """``n`` calls as Nova's runner makes them; returns elapsed ns."""
+    args, kwargs, rv = case.args, case.kwargs, case.rv
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        obj = cls()
+        pre = getattr(obj, 'pre', None)
+        if pre:
+            pre(*args, **kwargs)
+        post = getattr(obj, 'post', None)
+        if post:
+            post(rv, *args, **kwargs)
+    return time.perf_counter_ns() - start
+
+
+def run_runner(cls: type, case: Case, n: int) -> int:
+    """``n`` calls through ``NovaRunner``; returns elapsed ns."""
+    name, args, kwargs, rv = case.point.value, case.args, case.kwargs, case.rv
+    runner = NovaRunner({name: [cls]})
+
+    def function(*a: Any, **k: Any) -> Any:
+        return rv
+
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        runner.call(name, function, *args, **kwargs)
+    elapsed = time.perf_counter_ns() - start
+    runner.runs.clear()
+    return elapsed
+
+
+RUNNERS: Dict[str, Callable[[type, Case, int], int]] = {
+    'direct': run_direct, 'runner': run_runner}
+
+
+def measure(run: Callable[[type, Case, int], int], cls: type, case: Case,
+            rounds: int, round_seconds: float) -> Tuple[float, float, int]:
+    """Median and best µs per call over ``rounds`` rounds of n calls."""
+    n = 1
+    while True:   # calibrate (and warm up): a round of about round_seconds
+        elapsed = run(cls, case, n)
+        if elapsed >= round_seconds * 1e9 / 10:
+            break
+        n *= 2
+    n = max(1, int(n * round_seconds * 1e9 / elapsed))
+    gc.collect()
+    per_call = [run(cls, case, n) / n / 1000.0 for _ in range(rounds)]
+    return statistics.median(per_call), min(per_call), n
+
+
+def check_outcomes(cls: type, case: Case, enabled: bool) -> None:
+    """Fail loudly if a handler errors: its timing would mean nothing."""
+    records: List[timing.CallRecord] = []
+    timing.add_listener(records.append)
+    try:
+        run_direct(cls, case, 1)
+    finally:
+        timing.remove_listener(records.append)
+    outcomes = [r.outcome for r in records]
+    expected = ['ok', 'ok'] if enabled else []
+    if outcomes != expected:
+        raise RuntimeError('%s on %s: outcomes %s, expected %s'
+                           % (cls.__name__, case.point.value, outcomes,
+                              expected))
+
+
+def load_config(directory: str, plugins: str) -> None:
+    path = os.path.join(directory, 'novahooks-%s.conf' % plugins)
+    with open(path, 'w') as conf:
+        conf.write('[DEFAULT]\nenabled_plugins = %s\nstate_dir = %s\n'
+                   % (plugins, os.path.join(directory, 'state')))
+    config.reset()
+    config.load(path)
+
+
+def run_all(rounds: int, round_seconds: float) -> List[Result]:
+    results: List[Result] = []
+    with tempfile.TemporaryDirectory(prefix='novahooks-bench-') as tmp:
+        for case in make_cases():
+            for scenario in SCENARIOS:
+                cls = hook_class(scenario, case.point)
+                load_config(tmp, 'audit' if scenario == 'disabled'
+                            else 'bench')
+                if scenario != 'bare':
+                    check_outcomes(cls, case, scenario != 'disabled')
+                for mode in MODES:
+                    med, best, n = measure(RUNNERS[mode], cls, case, rounds,
+                                           round_seconds)
+                    results.append(Result(case.point.value, scenario, mode,
+                                          med, best, n))
+        config.reset()
+    bare = {(r.point, r.mode): r.us_median for r in results
+            if r.scenario == 'bare'}
+    for r in results:
+        r.ratio = r.us_median / bare[(r.point, r.mode)]
+    return results
+
+
+def verdicts(results: List[Result]) -> List[Dict[str, Any]]:
+    """The targets, per mode, judged on this run's medians."""
+    out: List[Dict[str, Any]] = []
+    for mode in MODES:
+        rows = [r for r in results if r.mode == mode]
+        create = next(r for r in rows if r.scenario == 'normalize'
+                      and r.point == HookPoint.CREATE_INSTANCE.value)
+        out.append({'what': 'create_instance full normalization (pre+post)',
+                    'mode': mode, 'value': create.us_median, 'unit': 'us',
+                    'target': CREATE_TARGET_US,
+                    'met': create.us_median < CREATE_TARGET_US})
+        for scenario in ('noop', 'disabled'):
+            worst = max((r for r in rows if r.scenario == scenario),
+                        key=lambda r: r.ratio)
+            out.append({'what': '%s vs bare, worst hook point (%s)'
+                                % (scenario, worst.point),
+                        'mode': mode, 'value': worst.ratio, 'unit': 'x',
+                        'target': RATIO_TARGET,
+                        'met': worst.ratio <= RATIO_TARGET})
+    return out
+
+
+def environment(rounds: int, round_seconds: float) -> Dict[str, Any]:
+    from importlib import metadata
+    versions = {d: metadata.version(d) for d in
+                ('stevedore', 'oslo.config', 'oslo.utils', 'oslo.log')}
+    return {'python': platform.python_version(),
+            'implementation': platform.python_implementation(),
+            'executable': sys.executable, 'libraries': versions,
+            'rounds': rounds, 'round_seconds': round_seconds,
+            'statistic': 'median of rounds',
+            # Direct runs use the default, empty listener list; the
+            # runner registers one listener around each hook call.
+            'timing_listeners': len(timing._listeners)}
+
+
+def print_report(env: Dict[str, Any], results: List[Result],
+                 targets: List[Dict[str, Any]]) -> None:
+    print('novahooks_core per-call cost (pre+post): Python %s, %s; %s; '
+          'median of %d rounds of ~%.2f s'
+          % (env['python'], env['executable'],
+             ', '.join('%s %s' % kv for kv in env['libraries'].items()),
+             env['rounds'], env['round_seconds']))
+    print('timing listeners registered during direct runs: %d'
+          % env['timing_listeners'])
+    print()
+    print('%-22s %-10s %11s %8s %11s %8s' % (
+        'hook point', 'scenario', 'direct µs', 'x bare', 'runner µs',
+        'x bare'))
+    by_key = {(r.point, r.scenario, r.mode): r for r in results}
+    for point in dict.fromkeys(r.point for r in results):
+        for scenario in SCENARIOS:
+            d = by_key[(point, scenario, 'direct')]
+            n = by_key[(point, scenario, 'runner')]
+            print('%-22s %-10s %11.2f %7.1fx %11.2f %7.2fx' % (
+                point, scenario, d.us_median, d.ratio, n.us_median, n.ratio))
+    print()
+    for t in targets:
+        value = ('%.1f µs (target < %.0f µs)' if t['unit'] == 'us'
+                 else '%.2fx (target <= %.0fx)') % (t['value'], t['target'])
+        print('%-6s %-52s %-28s %s' % (
+            t['mode'], t['what'], value,
+            'target met' if t['met'] else 'target missed'))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='short rounds (about 5 s in all), for smoke '
+                             'tests; numbers are noisier')
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--json', action='store_true',
+                        help='print the results as JSON')
+    opts = parser.parse_args(argv)
+    round_seconds = 0.015 if opts.quick else 0.2
+    results = run_all(opts.rounds, round_seconds)
+    env = environment(opts.rounds, round_seconds)
+    targets = verdicts(results)
+    if opts.json:
+        print(json.dumps({'environment': env,
+                          'results': [dataclasses.asdict(r)
+                                      for r in results],
+                          'targets': targets}, indent=2))
+    else:
+        print_report(env, results, targets)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
