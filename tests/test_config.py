@@ -3,8 +3,8 @@
 import os
 import pathlib
 
-import pytest
 from oslo_config import cfg
+import pytest
 
 from novahooks_core import config, plugin
 from tests.conftest import WriteConfig

@@ -5,12 +5,20 @@ from typing import Any, List, Optional
 
 import pytest
 
-from novahooks_core import (FatalHookException, HookEvent, HookPoint,
-                            NovaHook, Phase, Veto, config, isolated, timed,
-                            timing)
+from novahooks_core import (
+    FatalHookException,
+    HookEvent,
+    HookPoint,
+    NovaHook,
+    Phase,
+    Veto,
+    config,
+    isolated,
+    timed,
+    timing,
+)
 from novahooks_core.normalize import BadInput
 from novahooks_core.testing import NovaRunner, factories, run_lifecycle
-
 from tests.conftest import WriteConfig
 
 SEEN: List[HookEvent] = []

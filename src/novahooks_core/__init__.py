@@ -8,10 +8,20 @@ decorators for users' own code.
 from novahooks_core.event import HookEvent
 from novahooks_core.hook import NovaHook
 from novahooks_core.isolation import FatalHookException, Veto, isolated
-from novahooks_core.models import (BlockDevice, CreateRequest, Flavor,
-                                   HookPoint, Instance, IpAddress,
-                                   NetworkInfo, Phase, RequestedNetwork,
-                                   RequestInfo, Subnet, Vif)
+from novahooks_core.models import (
+                                   BlockDevice,
+                                   CreateRequest,
+                                   Flavor,
+                                   HookPoint,
+                                   Instance,
+                                   IpAddress,
+                                   NetworkInfo,
+                                   Phase,
+                                   RequestedNetwork,
+                                   RequestInfo,
+                                   Subnet,
+                                   Vif,
+)
 from novahooks_core.normalize import BadInput
 from novahooks_core.timing import timed
 

@@ -133,7 +133,8 @@ def is_enabled(plugin: str) -> bool:
     return plugin in enabled
 
 
-def register_plugin_opts(group: str, opts: Sequence[cfg.Opt]) -> cfg.ConfigOpts:
+def register_plugin_opts(group: str,
+                         opts: Sequence[cfg.Opt]) -> cfg.ConfigOpts:
     """Register a plugin's options in its group; returns the config."""
     conf = get()
     conf.register_opts(list(opts), group=group)

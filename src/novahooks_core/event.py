@@ -10,8 +10,7 @@ import dataclasses
 import functools
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from novahooks_core import models
-from novahooks_core import normalize
+from novahooks_core import models, normalize
 from novahooks_core.models import HookPoint, Phase
 
 # Parameter order of each hooked function, ``self`` first. Later releases

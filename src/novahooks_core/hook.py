@@ -23,8 +23,7 @@ and ``setup.cfg`` maps ``nova.hooks`` ``build_instance = pkg.mod:MyBuild``.
 import functools
 from typing import Any, Callable, ClassVar, Dict, Optional
 
-from novahooks_core import config
-from novahooks_core import redact
+from novahooks_core import config, redact
 from novahooks_core.event import HookEvent, make_event
 from novahooks_core.isolation import run_guarded
 from novahooks_core.models import HookPoint, Phase

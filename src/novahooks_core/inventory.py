@@ -2,7 +2,7 @@
 
 import dataclasses
 import functools
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from stevedore import extension
 
@@ -43,15 +43,15 @@ def installed_hooks(namespace: str = NAMESPACE) -> List[HookEntry]:
     """Every entry point of ``namespace``, loaded but not instantiated."""
     failures: List[HookEntry] = []
 
-    def on_failure(manager: object, entry_point: object,
-                   exc: Exception) -> None:
+    def on_failure(manager: Any, entry_point: Any,
+                   exc: BaseException) -> None:
         name = getattr(entry_point, 'name', '?')
         target = getattr(entry_point, 'value', None) or str(entry_point)
         failures.append(HookEntry(
             name, target, _distributions().get((namespace, name, target), '?'),
             None, '%s: %s' % (type(exc).__name__, exc)))
 
-    manager = extension.ExtensionManager(
+    manager: Any = extension.ExtensionManager(
         namespace, invoke_on_load=False,
         on_load_failure_callback=on_failure)
     entries = []

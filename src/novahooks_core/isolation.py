@@ -13,9 +13,7 @@ from typing import Any, Callable, Iterable, Optional, Type, TypeVar
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
-from novahooks_core import config
-from novahooks_core import redact
-from novahooks_core import timing
+from novahooks_core import config, redact, timing
 from novahooks_core.normalize import BadInput
 
 LOG = logging.getLogger(__name__)

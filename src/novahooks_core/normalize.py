@@ -193,7 +193,8 @@ def _vif(value: Any) -> models.Vif:
         bridge=as_str(read_field(network, 'bridge')),
         tenant_id=as_str(read_field(meta, 'tenant_id')),
         mtu=as_int(read_field(meta, 'mtu')),
-        subnets=tuple(_subnet(s) for s in _items(read_field(network, 'subnets'))
+        subnets=tuple(_subnet(s)
+                      for s in _items(read_field(network, 'subnets'))
                       if isinstance(s, Mapping)))
 
 

@@ -8,11 +8,10 @@ descriptor to run; the descriptor is what ``novahooks check`` and
 """
 
 import dataclasses
-from typing import ClassVar, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, List, Optional, Sequence, Tuple, cast
 
 from oslo_config import cfg
-from stevedore import driver
-from stevedore import extension
+from stevedore import driver, extension
 
 from novahooks_core import config
 
@@ -49,14 +48,15 @@ class Plugin:
 
 def installed() -> List[str]:
     """Names of every plugin registered in ``novahooks.plugins``."""
-    manager = extension.ExtensionManager(NAMESPACE, invoke_on_load=False)
+    manager: Any = extension.ExtensionManager(NAMESPACE,
+                                              invoke_on_load=False)
     return sorted(manager.names())
 
 
 def load(name: str) -> Plugin:
     """The plugin registered as ``name``, with its options registered."""
-    plugin: Plugin = driver.DriverManager(
-        NAMESPACE, name, invoke_on_load=True).driver
+    plugin = cast(Plugin, driver.DriverManager(
+        NAMESPACE, name, invoke_on_load=True).driver)
     if plugin.options:
         config.register_plugin_opts(plugin.name, plugin.options)
     return plugin

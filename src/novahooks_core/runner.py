@@ -9,7 +9,7 @@ Unlike Nova, the runner records what each hook did and how long it took.
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, cast
 
 from oslo_log import log as logging
 from oslo_utils import timeutils
@@ -61,7 +61,7 @@ class NovaRunner:
         if self.hooks is None:
             return stevedore_hook.HookManager(self.namespace, name,
                                               invoke_on_load=True)
-        extensions = [extension.Extension(name, None, cls, cls())
+        extensions = [extension.Extension(name, cast(Any, None), cls, cls())
                       for cls in self.hooks.get(name, ())]
         return stevedore_hook.HookManager.make_test_instance(
             extensions, namespace=self.namespace)

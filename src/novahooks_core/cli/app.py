@@ -9,8 +9,7 @@ import logging
 import sys
 from typing import Any, List, Optional
 
-from cliff import app
-from cliff import commandmanager
+from cliff import app, commandmanager
 from oslo_config import cfg
 from oslo_log import log
 

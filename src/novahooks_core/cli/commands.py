@@ -4,14 +4,11 @@ import os
 import tempfile
 from typing import Any, Iterable, List, Tuple
 
-from cliff import command
-from cliff import lister
+from cliff import command, lister
 from oslo_config import generator
 from stevedore import extension
 
-from novahooks_core import config
-from novahooks_core import inventory
-from novahooks_core import plugin
+from novahooks_core import config, inventory, plugin
 from novahooks_core.plugin import CheckResult
 from novahooks_core.runner import NovaRunner
 from novahooks_core.testing import run_lifecycle
@@ -106,8 +103,9 @@ class Check(lister.Lister):
                 [(r.plugin, r.what, 'yes' if r.ok else 'NO', r.detail)
                  for r in results])
 
+    failed: List[CheckResult] = []
+
     def run(self, parsed_args: Any) -> int:
-        self.failed: List[CheckResult] = []
         result = super().run(parsed_args)
         return 1 if self.failed else int(result or 0)
 

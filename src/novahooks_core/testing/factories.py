@@ -7,8 +7,8 @@ Every secret-bearing argument carries a value from :data:`SECRETS`, so tests
 can assert that none of them leaks.
 """
 
-import uuid as uuidlib
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+import uuid as uuidlib
 
 from novahooks_core.testing import fakes
 

@@ -137,7 +137,7 @@ class RequestContext:
         self.is_admin = False
 
 
-class NetworkInfo(list):  # type: ignore[type-arg]
+class NetworkInfo(List[Any]):
     """Like ``nova.network.model.NetworkInfo``: a list of VIF dicts."""
 
     def wait(self, do_raise: bool = True) -> None:

@@ -21,7 +21,7 @@ def update_cache(impl: Any, context: Any, instance: Any, nw_info: Any = None,
     if instance.get('deleted'):
         return
     if isinstance(nw_info, list):
-        nw_info.wait()
+        getattr(nw_info, 'wait', lambda: None)()
         instance.info_cache.network_info = fakes.NetworkInfo(nw_info)
 
 
@@ -50,7 +50,7 @@ def run_lifecycle(runner: NovaRunner, release: int = 21, count: int = 1,
             ipv6='fd00:10::%x' % (0x10 + index) if ipv6 else None))
 
         def build(service: Any, context: Any, instance: Any,
-                  *rest: Any) -> str:
+                  *rest: Any, network: Any = network) -> str:
             instance.host = instance.node = host
             net_args, net_kwargs = factories.instance_network_info_args(
                 instance, network, release)

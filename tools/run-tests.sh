@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it:
+#   1. Python 3.8 with runtime libraries pinned to Nova 21 (Ussuri)'s
+#      upper-constraints (test tools may be newer),
+#   2. Python 3.11 with current releases, plus ruff and mypy.
+# Virtualenvs live in .venvs/ and are rebuilt only when the requirements,
+# constraints or setup.cfg change. Any failure fails the run.
+#
+# Usage: tools/run-tests.sh [pytest args...]
+# Env:   NOVAHOOKS_PY38, NOVAHOOKS_PY311 (interpreters), NOVAHOOKS_ENVS
+#        (subset, e.g. "py311").
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+VENVS="$ROOT/.venvs"
+UC="$ROOT/tools/constraints/ussuri-upper-constraints.txt"
+ENVS=${NOVAHOOKS_ENVS:-"py38 py311"}
+
+log() { printf '\n=== %s\n' "$*"; }
+
+interpreter() {  # interpreter VERSION: a python of that minor version
+    local version=$1 var candidate
+    var="NOVAHOOKS_PY${version//./}"
+    if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
+    if command -v pyenv >/dev/null 2>&1; then
+        candidate=$(pyenv prefix "$(pyenv versions --bare | grep -E "^${version//./\\.}(\.[0-9]+)?$" | tail -n 1)" 2>/dev/null)/bin/python
+        if [ -x "$candidate" ]; then echo "$candidate"; return; fi
+    fi
+    if command -v "python$version" >/dev/null 2>&1; then
+        command -v "python$version"; return
+    fi
+    echo "no Python $version found (set $var)" >&2
+    exit 1
+}
+
+fingerprint() {
+    cat requirements.txt test-requirements.txt setup.cfg "$UC" "$0" | sha256sum | cut -c1-16
+}
+
+build_env() {  # build_env NAME PYTHON CONSTRAINED(yes/no)
+    local name=$1 python=$2 constrained=$3 venv="$VENVS/$1"
+    local stamp
+    stamp="$(fingerprint)-$("$python" -c 'import sys; print(sys.version.split()[0])')"
+    if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$stamp" ]; then
+        log "$name: reusing $venv"
+        return
+    fi
+    log "$name: building $venv with $python"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    if [ "$constrained" = yes ]; then
+        # Test tools are free to be newer than Ussuri's pins.
+        grep -v -iE '^(pytest|coverage|hypothesis|mypy|ruff)[=]' "$UC" > "$venv/constraints.txt"
+        "$venv/bin/pip" install -q -c "$venv/constraints.txt" -r requirements.txt 'eventlet'
+        "$venv/bin/pip" install -q -r test-requirements.txt
+        "$venv/bin/pip" install -q -c "$venv/constraints.txt" --no-deps -e .
+    else
+        "$venv/bin/pip" install -q -r requirements.txt -r test-requirements.txt
+        "$venv/bin/pip" install -q --no-deps -e .
+    fi
+    echo "$stamp" > "$venv/.stamp"
+}
+
+run_suite() {  # run_suite NAME [pytest args]
+    local name=$1 venv="$VENVS/$1"
+    shift
+    log "$name: pytest"
+    "$venv/bin/python" -c 'import sys, oslo_config, stevedore; print(sys.version.split()[0], "stevedore", stevedore.__file__)' >/dev/null
+    "$venv/bin/pip" freeze | grep -iE '^(oslo\.(config|log|utils)|stevedore|cliff|eventlet)==' | tr '\n' ' '
+    echo
+    NOVAHOOKS_CONSTRAINTS="$([ "$name" = py38 ] && echo "$venv/constraints.txt" || true)" \
+        "$venv/bin/python" -m coverage run --source=src -m pytest -q -p no:cacheprovider "$@" tests
+    "$venv/bin/python" -m coverage report --skip-covered --sort=cover | tail -n 15
+}
+
+lint() {
+    local venv="$VENVS/py311"
+    log "py311: ruff + mypy"
+    "$venv/bin/ruff" check src tests tools
+    "$venv/bin/mypy" src tools/bench
+}
+
+mkdir -p "$VENVS"
+for name in $ENVS; do
+    case $name in
+        py38) build_env py38 "$(interpreter 3.8)" yes ;;
+        py311) build_env py311 "$(interpreter 3.11)" no ;;
+        *) echo "unknown env $name" >&2; exit 2 ;;
+    esac
+done
+for name in $ENVS; do
+    run_suite "$name" "$@"
+done
+case " $ENVS " in *" py311 "*) lint ;; esac
+log "all suites passed: $ENVS"
