@@ -71,14 +71,14 @@ run_suite() {  # run_suite NAME [pytest args]
     "$venv/bin/pip" freeze | grep -iE '^(oslo\.(config|log|utils)|stevedore|cliff|eventlet)==' | tr '\n' ' '
     echo
     NOVAHOOKS_CONSTRAINTS="$([ "$name" = py38 ] && echo "$venv/constraints.txt" || true)" \
-        "$venv/bin/python" -m coverage run --source=src -m pytest -q -p no:cacheprovider "$@" tests
+        "$venv/bin/python" -m coverage run --source=src -m pytest -q -p no:cacheprovider "$@" tests doc/example
     "$venv/bin/python" -m coverage report --skip-covered --sort=cover | tail -n 15
 }
 
 lint() {
     local venv="$VENVS/py311"
     log "py311: ruff + mypy"
-    "$venv/bin/ruff" check src tests tools
+    "$venv/bin/ruff" check src tests tools doc
     "$venv/bin/mypy" src tools/bench
 }
 
