@@ -1,3 +1,3 @@
 import setuptools
 
-setuptools.setup(setup_requires=['pbr>=2.0.0'], pbr=True)
+setuptools.setup(setup_requires=['pbr>=5.4.5'], pbr=True)

@@ -12,8 +12,8 @@ import pathlib
 import subprocess
 import sys
 import tarfile
-import zipfile
 from typing import Dict, Iterator, List, NamedTuple, Optional
+import zipfile
 
 import pytest
 
@@ -30,7 +30,6 @@ class Release(NamedTuple):
     wheel: pathlib.Path
     venv: pathlib.Path
     work: pathlib.Path
-    state_dir: pathlib.Path
     env: Dict[str, str]
 
 
@@ -39,8 +38,7 @@ def _run(args: List[str], cwd: pathlib.Path,
          timeout: float = 600) -> 'subprocess.CompletedProcess[str]':
     """Run a command; fail the test with its output when it fails."""
     proc = subprocess.run(args, cwd=str(cwd), env=env, timeout=timeout,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True)
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail('%s exited %d\n--- stdout\n%s\n--- stderr\n%s'
                     % (' '.join(args), proc.returncode, proc.stdout,
@@ -91,18 +89,25 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
         install += ['-c', constraints]
     _run(install + [str(sdists[0])], base, env, timeout=900)
 
-    work = base / 'work'
-    state_dir = work / 'state'
+    work = base / 'work'  # cwd and HOME of every command run from the venv
     work.mkdir()
     conf = work / 'novahooks.conf'
-    conf.write_text('[DEFAULT]\nstate_dir = %s\n' % state_dir)
+    conf.write_text('[DEFAULT]\nstate_dir = %s\n' % (work / 'state'))
     run_env = dict(env, HOME=str(work), NOVAHOOKS_CONFIG=str(conf))
-    yield Release(sdists[0], wheels[0], venv, work, state_dir, run_env)
+    yield Release(sdists[0], wheels[0], venv, work, run_env)
 
 
 def _venv_run(release: Release, *args: str) -> str:
     return _run([str(release.venv / 'bin' / args[0])] + list(args[1:]),
                 release.work, release.env).stdout
+
+
+def _wheel_text(wheel_path: pathlib.Path, name: str) -> str:
+    """A file of the wheel's .dist-info directory."""
+    with zipfile.ZipFile(str(wheel_path)) as wheel:
+        dist_info = '%s.dist-info/%s' % (
+            wheel_path.name.split('-py')[0], name)
+        return wheel.read(dist_info).decode('utf-8')
 
 
 def test_sdist_contains_src_layout(release: Release) -> None:
@@ -119,15 +124,8 @@ def test_wheel_has_packages_at_top_level(release: Release) -> None:
         names = set(wheel.namelist())
     assert 'novahooks_core/hook.py' in names
     assert not any(name.startswith('src/') for name in names)
-    entry_points = wheel_text(release.wheel, 'entry_points.txt')
+    entry_points = _wheel_text(release.wheel, 'entry_points.txt')
     assert '[nova.hooks]' in entry_points
-
-
-def wheel_text(wheel_path: pathlib.Path, name: str) -> str:
-    with zipfile.ZipFile(str(wheel_path)) as wheel:
-        dist_info = '%s.dist-info/%s' % (
-            wheel_path.name.split('-py')[0], name)
-        return wheel.read(dist_info).decode('utf-8')
 
 
 def test_version(release: Release) -> None:
@@ -153,7 +151,6 @@ def test_simulate(release: Release) -> None:
     assert {row['Hook'] for row in rows} >= HOOKS
     bad = [row for row in rows if row['Outcome'] not in ('ok', 'skipped')]
     assert not bad, bad
-    assert release.state_dir.is_dir()
 
 
 STEVEDORE_PROBE = '''
@@ -187,3 +184,7 @@ def test_stevedore_loads_nova_hooks(release: Release) -> None:
         target, is_hook = hooks[name]
         assert target.startswith('novahooks_core.audit:'), target
         assert is_hook, name
+
+
+def test_installed_requirements_consistent(release: Release) -> None:
+    _venv_run(release, 'python', '-m', 'pip', 'check')
