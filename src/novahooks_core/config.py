@@ -41,6 +41,7 @@ _lock = threading.Lock()
 _conf: Optional[cfg.ConfigOpts] = None
 _enabled: Optional[FrozenSet[str]] = None
 _load_error: Optional[str] = None
+_slow_seconds: Optional[float] = None
 
 
 def new_conf() -> cfg.ConfigOpts:
@@ -67,7 +68,7 @@ def load(explicit_file: Optional[str] = None,
     Raises ``oslo_config.cfg.Error`` (or ``OSError``) when the named file is
     missing or invalid; callers inside Nova use :func:`get` instead.
     """
-    global _conf, _enabled, _load_error
+    global _conf, _enabled, _load_error, _slow_seconds
     conf = conf if conf is not None else new_conf()
     path, explicit = config_file(explicit_file)
     if explicit and not os.path.isfile(path):
@@ -80,7 +81,16 @@ def load(explicit_file: Optional[str] = None,
     enabled = frozenset(n.strip() for n in conf.enabled_plugins if n.strip())
     with _lock:
         _conf, _enabled, _load_error = conf, enabled, None
+        _slow_seconds = None
     return conf
+
+
+def slow_seconds() -> float:
+    """``slow_hook_threshold_ms`` in seconds, cached (read per call)."""
+    global _slow_seconds
+    if _slow_seconds is None:
+        _slow_seconds = get().slow_hook_threshold_ms / 1000.0
+    return _slow_seconds
 
 
 def get() -> cfg.ConfigOpts:
@@ -151,9 +161,9 @@ def state_dir(create: bool = True) -> str:
 
 def reset() -> None:
     """Forget the loaded configuration (tests, or a reload)."""
-    global _conf, _enabled, _load_error
+    global _conf, _enabled, _load_error, _slow_seconds
     with _lock:
-        _conf, _enabled, _load_error = None, None, None
+        _conf, _enabled, _load_error, _slow_seconds = None, None, None, None
 
 
 def list_opts() -> List[Tuple[Optional[str], List[cfg.Opt]]]:

@@ -7,8 +7,8 @@ Normalization is lazy: a handler pays only for the fields it reads.
 """
 
 import dataclasses
-import functools
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Generic, Mapping, Optional, Sequence,
+                    Tuple, TypeVar, overload)
 
 from novahooks_core import models, normalize
 from novahooks_core.models import HookPoint, Phase
@@ -108,6 +108,31 @@ def release_range(hook: HookPoint, call: BoundCall) -> Tuple[int, int]:
     return (low, high)
 
 
+T = TypeVar('T')
+
+
+class lazy(Generic[T]):  # noqa: N801 - used like functools.cached_property
+    """``functools.cached_property`` without its lock (Python < 3.12 takes
+    one per first access, a cost paid on every hook call)."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: Any) -> 'lazy[T]': ...
+
+    @overload
+    def __get__(self, obj: object, owner: Any) -> T: ...
+
+    def __get__(self, obj: Any, owner: Any) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.compute(obj)
+        return value
+
+
 @dataclasses.dataclass(frozen=True)
 class HookEvent:
     """One hook call, normalized on demand.
@@ -119,21 +144,27 @@ class HookEvent:
 
     hook: HookPoint
     phase: Phase
-    call: BoundCall = dataclasses.field(repr=False, compare=False)
+    args: Sequence[Any] = dataclasses.field(repr=False, compare=False)
+    kwargs: Mapping[str, Any] = dataclasses.field(repr=False, compare=False)
     raw_result: Any = dataclasses.field(default=None, repr=False,
                                         compare=False)
 
-    @functools.cached_property
+    @lazy
+    def call(self) -> BoundCall:
+        """The raw arguments by name (they hold secrets: never log them)."""
+        return bind(self.hook, self.args, self.kwargs)
+
+    @lazy
     def nova_releases(self) -> Tuple[int, int]:
         """Oldest and newest Nova release this call's shape fits."""
         return release_range(self.hook, self.call)
 
-    @functools.cached_property
+    @lazy
     def request(self) -> models.RequestInfo:
         """Request id, project and user of the caller."""
         return normalize.request_info(self.call.get('context'))
 
-    @functools.cached_property
+    @lazy
     def network_info(self) -> Optional[models.NetworkInfo]:
         """The network info this call is about, ``None`` when unknown.
 
@@ -149,7 +180,7 @@ class HookEvent:
                 return None
         return normalize.info_cache_network_info(self.call.get('instance'))
 
-    @functools.cached_property
+    @lazy
     def instance(self) -> Optional[models.Instance]:
         """The instance (``None`` for ``create_instance``: see instances)."""
         if self.hook is HookPoint.CREATE_INSTANCE:
@@ -157,7 +188,7 @@ class HookEvent:
         return normalize.instance(self.call.get('instance'),
                                   network=self.network_info)
 
-    @functools.cached_property
+    @lazy
     def instances(self) -> Tuple[models.Instance, ...]:
         """All instances of the call: those ``create`` returned, or one."""
         if self.hook is not HookPoint.CREATE_INSTANCE:
@@ -176,7 +207,7 @@ class HookEvent:
         return tuple(i for i in (normalize.instance(c) for c in created)
                      if i is not None)
 
-    @functools.cached_property
+    @lazy
     def reservation_id(self) -> Optional[str]:
         """The reservation id ``create_instance`` returned."""
         result = self.raw_result
@@ -185,21 +216,21 @@ class HookEvent:
             return normalize.as_str(result[1])
         return None
 
-    @functools.cached_property
+    @lazy
     def flavor(self) -> Optional[models.Flavor]:
         """The requested flavor (create) or the instance's flavor."""
         if self.hook is HookPoint.CREATE_INSTANCE:
             return normalize.flavor(self.call.get('instance_type'))
         return self.instance.flavor if self.instance else None
 
-    @functools.cached_property
+    @lazy
     def create_request(self) -> Optional[models.CreateRequest]:
         """What the user asked for (``create_instance`` only)."""
         if self.hook is not HookPoint.CREATE_INSTANCE:
             return None
         return normalize.create_request(self.call.values)
 
-    @functools.cached_property
+    @lazy
     def block_devices(self) -> Tuple[models.BlockDevice, ...]:
         """Requested (create), actual (build) or current (delete) mappings."""
         if self.hook is HookPoint.CREATE_INSTANCE:
@@ -212,7 +243,7 @@ class HookEvent:
             return normalize.block_devices(self.call.get('bdms'))
         return ()
 
-    @functools.cached_property
+    @lazy
     def result(self) -> Optional[str]:
         """``build_instance``'s outcome in ``post``; ``None`` elsewhere."""
         if self.hook is HookPoint.BUILD_INSTANCE:
@@ -227,11 +258,11 @@ class HookEvent:
         return normalize.as_str(
             normalize.read_field(self.call.get('instance'), 'uuid'))
 
-    def normalize_all(self) -> Dict[str, Any]:
-        """Every normalized field, as JSON-ready primitives."""
-        return models.to_primitive({
+    def normalized(self) -> Dict[str, Any]:
+        """Every normalized field, as models."""
+        return {
             'hook': self.hook, 'phase': self.phase,
-            'nova_releases': list(self.nova_releases),
+            'nova_releases': self.nova_releases,
             'request': self.request,
             'instances': self.instances,
             'reservation_id': self.reservation_id,
@@ -240,10 +271,15 @@ class HookEvent:
             'block_devices': self.block_devices,
             'network_info': self.network_info,
             'result': self.result,
-        })
+        }
+
+    def normalize_all(self) -> Dict[str, Any]:
+        """Every normalized field, as JSON-ready primitives."""
+        result: Dict[str, Any] = models.to_primitive(self.normalized())
+        return result
 
 
 def make_event(hook: HookPoint, phase: Phase, args: Sequence[Any],
                kwargs: Mapping[str, Any], result: Any = None) -> HookEvent:
     """A :class:`HookEvent` for one side of a hooked call."""
-    return HookEvent(hook, phase, bind(hook, args, kwargs), result)
+    return HookEvent(hook, phase, args, kwargs, result)

@@ -24,7 +24,7 @@ import functools
 from typing import Any, Callable, ClassVar, Dict, Optional
 
 from novahooks_core import config, redact
-from novahooks_core.event import HookEvent, make_event
+from novahooks_core.event import HookEvent
 from novahooks_core.isolation import run_guarded
 from novahooks_core.models import HookPoint, Phase
 
@@ -95,9 +95,9 @@ class NovaHook:
     def _dispatch(self, phase: Phase, handler: Callable[[HookEvent], Any],
                   rv: Any, args: Any, kwargs: Any) -> None:
         assert self.hook_point is not None
-        event = make_event(self.hook_point, phase, args, kwargs, rv)
+        event = HookEvent(self.hook_point, phase, args, kwargs, rv)
         run_guarded(
             self._names[phase], functools.partial(handler, event),
             veto_allowed=phase is Phase.PRE and self.hook_point in VETOABLE,
-            instance_uuid=event.instance_uuid,
+            instance_uuid=lambda: event.instance_uuid,
             secrets=lambda: redact.secret_values(event.call.values))

@@ -48,27 +48,37 @@ def fatal_exception_class() -> Type[Exception]:
     return _fatal
 
 
+def _no_uuid() -> Optional[str]:
+    return None
+
+
+def _where(instance_uuid: Callable[[], Optional[str]]) -> str:
+    uuid = instance_uuid()
+    return ' for instance %s' % uuid if uuid else ''
+
+
 def run_guarded(name: str, call: Callable[[], Any], *,
                 veto_allowed: bool = False,
-                instance_uuid: Optional[str] = None,
+                instance_uuid: Callable[[], Optional[str]] = _no_uuid,
                 secrets: Callable[[], Iterable[str]] = tuple) -> Any:
     """Run ``call()``, timing and counting it under ``name``; never raise.
 
     An exception is logged (secrets scrubbed, with the instance UUID) and
     ``None`` returned. A :class:`Veto` is re-raised as Nova's fatal hook
     exception only when ``veto_allowed`` and ``[DEFAULT] allow_veto``.
-    ``secrets`` is called only on failure, to list values to scrub.
+    ``instance_uuid`` and ``secrets`` are called only when needed: on
+    failure, or for a returned summary someone listens to.
     """
     watch = timeutils.StopWatch().start()
     outcome, summary = 'ok', None
-    where = ' for instance %s' % instance_uuid if instance_uuid else ''
     try:
         result = call()
-        if isinstance(result, str):
+        if isinstance(result, str) and timing.has_listeners():
             summary = redact.scrub(result, secrets())
         return result
     except Veto as veto:
         outcome = 'veto'
+        where = _where(instance_uuid)
         reason = redact.scrub(str(veto), secrets())
         summary = 'veto: %s' % reason
         if veto_allowed and config.get().allow_veto:
@@ -82,6 +92,7 @@ def run_guarded(name: str, call: Callable[[], Any], *,
         return None
     except BadInput as exc:
         outcome = 'bad_input'
+        where = _where(instance_uuid)
         reason = redact.scrub(str(exc), secrets())
         summary = 'bad input: %s' % reason
         LOG.error('novahooks: %s got input it cannot use%s: %s', name,
@@ -89,6 +100,7 @@ def run_guarded(name: str, call: Callable[[], Any], *,
         return None
     except Exception as exc:
         outcome = 'error'
+        where = _where(instance_uuid)
         text = redact.scrub(''.join(traceback.format_exception(
             type(exc), exc, exc.__traceback__)), secrets())
         summary = 'error: %s' % type(exc).__name__

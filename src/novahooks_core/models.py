@@ -6,9 +6,10 @@ injected file contents, volume ``connection_info``) have no field here, so a
 model can be logged or stored as it is.
 """
 
+import collections.abc
 import dataclasses
 import enum
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 
 class HookPoint(str, enum.Enum):
@@ -211,14 +212,23 @@ class RequestInfo:
 
 def to_primitive(model: Any) -> Any:
     """A JSON-ready copy of a model (dicts, lists, plain values)."""
-    if dataclasses.is_dataclass(model) and not isinstance(model, type):
-        return {f.name: to_primitive(getattr(model, f.name))
-                for f in dataclasses.fields(model)}
+    if model is None or type(model) in _PLAIN:
+        return model
     if isinstance(model, enum.Enum):
         return model.value
-    if isinstance(model, Mapping):
+    names = _FIELD_NAMES.get(type(model))
+    if names is None and dataclasses.is_dataclass(model):
+        names = _FIELD_NAMES[type(model)] = tuple(
+            f.name for f in dataclasses.fields(model))
+    if names is not None:
+        return {name: to_primitive(getattr(model, name)) for name in names}
+    if isinstance(model, collections.abc.Mapping):
         return {str(k): to_primitive(v) for k, v in model.items()}
     if isinstance(model, (tuple, list)):
         return [to_primitive(v) for v in model]
     return model
+
+
+_PLAIN = frozenset([str, int, float, bool])
+_FIELD_NAMES: Dict[type, Tuple[str, ...]] = {}
 

@@ -7,14 +7,17 @@ network-model dicts and JSON text. A missing or malformed field becomes
 raises :class:`BadInput`, which the hook base logs and counts.
 """
 
+import collections.abc
 import datetime
 import json
-from typing import Any, Iterable, Mapping, Optional, Tuple
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 from novahooks_core import models
 
 _MISSING = object()
 _SCALARS = (str, int, float, bool)
+_Mapping = collections.abc.Mapping  # isinstance() on typing.Mapping is slow
 
 
 class BadInput(ValueError):
@@ -29,7 +32,9 @@ def read_field(obj: Any, name: str, default: Any = None) -> Any:
     """
     if obj is None:
         return default
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):  # dicts, and Nova's network-model classes
+        return obj.get(name, default)
+    if isinstance(obj, _Mapping):
         return obj.get(name, default)
     is_set = getattr(obj, 'obj_attr_is_set', None)
     try:
@@ -40,8 +45,25 @@ def read_field(obj: Any, name: str, default: Any = None) -> Any:
         return default
 
 
+def read_fields(obj: Any, names: Sequence[str]) -> List[Any]:
+    """:func:`read_field` for several names at once (``None`` if unset)."""
+    if isinstance(obj, dict) or isinstance(obj, _Mapping):
+        get = obj.get
+        return [get(name) for name in names]
+    is_set = getattr(obj, 'obj_attr_is_set', None)
+    try:
+        if is_set is None:
+            return [getattr(obj, name, None) for name in names]
+        return [getattr(obj, name, None) if is_set(name) else None
+                for name in names]
+    except Exception:  # one field failed: read them one by one
+        return [read_field(obj, name) for name in names]
+
+
 def as_str(value: Any) -> Optional[str]:
     """A non-empty string, or ``None``."""
+    if type(value) is str:
+        return value or None
     if value is None or isinstance(value, (bytes, bytearray)):
         return None
     if isinstance(value, datetime.datetime):
@@ -54,6 +76,8 @@ def as_str(value: Any) -> Optional[str]:
 
 def as_int(value: Any) -> Optional[int]:
     """An integer, or ``None`` for anything that is not one."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
@@ -76,7 +100,7 @@ def as_float(value: Any) -> Optional[float]:
 
 def as_bool(value: Any) -> Optional[bool]:
     """A boolean from a bool or Nova's usual strings, or ``None``."""
-    if isinstance(value, bool):
+    if value is True or value is False or value is None:
         return value
     if isinstance(value, int):
         return bool(value)
@@ -91,7 +115,7 @@ def as_bool(value: Any) -> Optional[bool]:
 
 def as_str_map(value: Any) -> Mapping[str, str]:
     """A ``str -> str`` mapping; entries that are not scalars are dropped."""
-    if not isinstance(value, Mapping):
+    if not isinstance(value, _Mapping):
         return {}
     result = {}
     for key, item in value.items():
@@ -103,7 +127,7 @@ def as_str_map(value: Any) -> Mapping[str, str]:
 
 def as_str_tuple(value: Any) -> Tuple[str, ...]:
     """A tuple of strings from a list of strings or of named things."""
-    if value is None or isinstance(value, (str, bytes, Mapping)):
+    if value is None or isinstance(value, (str, bytes, _Mapping)):
         value = [value] if isinstance(value, str) else []
     try:
         items = list(value)
@@ -125,27 +149,34 @@ def _require_object(value: Any, what: str) -> None:
                        % (what, type(value).__name__))
 
 
+Schema = Tuple[Tuple[str, ...], Tuple[Callable[[Any], Any], ...]]
+
+
+def schema(**converters: Callable[[Any], Any]) -> Schema:
+    """Field names and the converter of each, in order."""
+    return tuple(converters), tuple(converters.values())
+
+
+def convert(obj: Any, fields: Schema) -> Dict[str, Any]:
+    """Read and convert every field of a schema."""
+    names, converters = fields
+    return {name: conv(raw) for name, conv, raw
+            in zip(names, converters, read_fields(obj, names))}
+
+
+FLAVOR = schema(
+    id=as_int, name=as_str, flavorid=as_str, memory_mb=as_int, vcpus=as_int,
+    root_gb=as_int, ephemeral_gb=as_int, swap=as_int, rxtx_factor=as_float,
+    vcpu_weight=as_int, disabled=as_bool, is_public=as_bool,
+    extra_specs=as_str_map, description=as_str)
+
+
 def flavor(value: Any) -> Optional[models.Flavor]:
     """A :class:`Flavor` from a ``nova.objects.Flavor`` or a Liberty dict."""
     if value is None:
         return None
     _require_object(value, 'flavor')
-    return models.Flavor(
-        id=as_int(read_field(value, 'id')),
-        name=as_str(read_field(value, 'name')),
-        flavorid=as_str(read_field(value, 'flavorid')),
-        memory_mb=as_int(read_field(value, 'memory_mb')),
-        vcpus=as_int(read_field(value, 'vcpus')),
-        root_gb=as_int(read_field(value, 'root_gb')),
-        ephemeral_gb=as_int(read_field(value, 'ephemeral_gb')),
-        swap=as_int(read_field(value, 'swap')),
-        rxtx_factor=as_float(read_field(value, 'rxtx_factor')),
-        vcpu_weight=as_int(read_field(value, 'vcpu_weight')),
-        disabled=as_bool(read_field(value, 'disabled')),
-        is_public=as_bool(read_field(value, 'is_public')),
-        extra_specs=as_str_map(read_field(value, 'extra_specs')),
-        description=as_str(read_field(value, 'description')),
-    )
+    return models.Flavor(**convert(value, FLAVOR))
 
 
 def _floating_ips(value: Any) -> Tuple[str, ...]:
@@ -195,7 +226,7 @@ def _vif(value: Any) -> models.Vif:
         mtu=as_int(read_field(meta, 'mtu')),
         subnets=tuple(_subnet(s)
                       for s in _items(read_field(network, 'subnets'))
-                      if isinstance(s, Mapping)))
+                      if isinstance(s, _Mapping)))
 
 
 def is_pending_async(value: Any) -> bool:
@@ -225,7 +256,7 @@ def network_info(value: Any) -> Optional[models.NetworkInfo]:
         raise BadInput('network info is a %s, expected a list of VIFs'
                        % type(value).__name__)
     return models.NetworkInfo(
-        vifs=tuple(_vif(v) for v in value if isinstance(v, Mapping)))
+        vifs=tuple(_vif(v) for v in value if isinstance(v, _Mapping)))
 
 
 def info_cache_network_info(instance: Any) -> Optional[models.NetworkInfo]:
@@ -237,6 +268,15 @@ def info_cache_network_info(instance: Any) -> Optional[models.NetworkInfo]:
 
 
 _LEGACY_BDM_KEYS = ('virtual_name', 'volume_id', 'snapshot_id', 'no_device')
+_SOURCE_IDS = ('volume_id', 'snapshot_id', 'image_id')
+
+BLOCK_DEVICE = schema(
+    source_type=as_str, destination_type=as_str, boot_index=as_int,
+    device_name=as_str, device_type=as_str, disk_bus=as_str,
+    guest_format=as_str, delete_on_termination=as_bool, volume_id=as_str,
+    snapshot_id=as_str, image_id=as_str, volume_size=as_int,
+    volume_type=as_str, attachment_id=as_str, uuid=as_str, tag=as_str,
+    no_device=as_bool)
 
 
 def block_device(value: Any) -> models.BlockDevice:
@@ -244,37 +284,18 @@ def block_device(value: Any) -> models.BlockDevice:
     form with ``uuid``) or a legacy (v1) dict."""
     _require_object(value, 'block device mapping')
     source = as_str(read_field(value, 'source_type'))
-    if (source is None and isinstance(value, Mapping)
+    if (source is None and isinstance(value, _Mapping)
             and any(k in value for k in _LEGACY_BDM_KEYS)):
         return _legacy_block_device(value)
-    ids = {'volume_id': as_str(read_field(value, 'volume_id')),
-           'snapshot_id': as_str(read_field(value, 'snapshot_id')),
-           'image_id': as_str(read_field(value, 'image_id'))}
-    api_uuid = as_str(read_field(value, 'uuid'))
-    if isinstance(value, Mapping) and source and api_uuid:
+    fields = convert(value, BLOCK_DEVICE)
+    api_uuid = fields['uuid']
+    if isinstance(value, _Mapping) and source and api_uuid:
         # The API form names the source by ``uuid``; the object's ``uuid``
         # (17+) is the mapping's own id and comes with ``*_id`` fields.
         key = source + '_id'
-        if key in ids and ids[key] is None:
-            ids[key] = api_uuid
-            api_uuid = None
-    return models.BlockDevice(
-        source_type=source,
-        destination_type=as_str(read_field(value, 'destination_type')),
-        boot_index=as_int(read_field(value, 'boot_index')),
-        device_name=as_str(read_field(value, 'device_name')),
-        device_type=as_str(read_field(value, 'device_type')),
-        disk_bus=as_str(read_field(value, 'disk_bus')),
-        guest_format=as_str(read_field(value, 'guest_format')),
-        delete_on_termination=as_bool(
-            read_field(value, 'delete_on_termination')),
-        volume_size=as_int(read_field(value, 'volume_size')),
-        volume_type=as_str(read_field(value, 'volume_type')),
-        attachment_id=as_str(read_field(value, 'attachment_id')),
-        uuid=api_uuid,
-        tag=as_str(read_field(value, 'tag')),
-        no_device=as_bool(read_field(value, 'no_device')),
-        **ids)
+        if key in _SOURCE_IDS and fields[key] is None:
+            fields[key], fields['uuid'] = api_uuid, None
+    return models.BlockDevice(**fields)
 
 
 def _legacy_block_device(value: Mapping[str, Any]) -> models.BlockDevice:
@@ -317,6 +338,19 @@ def block_devices(value: Any) -> Tuple[models.BlockDevice, ...]:
     return tuple(block_device(v) for v in value if v is not None)
 
 
+def _raw(value: Any) -> Any:
+    return value
+
+
+INSTANCE = schema(
+    uuid=as_str, id=as_int, hostname=as_str, display_name=as_str,
+    project_id=as_str, user_id=as_str, host=as_str, node=as_str,
+    availability_zone=as_str, vm_state=as_str, task_state=as_str,
+    power_state=as_int, image_ref=as_str, key_name=as_str,
+    reservation_id=as_str, launched_at=as_str, terminated_at=as_str,
+    deleted=as_bool, metadata=as_str_map, tags=_raw, flavor=_raw)
+
+
 def instance(value: Any,
              network: Optional[models.NetworkInfo] = None
              ) -> Optional[models.Instance]:
@@ -332,31 +366,12 @@ def instance(value: Any,
             network = info_cache_network_info(value)
         except BadInput:
             network = None
+    fields = convert(value, INSTANCE)
+    tags = fields.pop('tags')
     return models.Instance(
-        uuid=as_str(read_field(value, 'uuid')),
-        id=as_int(read_field(value, 'id')),
-        hostname=as_str(read_field(value, 'hostname')),
-        display_name=as_str(read_field(value, 'display_name')),
-        project_id=as_str(read_field(value, 'project_id')),
-        user_id=as_str(read_field(value, 'user_id')),
-        host=as_str(read_field(value, 'host')),
-        node=as_str(read_field(value, 'node')),
-        availability_zone=as_str(read_field(value, 'availability_zone')),
-        vm_state=as_str(read_field(value, 'vm_state')),
-        task_state=as_str(read_field(value, 'task_state')),
-        power_state=as_int(read_field(value, 'power_state')),
-        image_ref=as_str(read_field(value, 'image_ref')),
-        key_name=as_str(read_field(value, 'key_name')),
-        reservation_id=as_str(read_field(value, 'reservation_id')),
-        launched_at=as_str(read_field(value, 'launched_at')),
-        terminated_at=as_str(read_field(value, 'terminated_at')),
-        deleted=as_bool(read_field(value, 'deleted')),
-        metadata=as_str_map(read_field(value, 'metadata')),
-        tags=as_str_tuple(read_field(read_field(value, 'tags'), 'objects')
-                          or read_field(value, 'tags')),
-        flavor=flavor(read_field(value, 'flavor')),
-        network_info=network,
-    )
+        tags=as_str_tuple(read_field(tags, 'objects') or tags),
+        flavor=flavor(fields.pop('flavor')),
+        network_info=network, **fields)
 
 
 def requested_networks(value: Any) -> Tuple[models.RequestedNetwork, ...]:

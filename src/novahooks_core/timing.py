@@ -59,9 +59,13 @@ _listeners: List[Listener] = []
 
 def record(name: str, outcome: str, seconds: float,
            summary: Optional[str] = None,
-           instance_uuid: Optional[str] = None) -> None:
-    """Count one call. ``outcome``: ok, error, bad_input or veto."""
-    slow_after = config.get().slow_hook_threshold_ms / 1000.0
+           instance_uuid: Callable[[], Optional[str]] = lambda: None
+           ) -> None:
+    """Count one call. ``outcome``: ok, error, bad_input or veto.
+
+    ``instance_uuid`` is called only for a log line or a listener.
+    """
+    slow_after = config.slow_seconds()
     with _lock:
         entry = _stats.get(name)
         if entry is None:
@@ -76,11 +80,12 @@ def record(name: str, outcome: str, seconds: float,
         if slow:
             entry.slow += 1
     if slow:
+        uuid = instance_uuid()
         LOG.warning('novahooks: %s took %.1f ms (threshold %.1f ms)%s', name,
                     seconds * 1000.0, slow_after * 1000.0,
-                    ' instance %s' % instance_uuid if instance_uuid else '')
+                    ' for instance %s' % uuid if uuid else '')
     if _listeners:
-        call = CallRecord(name, outcome, seconds, summary, instance_uuid)
+        call = CallRecord(name, outcome, seconds, summary, instance_uuid())
         for listener in list(_listeners):
             listener(call)
 
@@ -95,6 +100,11 @@ def reset() -> None:
     """Zero every counter."""
     with _lock:
         _stats.clear()
+
+
+def has_listeners() -> bool:
+    """Whether anyone reads call records (then summaries are kept)."""
+    return bool(_listeners)
 
 
 def add_listener(listener: Listener) -> None:
