@@ -2,20 +2,22 @@
 # The whole test suite, as the README and CI run it:
 #   1. Python 3.8 with runtime libraries pinned to Nova 21 (Ussuri)'s
 #      upper-constraints (test tools may be newer),
-#   2. Python 3.11 with current releases, plus ruff and mypy.
+#   2. Python 3.11 with current releases, plus ruff and mypy,
+#   3. the real-Nova tier: Nova 21.2.4's own functional harness booting and
+#      deleting servers with our hooks installed (tools/run-nova-tests.sh).
 # Virtualenvs live in .venvs/ and are rebuilt only when the requirements,
 # constraints or setup.cfg change. Any failure fails the run.
 #
 # Usage: tools/run-tests.sh [pytest args...]
 # Env:   NOVAHOOKS_PY38, NOVAHOOKS_PY311 (interpreters), NOVAHOOKS_ENVS
-#        (subset, e.g. "py311").
+#        (subset of "py38 py311 nova21", e.g. "py311").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENVS="$ROOT/.venvs"
 UC="$ROOT/tools/constraints/ussuri-upper-constraints.txt"
-ENVS=${NOVAHOOKS_ENVS:-"py38 py311"}
+ENVS=${NOVAHOOKS_ENVS:-"py38 py311 nova21"}
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -87,11 +89,16 @@ for name in $ENVS; do
     case $name in
         py38) build_env py38 "$(interpreter 3.8)" yes ;;
         py311) build_env py311 "$(interpreter 3.11)" no ;;
+        nova21) ;;  # built by tools/run-nova-tests.sh
         *) echo "unknown env $name" >&2; exit 2 ;;
     esac
 done
 for name in $ENVS; do
-    run_suite "$name" "$@"
+    case $name in
+        nova21) log "nova21: real Nova tier"
+                NOVAHOOKS_PY38="$(interpreter 3.8)" bash tools/run-nova-tests.sh ;;
+        *) run_suite "$name" "$@" ;;
+    esac
 done
 case " $ENVS " in *" py311 "*) lint ;; esac
 log "all suites passed: $ENVS"

@@ -1,0 +1,1 @@
+"""Tests that run inside a real Nova (see tools/run-nova-tests.sh)."""

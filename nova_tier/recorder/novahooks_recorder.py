@@ -1,0 +1,55 @@
+"""Hooks that write every normalized event to ``<state_dir>/events.jsonl``.
+
+Installed only into the real-Nova test environment, so the tests can see
+what our core made of Nova's real arguments. ``[recorder] fail`` lists
+``hook:phase`` pairs whose handler raises; ``[recorder] veto`` lists hook
+points whose ``pre`` refuses.
+"""
+
+import json
+import os
+from typing import Optional
+
+from oslo_config import cfg
+
+from novahooks_core import HookEvent, HookPoint, NovaHook, Veto, config
+
+OPTS = [cfg.ListOpt('fail', default=[]), cfg.ListOpt('veto', default=[])]
+
+
+class Recorder(NovaHook):
+    plugin_name = 'recorder'
+
+    def _record(self, event: HookEvent) -> Optional[str]:
+        conf = config.register_plugin_opts('recorder', OPTS)
+        record = event.normalize_all()
+        record['pid'] = os.getpid()
+        path = os.path.join(config.state_dir(), 'events.jsonl')
+        with open(path, 'a') as stream:
+            stream.write(json.dumps(record, sort_keys=True) + '\n')
+        where = '%s:%s' % (event.hook.value, event.phase.value)
+        if where in conf.recorder.fail:
+            raise RuntimeError('recorder told to fail at %s' % where)
+        if event.phase.value == 'pre' and event.hook.value in conf.recorder.veto:
+            raise Veto('recorder refuses %s for project %s'
+                       % (event.hook.value, event.request.project_id))
+        return 'recorded %s' % where
+
+    handle_pre = _record
+    handle_post = _record
+
+
+class RecordCreate(Recorder):
+    hook_point = HookPoint.CREATE_INSTANCE
+
+
+class RecordBuild(Recorder):
+    hook_point = HookPoint.BUILD_INSTANCE
+
+
+class RecordDelete(Recorder):
+    hook_point = HookPoint.DELETE_INSTANCE
+
+
+class RecordNetworkInfo(Recorder):
+    hook_point = HookPoint.INSTANCE_NETWORK_INFO
