@@ -80,7 +80,7 @@ run_suite() {  # run_suite NAME [pytest args]
 lint() {
     local venv="$VENVS/py311"
     log "py311: ruff + mypy"
-    "$venv/bin/ruff" check src tests tools doc
+    "$venv/bin/ruff" check src tests tools doc nova_tier
     "$venv/bin/mypy" src tools/bench
 }
 

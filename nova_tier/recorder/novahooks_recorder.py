@@ -30,7 +30,8 @@ class Recorder(NovaHook):
         where = '%s:%s' % (event.hook.value, event.phase.value)
         if where in conf.recorder.fail:
             raise RuntimeError('recorder told to fail at %s' % where)
-        if event.phase.value == 'pre' and event.hook.value in conf.recorder.veto:
+        if (event.phase.value == 'pre'
+                and event.hook.value in conf.recorder.veto):
             raise Veto('recorder refuses %s for project %s'
                        % (event.hook.value, event.request.project_id))
         return 'recorded %s' % where

@@ -7,8 +7,18 @@ Normalization is lazy: a handler pays only for the fields it reads.
 """
 
 import dataclasses
-from typing import (Any, Callable, Dict, Generic, Mapping, Optional, Sequence,
-                    Tuple, TypeVar, overload)
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    overload,
+)
 
 from novahooks_core import models, normalize
 from novahooks_core.models import HookPoint, Phase

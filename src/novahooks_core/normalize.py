@@ -10,8 +10,17 @@ raises :class:`BadInput`, which the hook base logs and counts.
 import collections.abc
 import datetime
 import json
-from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
-                    Sequence, Tuple)
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from novahooks_core import models
 
