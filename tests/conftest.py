@@ -5,7 +5,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from novahooks_core import config, timing
+from novahooks_core import config, dispatch, timing
 
 WriteConfig = Callable[..., pathlib.Path]
 
@@ -19,9 +19,11 @@ def _isolated_state(tmp_path: pathlib.Path,
     monkeypatch.setenv(config.CONFIG_ENV, str(path))
     config.reset()
     timing.reset()
+    dispatch.reset()
     yield
     config.reset()
     timing.reset()
+    dispatch.reset()
 
 
 @pytest.fixture

@@ -26,12 +26,18 @@ def run(*argv: str) -> Tuple[int, Any]:
 def test_hooks_lists_the_installed_entry_points() -> None:
     code, rows = run('hooks', '-f', 'json')
     assert code == 0
-    ours = {r['Hook']: r for r in rows if r['Distribution'] == 'novahooks'}
-    assert set(ours) == {'create_instance', 'build_instance',
+    nova = {r['Hook']: r for r in rows if r['Namespace'] == 'nova.hooks'
+            and r['Distribution'] == 'novahooks'}
+    assert set(nova) == {'create_instance', 'build_instance',
                          'delete_instance', 'instance_network_info'}
-    assert ours['build_instance']['Class'] == \
-        'novahooks_core.audit:AuditBuildInstance'
-    assert {r['State'] for r in ours.values()} == {'enabled'}
+    assert nova['build_instance']['Class'] == \
+        'novahooks_core.dispatch:BuildInstance'
+    audit = {r['Hook']: r for r in rows if r['Plugin'] == 'audit'}
+    assert set(audit) == set(nova)
+    assert audit['build_instance']['Namespace'] == 'novahooks.hooks'
+    assert {r['State'] for r in audit.values()} == {'enabled'}
+    assert {r['State'] for r in rows if r['Plugin'] == 'dns'} == {
+        'disabled'}
 
 
 def test_hooks_shows_disabled_plugins(tmp_path: pathlib.Path) -> None:
@@ -90,7 +96,7 @@ def test_simulate_drives_the_installed_hooks(release: str) -> None:
     code, rows = run('simulate', '--release', release, '--count', '2',
                      '-f', 'json')
     assert code == 0
-    audit = [r for r in rows if r['Class'].startswith('novahooks_core.audit')]
+    audit = [r for r in rows if r['Handler'].startswith('audit:')]
     assert {r['Outcome'] for r in audit} <= {'ok', 'skipped'}
     summaries = [r['Summary'] for r in audit if r['Summary']]
     assert any(s.startswith('build of ') and ': active, addresses 10.0.0.1'

@@ -136,12 +136,16 @@ def test_version(release: Release) -> None:
 
 def test_hooks_lists_entry_points(release: Release) -> None:
     rows = json.loads(_venv_run(release, 'novahooks', 'hooks', '-f', 'json'))
-    ours = [row for row in rows if row['Distribution'] == 'novahooks']
+    ours = [row for row in rows if row['Distribution'] == 'novahooks'
+            and row['Namespace'] == 'nova.hooks']
     assert {row['Hook'] for row in ours} == HOOKS
     assert len(ours) == len(HOOKS)
     for row in ours:
-        assert row['Class'].startswith('novahooks_core.audit:'), row
-        assert row['State'] == 'enabled', row
+        assert row['Class'].startswith('novahooks_core.dispatch:'), row
+    audit = [row for row in rows if row['Plugin'] == 'audit']
+    assert {row['Hook'] for row in audit} == HOOKS
+    assert {row['State'] for row in audit} == {'enabled'}
+    assert not [row for row in rows if row['State'].startswith('load')]
 
 
 def test_simulate(release: Release) -> None:
@@ -157,7 +161,7 @@ STEVEDORE_PROBE = '''
 import json, sys
 from stevedore import extension
 import novahooks_core
-from novahooks_core.hook import NovaHook
+from novahooks_core.dispatch import Dispatcher
 
 def fail(manager, entry_point, exc):
     raise exc
@@ -167,7 +171,7 @@ manager = extension.ExtensionManager(
 json.dump({
     'core': novahooks_core.__file__,
     'hooks': {ext.name: [ext.entry_point_target,
-                         issubclass(ext.plugin, NovaHook)]
+                         issubclass(ext.plugin, Dispatcher)]
               for ext in manager.extensions},
 }, sys.stdout)
 '''
@@ -182,7 +186,7 @@ def test_stevedore_loads_nova_hooks(release: Release) -> None:
     assert set(hooks) >= HOOKS
     for name in HOOKS:
         target, is_hook = hooks[name]
-        assert target.startswith('novahooks_core.audit:'), target
+        assert target.startswith('novahooks_core.dispatch:'), target
         assert is_hook, name
 
 

@@ -87,17 +87,22 @@ class NovaHook:
         return self._run_post if self.active(Phase.POST) else None
 
     def _run_pre(self, *args: Any, **kwargs: Any) -> None:
-        self._dispatch(Phase.PRE, self.handle_pre, None, args, kwargs)
+        assert self.hook_point is not None
+        self.handle(HookEvent(self.hook_point, Phase.PRE, args, kwargs))
 
     def _run_post(self, rv: Any, *args: Any, **kwargs: Any) -> None:
-        self._dispatch(Phase.POST, self.handle_post, rv, args, kwargs)
-
-    def _dispatch(self, phase: Phase, handler: Callable[[HookEvent], Any],
-                  rv: Any, args: Any, kwargs: Any) -> None:
         assert self.hook_point is not None
-        event = HookEvent(self.hook_point, phase, args, kwargs, rv)
+        self.handle(HookEvent(self.hook_point, Phase.POST, args, kwargs, rv))
+
+    def handle(self, event: HookEvent) -> None:
+        """Run this hook's handler for ``event``, guarded (never raises
+        except an allowed veto). Used by Nova via pre/post and by the core
+        dispatcher, which shares one event among all plugins."""
+        handler = (self.handle_pre if event.phase is Phase.PRE
+                   else self.handle_post)
         run_guarded(
-            self._names[phase], functools.partial(handler, event),
-            veto_allowed=phase is Phase.PRE and self.hook_point in VETOABLE,
+            self._names[event.phase], functools.partial(handler, event),
+            veto_allowed=(event.phase is Phase.PRE
+                          and event.hook in VETOABLE),
             instance_uuid=lambda: event.instance_uuid,
             secrets=lambda: redact.secret_values(event.call.values))

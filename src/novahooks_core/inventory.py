@@ -1,4 +1,6 @@
-"""What is installed: every ``nova.hooks`` entry point and who provides it."""
+"""What is installed: every ``nova.hooks`` entry point, every plugin
+handler behind novahooks' dispatcher (``novahooks.hooks``), and who
+provides them."""
 
 import dataclasses
 import functools
@@ -6,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from stevedore import extension
 
-from novahooks_core import config
+from novahooks_core import config, dispatch
 from novahooks_core.hook import NovaHook
 from novahooks_core.runner import NAMESPACE
 
@@ -20,6 +22,8 @@ class HookEntry:
     distribution: str
     plugin: Optional[str]
     error: Optional[str] = None
+    namespace: str = NAMESPACE
+    dispatcher: bool = False
 
     @property
     def enabled(self) -> Optional[bool]:
@@ -27,6 +31,16 @@ class HookEntry:
         if self.plugin is None:
             return None
         return config.is_enabled(self.plugin)
+
+    @property
+    def state(self) -> str:
+        if self.error:
+            return 'load failed: %s' % self.error
+        if self.dispatcher:
+            return 'dispatches to enabled plugins'
+        if self.enabled is None:
+            return 'not a novahooks hook'
+        return 'enabled' if self.enabled else 'disabled'
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,8 +53,17 @@ def _distributions() -> Dict[Tuple[str, str, str], str]:
     return owners
 
 
-def installed_hooks(namespace: str = NAMESPACE) -> List[HookEntry]:
-    """Every entry point of ``namespace``, loaded but not instantiated."""
+def installed_hooks() -> List[HookEntry]:
+    """Every ``nova.hooks`` entry point, then every dispatched handler."""
+    return (_entries(NAMESPACE)
+            + _entries(dispatch.NAMESPACE, key=lambda name: name.split(
+                '.', 1)[-1]))
+
+
+def _entries(namespace: str, key: Any = None) -> List[HookEntry]:
+    """Entry points of ``namespace``, loaded but not instantiated;
+    ``key`` maps an entry-point name to its hook name."""
+    key = key or (lambda name: name)
     failures: List[HookEntry] = []
 
     def on_failure(manager: Any, entry_point: Any,
@@ -48,8 +71,9 @@ def installed_hooks(namespace: str = NAMESPACE) -> List[HookEntry]:
         name = getattr(entry_point, 'name', '?')
         target = getattr(entry_point, 'value', None) or str(entry_point)
         failures.append(HookEntry(
-            name, target, _distributions().get((namespace, name, target), '?'),
-            None, '%s: %s' % (type(exc).__name__, exc)))
+            key(name), target,
+            _distributions().get((namespace, name, target), '?'),
+            None, '%s: %s' % (type(exc).__name__, exc), namespace))
 
     manager: Any = extension.ExtensionManager(
         namespace, invoke_on_load=False,
@@ -62,7 +86,9 @@ def installed_hooks(namespace: str = NAMESPACE) -> List[HookEntry]:
                        if isinstance(plugin, type)
                        and issubclass(plugin, NovaHook) else None)
         entries.append(HookEntry(
-            ext.name, target,
+            key(ext.name), target,
             _distributions().get((namespace, ext.name, target), '?'),
-            plugin_name))
+            plugin_name, None, namespace,
+            isinstance(plugin, type)
+            and issubclass(plugin, dispatch.Dispatcher)))
     return sorted(entries + failures, key=lambda e: (e.hook, e.target))

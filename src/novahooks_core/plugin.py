@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any, ClassVar, List, Optional, Sequence, Tuple, cast
 
 from oslo_config import cfg
-from stevedore import driver, extension
+from stevedore import driver
 
 from novahooks_core import config
 
@@ -47,10 +47,15 @@ class Plugin:
 
 
 def installed() -> List[str]:
-    """Names of every plugin registered in ``novahooks.plugins``."""
-    manager: Any = extension.ExtensionManager(NAMESPACE,
-                                              invoke_on_load=False)
-    return sorted(manager.names())
+    """Names of every plugin registered in ``novahooks.plugins`` (without
+    importing them)."""
+    from importlib import metadata
+    groups: Any = metadata.entry_points()
+    if hasattr(groups, 'select'):
+        found = groups.select(group=NAMESPACE)
+    else:  # Python < 3.10: a dict of groups
+        found = groups.get(NAMESPACE, ())
+    return sorted({ep.name for ep in found})
 
 
 def load(name: str) -> Plugin:

@@ -26,7 +26,8 @@ NAMESPACE = 'nova.hooks'
 
 @dataclasses.dataclass(frozen=True)
 class HookRun:
-    """One ``pre`` or ``post`` of one hook class."""
+    """One ``pre`` or ``post`` of one hook class, or of one plugin handler
+    behind novahooks' dispatcher (``handler``: ``plugin:hook:phase``)."""
 
     hook: str
     phase: str
@@ -34,6 +35,7 @@ class HookRun:
     outcome: str
     seconds: float
     summary: Optional[str] = None
+    handler: str = ''
 
 
 def target_name(obj: Any) -> str:
@@ -107,8 +109,17 @@ class NovaRunner:
             finally:
                 if self.record:
                     timing.remove_listener(inner.append)
-                    if inner and outcome == 'ran':
-                        outcome = inner[-1].outcome
-                    self.runs.append(HookRun(
-                        name, phase, target_name(ext.obj), outcome,
-                        watch.elapsed(), inner[-1].summary if inner else None))
+                    self._keep(name, phase, target_name(ext.obj), outcome,
+                               watch.elapsed(), inner)
+
+    def _keep(self, name: str, phase: str, target: str, outcome: str,
+              seconds: float, inner: List[timing.CallRecord]) -> None:
+        """One run per guarded handler call; the hook's own if none."""
+        if not inner:
+            self.runs.append(HookRun(name, phase, target, outcome, seconds))
+        for index, call in enumerate(inner):
+            last = index == len(inner) - 1
+            self.runs.append(HookRun(
+                name, phase, target,
+                outcome if last and outcome != 'ran' else call.outcome,
+                call.seconds, call.summary, call.name))

@@ -17,20 +17,18 @@ Rows = Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]
 
 
 class ListHooks(lister.Lister):
-    """List every installed nova.hooks entry point and whether it runs."""
+    """List every nova.hooks entry point and every plugin handler.
+
+    novahooks registers one dispatcher per hook point in nova.hooks; its
+    plugins' handlers are in novahooks.hooks and run when enabled.
+    """
 
     def take_action(self, parsed_args: Any) -> Rows:
-        rows = []
-        for entry in inventory.installed_hooks():
-            if entry.error:
-                state = 'load failed: %s' % entry.error
-            elif entry.enabled is None:
-                state = 'not a novahooks hook'
-            else:
-                state = 'enabled' if entry.enabled else 'disabled'
-            rows.append((entry.hook, entry.target, entry.distribution,
-                         entry.plugin or '', state))
-        return ('Hook', 'Class', 'Distribution', 'Plugin', 'State'), rows
+        rows = [(entry.hook, entry.namespace, entry.target,
+                 entry.distribution, entry.plugin or '', entry.state)
+                for entry in inventory.installed_hooks()]
+        return (('Hook', 'Namespace', 'Class', 'Distribution', 'Plugin',
+                 'State'), rows)
 
 
 class ConfigSample(command.Command):
@@ -63,7 +61,7 @@ def _state_dir_check() -> CheckResult:
 
 def _plugin_checks(name: str,
                    hooks: List[inventory.HookEntry]) -> Iterable[CheckResult]:
-    mine = [h for h in hooks if h.plugin == name]
+    mine = [h for h in hooks if h.plugin == name and not h.error]
     if name in plugin.installed():
         try:
             descriptor = plugin.load(name)
@@ -93,9 +91,13 @@ class Check(lister.Lister):
             path if os.path.isfile(path) else 'built-in defaults (%s absent)'
             % path), _state_dir_check()]
         hooks = inventory.installed_hooks()
-        results += [CheckResult('core', 'nova.hooks entry point loads',
+        results += [CheckResult('core', 'hook entry point loads',
                                 False, '%s: %s' % (h.target, h.error))
                     for h in hooks if h.error]
+        dispatched = {h.hook for h in hooks if h.dispatcher}
+        results.append(CheckResult(
+            'core', 'dispatcher in nova.hooks', len(dispatched) == 4,
+            ', '.join(sorted(dispatched)) or 'none'))
         for name in sorted(config.enabled_plugins()):
             results += _plugin_checks(name, hooks)
         self.failed = [r for r in results if not r.ok]
@@ -131,8 +133,9 @@ class Simulate(lister.Lister):
         runner = NovaRunner()
         run_lifecycle(runner, release=parsed_args.release,
                       count=parsed_args.count)
-        rows = [(step, run.hook, run.phase, run.target, run.outcome,
-                 '%.3f' % (run.seconds * 1000.0), run.summary or '')
+        rows = [(step, run.hook, run.phase, run.target, run.handler,
+                 run.outcome, '%.3f' % (run.seconds * 1000.0),
+                 run.summary or '')
                 for step, run in enumerate(runner.runs, 1)]
-        return (('Step', 'Hook', 'Phase', 'Class', 'Outcome', 'ms',
-                 'Summary'), rows)
+        return (('Step', 'Hook', 'Phase', 'Class', 'Handler', 'Outcome',
+                 'ms', 'Summary'), rows)

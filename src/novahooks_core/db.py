@@ -1,0 +1,60 @@
+"""SQL state for plugins: SQLite (WAL) under ``state_dir`` by default, or
+any SQLAlchemy URL (e.g. PostgreSQL) when many hosts share it.
+
+Engines are created lazily, once per process and plugin, and reused.
+"""
+
+import os
+import threading
+from typing import Any, Dict, Optional
+
+import sqlalchemy
+from sqlalchemy import event
+
+from novahooks_core import config
+
+_lock = threading.Lock()
+_engines: Dict[str, Any] = {}
+
+
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute('PRAGMA journal_mode=WAL')
+    cursor.execute('PRAGMA synchronous=NORMAL')
+    cursor.execute('PRAGMA busy_timeout=5000')
+    cursor.close()
+
+
+def engine(name: str, url: Optional[str] = None) -> Any:
+    """The process's engine for ``name`` (``<state_dir>/<name>.sqlite``
+    unless ``url`` is given)."""
+    key = '%s|%s' % (name, url or '')
+    found = _engines.get(key)
+    if found is not None:
+        return found
+    with _lock:
+        found = _engines.get(key)
+        if found is not None:
+            return found
+        if not url:
+            path = os.path.join(config.state_dir(), name + '.sqlite')
+            url = 'sqlite:///' + path
+        options: Dict[str, Any] = {}
+        if url.startswith('sqlite'):
+            options['connect_args'] = {'check_same_thread': False,
+                                       'timeout': 5}
+        else:
+            options['pool_pre_ping'] = True
+        created = sqlalchemy.create_engine(url, **options)
+        if url.startswith('sqlite'):
+            event.listen(created, 'connect', _sqlite_pragmas)
+        _engines[key] = created
+        return created
+
+
+def reset() -> None:
+    """Dispose every engine (tests, or after a fork)."""
+    with _lock:
+        for created in _engines.values():
+            created.dispose()
+        _engines.clear()

@@ -1,0 +1,96 @@
+"""``nova.hooks`` entry points of the DNS plugin (thin: see service).
+
+Importing this module costs nothing beyond core: the service (database,
+backend, dnspython) is imported on first use by an enabled hook, so a
+disabled plugin without its extra installed never fails to load in Nova.
+"""
+
+from typing import TYPE_CHECKING, Optional
+
+from novahooks_core import HookEvent, HookPoint, NovaHook, Veto
+from novahooks_core.models import Instance
+
+if TYPE_CHECKING:
+    from novahooks_dns.service import DnsService
+
+
+def service() -> 'DnsService':
+    from novahooks_dns import service as module
+    return module.service()
+
+
+class DnsHook(NovaHook):
+    plugin_name = 'dns'
+
+
+class DnsCreateInstance(DnsHook):
+    """Refuse taken names (when configured); remember the new instances."""
+
+    hook_point = HookPoint.CREATE_INSTANCE
+
+    def handle_pre(self, event: HookEvent) -> Optional[str]:
+        dns = service()
+        request = event.create_request
+        if request is None or not dns.conf.dns.refuse_duplicate_names:
+            return None
+        probe = Instance(uuid='requested', hostname=request.display_name,
+                         display_name=request.display_name,
+                         project_id=event.request.project_id)
+        owner = dns.owner(probe)
+        if owner:
+            raise Veto('DNS name of "%s" is already registered to instance '
+                       '%s' % (request.display_name, owner))
+        return None
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        dns = service()
+        for instance in event.instances:
+            dns.remember(instance)
+        return 'remembered %d instance(s)' % len(event.instances)
+
+
+class DnsBuildInstance(DnsHook):
+    """Publish the records of a built instance."""
+
+    hook_point = HookPoint.BUILD_INSTANCE
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        instance = event.instance
+        if instance is None or event.result != 'active':
+            return None
+        return service().sync(instance, instance.network_info)
+
+
+class DnsInstanceNetworkInfo(DnsHook):
+    """Follow network changes; an unchanged refresh costs microseconds."""
+
+    hook_point = HookPoint.INSTANCE_NETWORK_INFO
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        instance = event.instance
+        if instance is None:
+            return None
+        deleting = (instance.task_state == 'deleting'
+                    or instance.vm_state == 'deleted')
+        return service().sync(instance, event.network_info, deleting)
+
+
+class DnsDeleteInstance(DnsHook):
+    """Remove every record of a deleted instance."""
+
+    hook_point = HookPoint.DELETE_INSTANCE
+
+    def handle_pre(self, event: HookEvent) -> Optional[str]:
+        instance = event.instance
+        if instance is None or not instance.uuid:
+            return None
+        # Deallocation empties the info cache before post: keep it.
+        service().fallback[instance.uuid] = instance.network_info
+        return None
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        instance = event.instance
+        if instance is None or not instance.uuid:
+            return None
+        dns = service()
+        return dns.remove(instance, dns.fallback.pop(instance.uuid, None))

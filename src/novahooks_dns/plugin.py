@@ -1,0 +1,43 @@
+"""The DNS plugin's descriptor: options and ``novahooks check``."""
+
+from typing import List, Optional, Tuple
+
+from oslo_config import cfg
+
+from novahooks_core import config
+from novahooks_core.plugin import CheckResult, Plugin
+from novahooks_dns import service as dns_service
+from novahooks_dns import state
+from novahooks_dns.backends.hostsfile import HostsFileBackend
+from novahooks_dns.backends.rfc2136 import Rfc2136Backend
+
+
+class DnsPlugin(Plugin):
+    name = 'dns'
+    options = dns_service.OPTS
+
+    def check(self, conf: cfg.ConfigOpts) -> List[CheckResult]:
+        try:
+            dns = dns_service.service()
+        except Exception as exc:
+            return [CheckResult('dns', 'backend and database', False,
+                                '%s: %s' % (type(exc).__name__, exc))]
+        zones = [dns.settings.zone] + list(dns.settings.reverse_zones)
+        results = dns.backend.check(zones)
+        with dns.engine.begin() as conn:
+            counts = state.counts(conn)
+        results.append(CheckResult(
+            'dns', 'outbox', True, '%(pending)d pending, %(applied)d '
+            'applied' % counts))
+        return results
+
+    @classmethod
+    def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:
+        return [('dns', list(dns_service.OPTS)),
+                ('dns_hostsfile', list(HostsFileBackend.options)),
+                ('dns_rfc2136', list(Rfc2136Backend.options))]
+
+
+def registered_conf() -> cfg.ConfigOpts:
+    """The configuration with the dns group registered."""
+    return config.register_plugin_opts('dns', dns_service.OPTS)

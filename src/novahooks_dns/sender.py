@@ -1,0 +1,127 @@
+"""Sends the outbox to the backend: within a time budget while Nova
+waits, then in a lazily started background worker with backoff.
+
+Order is kept per zone: a zone whose oldest pending change is not yet due
+(backing off after a failure) sends nothing newer either.
+"""
+
+import collections
+import dataclasses
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+from oslo_log import log as logging
+
+from novahooks_dns import state
+from novahooks_dns.backends import BackendError, Change, DnsBackend
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class FlushResult:
+    sent: int = 0
+    failed: int = 0
+    errors: List[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class SendPolicy:
+    batch: int = 500
+    timeout: float = 2.0
+    retry_initial: float = 2.0
+    retry_max: float = 300.0
+    poll: float = 1.0
+
+
+class Sender:
+    """One per process and database."""
+
+    def __init__(self, engine: Any, backend: DnsBackend,
+                 policy: SendPolicy) -> None:
+        self.engine = engine
+        self.backend = backend
+        self.policy = policy
+        self._lock = threading.Lock()
+        self._worker: Optional[threading.Thread] = None
+
+    def _batches(self, conn: Any) -> Dict[str, List[Any]]:
+        now = state.now()
+        blocked = set()
+        batches: Dict[str, List[Any]] = collections.OrderedDict()
+        for row in conn.execute(state.outbox.select().order_by(
+                state.outbox.c.id).limit(self.policy.batch * 4)):
+            if row.zone in blocked:
+                continue
+            if row.next_attempt_at > now:
+                blocked.add(row.zone)
+                continue
+            batch = batches.setdefault(row.zone, [])
+            if len(batch) < self.policy.batch:
+                batch.append(row)
+        return batches
+
+    def flush(self, budget: Optional[float] = None) -> FlushResult:
+        """Send what is due until done or ``budget`` seconds are spent."""
+        result = FlushResult()
+        deadline = time.monotonic() + (budget if budget is not None
+                                       else float('inf'))
+        while True:
+            with self.engine.begin() as conn:
+                batches = self._batches(conn)
+            if not batches:
+                return result
+            progressed = False
+            for zone, rows in batches.items():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return result
+                changes = [Change(row.op, state.record_of(row))
+                           for row in rows]
+                try:
+                    self.backend.apply(zone, changes,
+                                       min(remaining, self.policy.timeout))
+                except BackendError as exc:
+                    result.failed += len(rows)
+                    result.errors.append(str(exc))
+                    LOG.warning('novahooks dns: %d change(s) to %s not '
+                                'applied, will retry: %s', len(rows), zone,
+                                exc)
+                    with self.engine.begin() as conn:
+                        state.postpone(conn, rows, str(exc),
+                                       self.policy.retry_initial,
+                                       self.policy.retry_max)
+                    continue
+                with self.engine.begin() as conn:
+                    state.confirm(conn, rows)
+                result.sent += len(rows)
+                progressed = True
+            if not progressed:
+                return result
+
+    def has_pending(self) -> bool:
+        with self.engine.begin() as conn:
+            return bool(state.counts(conn)['pending'])
+
+    def ensure_worker(self) -> None:
+        """Start the background retry worker unless it runs."""
+        with self._lock:
+            if self._worker is not None:
+                return
+            self._worker = threading.Thread(
+                target=self._work, name='novahooks-dns-sender', daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            time.sleep(self.policy.poll)
+            try:
+                self.flush()
+                with self._lock:  # ensure_worker() sees either us or None
+                    if not self.has_pending():
+                        self._worker = None
+                        return
+            except Exception:
+                LOG.exception('novahooks dns: background sender failed; '
+                              'retrying')

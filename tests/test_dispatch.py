@@ -1,0 +1,103 @@
+"""The dispatcher behind novahooks' own nova.hooks entry points."""
+
+from typing import Dict, List, Optional, Type
+
+import pytest
+
+from novahooks_core import (
+    FatalHookException,
+    HookEvent,
+    HookPoint,
+    NovaHook,
+    Veto,
+    dispatch,
+    timing,
+)
+from novahooks_core.dispatch import BuildInstance, CreateInstance
+from novahooks_core.testing import NovaRunner, factories, run_lifecycle
+from tests.conftest import WriteConfig
+
+EVENTS: List[HookEvent] = []
+
+
+class First(NovaHook):
+    plugin_name = 'first'
+    hook_point = HookPoint.BUILD_INSTANCE
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        EVENTS.append(event)
+        raise RuntimeError('first plugin is broken')
+
+
+class Second(NovaHook):
+    plugin_name = 'second'
+    hook_point = HookPoint.BUILD_INSTANCE
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        EVENTS.append(event)
+        return 'second saw %s' % event.result
+
+
+class Refuse(NovaHook):
+    plugin_name = 'refuse'
+    hook_point = HookPoint.CREATE_INSTANCE
+
+    def handle_pre(self, event: HookEvent) -> None:
+        raise Veto('no more servers today')
+
+
+@pytest.fixture(autouse=True)
+def handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    EVENTS.clear()
+    found: Dict[HookPoint, List[Type[NovaHook]]] = {p: [] for p in HookPoint}
+    for cls in (First, Second, Refuse):
+        assert cls.hook_point is not None
+        found[cls.hook_point].append(cls)
+    monkeypatch.setattr(dispatch, '_classes', found)
+
+
+def test_nothing_enabled_means_nova_skips_the_dispatcher(
+        write_config: WriteConfig) -> None:
+    write_config(enabled_plugins='audit')
+    assert BuildInstance().pre is None and BuildInstance().post is None
+    write_config(enabled_plugins='second')
+    assert BuildInstance().pre is None  # Second has no pre handler
+    assert BuildInstance().post
+
+
+def test_plugins_share_one_event_and_fail_alone(
+        write_config: WriteConfig) -> None:
+    write_config(enabled_plugins='first,second')
+    runner = NovaRunner({'build_instance': [BuildInstance]})
+    args, _ = factories.build_instance_args(factories.instance())
+    assert runner.call('build_instance', lambda *a: 'active', *args) \
+        == 'active'
+    assert len(EVENTS) == 2 and EVENTS[0] is EVENTS[1]
+    assert [(r.handler, r.outcome, r.summary) for r in runner.runs
+            if r.phase == 'post'] == [
+        ('first:build_instance:post', 'error', 'error: RuntimeError'),
+        ('second:build_instance:post', 'ok', 'second saw active')]
+    stats = timing.snapshot()
+    assert stats['first:build_instance:post'].errors == 1
+    assert stats['second:build_instance:post'].calls == 1
+
+
+def test_a_veto_through_the_dispatcher(write_config: WriteConfig) -> None:
+    write_config(enabled_plugins='refuse', allow_veto='true')
+    runner = NovaRunner({'create_instance': [CreateInstance]})
+    args, kwargs = factories.create_instance_args()
+    with pytest.raises(FatalHookException, match='no more servers'):
+        runner.call('create_instance', lambda *a, **k: ([], 'r'), *args,
+                    **kwargs)
+
+
+def test_the_installed_entry_points_dispatch_to_audit() -> None:
+    dispatch.reset()  # load the real novahooks.hooks entry points
+    classes = dispatch.handler_classes()
+    assert {c.plugin_name for c in classes[HookPoint.BUILD_INSTANCE]} >= {
+        'audit', 'dns'}
+    runner = NovaRunner()  # stevedore over the installed nova.hooks
+    run_lifecycle(runner)
+    handlers = {r.handler for r in runner.runs if r.handler}
+    assert 'audit:build_instance:post' in handlers
+    assert not any(h.startswith('dns:') for h in handlers)  # disabled
