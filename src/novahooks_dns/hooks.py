@@ -84,8 +84,7 @@ class DnsDeleteInstance(DnsHook):
         instance = event.instance
         if instance is None or not instance.uuid:
             return None
-        # Deallocation empties the info cache before post: keep it.
-        service().fallback[instance.uuid] = instance.network_info
+        service().prepare_removal(instance)
         return None
 
     def handle_post(self, event: HookEvent) -> Optional[str]:

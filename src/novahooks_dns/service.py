@@ -53,8 +53,10 @@ OPTS = [
     cfg.FloatOpt('send_budget_ms', default=200.0, min=0.0,
                  help='Longest a hook waits for the DNS server before '
                       'leaving the change to the background sender.'),
-    cfg.FloatOpt('retry_initial_seconds', default=2.0, min=0.1),
-    cfg.FloatOpt('retry_max_seconds', default=300.0, min=1.0),
+    cfg.FloatOpt('retry_initial_seconds', default=2.0, min=0.01,
+                 help='First retry delay; doubles per failure.'),
+    cfg.FloatOpt('retry_max_seconds', default=300.0, min=0.01,
+                 help='Longest retry delay.'),
     cfg.IntOpt('batch_size', default=500, min=1,
                help='Changes per update message.'),
     cfg.FloatOpt('heal_recheck_seconds', default=600.0, min=0.0,
@@ -121,6 +123,16 @@ class DnsService:
             return 'in sync'
         return '%d added, %d removed%s' % (len(adds), len(deletes),
                                            self.send())
+
+    def prepare_removal(self, instance: Instance) -> None:
+        """Before a delete: if no state is kept for the instance (lost, or
+        applied by another host's database), keep its info cache, which
+        deallocation empties before ``delete_instance`` post."""
+        assert instance.uuid
+        with self.engine.begin() as conn:
+            have = state.effective(conn, instance.uuid)
+        if not have:
+            self.fallback[instance.uuid] = instance.network_info
 
     def remove(self, instance: Instance,
                fallback: Optional[NetworkInfo]) -> str:

@@ -15,6 +15,7 @@ Works with dnspython 1.15 (Ussuri) and 2.x. Messages of
 :class:`BackendError` never contain the key secret.
 """
 
+import base64
 import binascii
 import ipaddress
 import socket
@@ -29,7 +30,6 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.tsig
-import dns.tsigkeyring
 import dns.update
 from oslo_config import cfg
 
@@ -132,11 +132,20 @@ class Rfc2136Backend(DnsBackend):
                                % (GROUP, opts.key_algorithm))
         try:
             keyname = dns.name.from_text(name)
-            keyring = dns.tsigkeyring.from_text({name: secret})
-        except (binascii.Error, ValueError, TypeError,
-                dns.exception.DNSException):
-            raise BackendError('[%s] key_name or key_secret is invalid (the '
-                               'secret must be base64)' % GROUP) from None
+        except dns.exception.DNSException:
+            raise BackendError('[%s] key_name %r is not a valid DNS name'
+                               % (GROUP, name)) from None
+        try:
+            # What dns.tsigkeyring.from_text makes of a plain secret in
+            # dnspython 1.15 and 2.x alike, but strict about base64 (1.15
+            # skips stray characters) and without 1.15's deprecated
+            # base64.decodestring.
+            raw = base64.b64decode(secret, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b''
+        if not raw:
+            raise BackendError('[%s] key_secret is not valid base64' % GROUP)
+        keyring: Dict[dns.name.Name, Any] = {keyname: raw}
         return keyring, keyname, algorithm
 
     def _safe(self, text: str) -> str:
@@ -225,8 +234,8 @@ class Rfc2136Backend(DnsBackend):
         zone = absolute(zone)
         if not changes:
             return
+        deadline = time.monotonic() + float(timeout)
         budget = min(float(timeout), self._exchange_timeout())
-        deadline = time.monotonic() + budget
         keyring = self._keyring()
         try:
             update = self._update(zone, keyring)
@@ -318,6 +327,10 @@ class Rfc2136Backend(DnsBackend):
         served: Dict[str, Tuple[bool, str]] = {}
         reachable, failure = False, ''
         for zone in zones:
+            if failure and not reachable:
+                # One timeout is enough: do not wait once per zone.
+                served[zone] = (False, 'not checked: %s' % failure)
+                continue
             query = dns.message.make_query(zone, dns.rdatatype.SOA)
             try:
                 response = dns.query.udp(query, where[0], timeout=timeout,

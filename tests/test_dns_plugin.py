@@ -1,0 +1,255 @@
+"""The DNS plugin on its embedded backend (hosts file), through the real
+entry points and Nova's runner semantics; no DNS server needed."""
+
+import io
+import json
+import os
+import pathlib
+import time
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+
+from novahooks_core import db, dispatch, timing
+from novahooks_core.cli.app import NovaHooksApp
+from novahooks_core.testing import NovaRunner, factories, run_lifecycle
+from novahooks_dns import service as dns_service
+from novahooks_dns import state
+from novahooks_dns.backends.hostsfile import HostsFileBackend
+from tests.conftest import WriteConfig
+
+
+@pytest.fixture(autouse=True)
+def _fresh_service() -> Iterator[None]:
+    dns_service.reset()
+    db.reset()
+    yield
+    dns_service.reset()
+    db.reset()
+
+
+@pytest.fixture
+def hosts(write_config: WriteConfig, tmp_path: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / 'hosts'
+    write_config(enabled_plugins='dns', extra=(
+        '[dns]\nzone = cloud.internal.\nretry_initial_seconds = 0.1\n'
+        '[dns_hostsfile]\npath = %s\n' % path))
+    return path
+
+
+def lines(path: pathlib.Path) -> List[str]:
+    return sorted(line for line in path.read_text().splitlines()
+                  if not line.startswith('#'))
+
+
+def cli(*argv: str) -> Tuple[int, Any]:
+    out = io.StringIO()
+    code = NovaHooksApp(stdout=out, stderr=io.StringIO()).run(list(argv))
+    try:
+        return code, json.loads(out.getvalue())
+    except ValueError:
+        return code, out.getvalue()
+
+
+def test_records_follow_the_lifecycle(hosts: pathlib.Path) -> None:
+    applies: List[int] = []
+    real_apply = HostsFileBackend.apply
+
+    def counting(self: HostsFileBackend, *args: Any) -> None:
+        applies.append(1)
+        real_apply(self, *args)
+
+    runner = NovaRunner()  # the installed entry points, via stevedore
+    HostsFileBackend.apply = counting  # type: ignore[method-assign]
+    try:
+        instances = run_lifecycle(runner, count=2)
+    finally:
+        HostsFileBackend.apply = real_apply  # type: ignore[method-assign]
+    outcomes = {(r.handler, r.outcome) for r in runner.runs if r.handler}
+    assert all(outcome == 'ok' for _, outcome in outcomes), outcomes
+    summaries = [r.summary for r in runner.runs
+                 if r.handler == 'dns:instance_network_info:post']
+    # allocation, unchanged heal, deallocation (for each instance)
+    assert summaries[1] == 'unchanged'
+    assert summaries[0].startswith('2 added, 0 removed')  # A + AAAA
+    assert lines(hosts) == []  # both deleted again
+    # 2 instances x (allocation + deallocation) = 4 writes; heals: none
+    assert len(applies) == 4
+    with dns_service.service().engine.begin() as conn:
+        assert state.counts(conn) == {'pending': 0, 'applied': 0}
+    assert len(instances) == 2
+
+
+def test_records_while_the_instance_lives(hosts: pathlib.Path) -> None:
+    runner = NovaRunner()
+    inst = factories.instance(state='active', host='c1', hostname='web',
+                              network=factories.network_info(
+                                  factories.vif('10.0.0.9',
+                                                ipv6='fd00:10::9')))
+    args, _ = factories.build_instance_args(inst)
+    runner.call('build_instance', lambda *a: 'active', *args)
+    assert lines(hosts) == ['10.0.0.9 web.cloud.internal',
+                            'fd00:10::9 web.cloud.internal']
+    code, rows = cli('dns', 'records', inst.uuid, '-f', 'json')
+    assert code == 0 and {r['Value'] for r in rows} == {'10.0.0.9',
+                                                         'fd00:10::9'}
+    # An interface attach adds a NIC: only the difference is sent.
+    moved = factories.network_info(
+        factories.vif('10.0.0.9', ipv6='fd00:10::9'),
+        factories.vif('10.0.0.77', network_label='second'))
+    net_args, net_kwargs = factories.instance_network_info_args(inst, moved)
+    runner.call('instance_network_info', lambda *a, **k: None, *net_args,
+                **net_kwargs)
+    assert '10.0.0.77 web.cloud.internal' in lines(hosts)
+    # A live instance's cache that empties out keeps its records.
+    net_args, net_kwargs = factories.instance_network_info_args(
+        inst, factories.network_info())
+    runner.call('instance_network_info', lambda *a, **k: None, *net_args,
+                **net_kwargs)
+    assert len(lines(hosts)) == 3
+    assert runner.runs[-1].summary == (
+        'empty network info of a live instance: kept')
+
+
+def test_a_failing_backend_never_breaks_nova_and_loses_nothing(
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
+    blocker = tmp_path / 'not-a-dir'
+    blocker.write_text('a file where a directory should be')
+    config_path = write_config(enabled_plugins='dns', extra=(
+        '[dns]\nretry_initial_seconds = 0.05\nretry_max_seconds = 0.1\n'
+        '[dns_hostsfile]\npath = %s\n' % (blocker / 'hosts')))
+    runner = NovaRunner()
+    inst = factories.instance(state='active', host='c1', hostname='db',
+                              network=factories.network_info(
+                                  factories.vif('10.0.0.3')))
+    args, _ = factories.build_instance_args(inst)
+    assert runner.call('build_instance', lambda *a: 'active', *args) \
+        == 'active'
+    assert 'pending' in (runner.runs[-1].summary or '')
+    code, rows = cli('dns', 'pending', '-f', 'json')
+    assert code == 0 and len(rows) == 1
+    assert 'cannot write' in rows[0]['Last error']
+    # The operator fixes the path; the worker (or a flush) catches up.
+    good = tmp_path / 'hosts'
+    config_path.write_text(config_path.read_text().replace(
+        str(blocker / 'hosts'), str(good)))
+    dns_service.reset()
+    write_config(enabled_plugins='dns', extra=config_path.read_text().split(
+        '\n', 3)[-1])
+    code, rows = cli('--config-file', str(config_path), 'dns', 'flush',
+                     '-f', 'json')
+    assert code == 0 and rows[0]['Pending'] == 0
+    assert lines(good) == ['10.0.0.3 db.cloud.internal']
+
+
+def test_a_crash_between_outbox_and_send_loses_nothing(
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
+    hosts = tmp_path / 'hosts'
+    extra = '[dns]\nsend_budget_ms = 0\n[dns_hostsfile]\npath = %s\n' % hosts
+    path = write_config(enabled_plugins='dns', extra=extra)
+    service = dns_service.service()
+    service.sender.ensure_worker = lambda: None  # type: ignore
+    inst = factories.instance(state='active', host='c1', hostname='app',
+                              network=factories.network_info(
+                                  factories.vif('10.0.0.4')))
+    args, _ = factories.build_instance_args(inst)
+    NovaRunner().call('build_instance', lambda *a: 'active', *args)
+    assert not hosts.exists()  # "died" before sending
+    dns_service.reset()  # a new process
+    db.reset()
+    code, rows = cli('--config-file', str(path), 'dns', 'flush', '-f',
+                     'json')
+    assert code == 0 and rows[0]['Sent'] == 1
+    assert lines(hosts) == ['10.0.0.4 app.cloud.internal']
+
+
+def test_the_background_worker_retries(write_config: WriteConfig,
+                                       tmp_path: pathlib.Path) -> None:
+    target = tmp_path / 'later'
+    write_config(enabled_plugins='dns', extra=(
+        '[dns]\nretry_initial_seconds = 0.05\nretry_max_seconds = 0.1\n'
+        '[dns_hostsfile]\npath = %s\n' % (target / 'hosts')))
+    target.write_text('blocks the directory for now')
+    service = dns_service.service()
+    service.sender.policy = type(service.sender.policy)(
+        poll=0.05, retry_initial=0.05, retry_max=0.1)
+    inst = factories.instance(state='active', host='c1', hostname='late',
+                              network=factories.network_info(
+                                  factories.vif('10.0.0.8')))
+    args, _ = factories.build_instance_args(inst)
+    NovaRunner().call('build_instance', lambda *a: 'active', *args)
+    assert service.sender.has_pending()
+    os.unlink(target)
+    deadline = time.monotonic() + 10
+    while service.sender.has_pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not service.sender.has_pending()
+    assert lines(target / 'hosts') == ['10.0.0.8 late.cloud.internal']
+
+
+def test_delete_with_lost_state_uses_the_info_cache(
+        hosts: pathlib.Path) -> None:
+    hosts.write_text('10.0.0.6 lost.cloud.internal\n')
+    inst = factories.instance(state='active', host='c1', hostname='lost',
+                              network=factories.network_info(
+                                  factories.vif('10.0.0.6')))
+    inst.task_state = 'deleting'
+    args, _ = factories.delete_instance_args(inst)
+    NovaRunner().call('delete_instance', lambda *a: None, *args)
+    assert lines(hosts) == []
+
+
+def test_reconcile_reports_and_repairs(hosts: pathlib.Path,
+                                       tmp_path: pathlib.Path) -> None:
+    runner = NovaRunner()
+    alive, gone = (factories.instance(
+        state='active', host='c1', hostname=name,
+        network=factories.network_info(factories.vif(ip)))
+        for name, ip in (('alive', '10.0.0.21'), ('gone', '10.0.0.22')))
+    for inst in (alive, gone):
+        args, _ = factories.build_instance_args(inst)
+        runner.call('build_instance', lambda *a: 'active', *args)
+    # Someone removed a record by hand; 'gone' was deleted while its
+    # compute host was down (no delete_instance hook ever fired).
+    hosts.write_text('10.0.0.22 gone.cloud.internal\n'
+                     '10.9.9.9 printer.cloud.internal\n')
+    servers = tmp_path / 'servers.json'
+    servers.write_text(json.dumps([{'ID': alive.uuid, 'Name': 'alive'}]))
+    code, rows = cli('dns', 'reconcile', '--servers', str(servers), '-f',
+                     'json')
+    assert code == 0
+    assert sorted((r['Drift'], r['Value']) for r in rows) == [
+        ('missing', '10.0.0.21'), ('stale', '10.0.0.22'),
+        ('unmanaged', '10.9.9.9')]
+    code, rows = cli('dns', 'reconcile', '--servers', str(servers), '--fix',
+                     '-f', 'json')
+    assert code == 0
+    assert lines(hosts) == ['10.0.0.21 alive.cloud.internal',
+                            '10.9.9.9 printer.cloud.internal']
+    code, rows = cli('dns', 'reconcile', '--servers', str(servers), '-f',
+                     'json')
+    assert [(r['Drift'], r['Value']) for r in rows] == [
+        ('unmanaged', '10.9.9.9')]
+
+
+def test_duplicate_names_are_refused_when_configured(
+        hosts: pathlib.Path, write_config: WriteConfig) -> None:
+    from novahooks_core import FatalHookException
+    write_config(enabled_plugins='dns', allow_veto='true', extra=(
+        '[dns]\nrefuse_duplicate_names = true\n'
+        '[dns_hostsfile]\npath = %s\n' % hosts))
+    runner = NovaRunner()
+    taken = factories.instance(state='active', host='c1', hostname='web-1',
+                               network=factories.network_info(
+                                   factories.vif('10.0.0.31')))
+    args, _ = factories.build_instance_args(taken)
+    runner.call('build_instance', lambda *a: 'active', *args)
+    args, kwargs = factories.create_instance_args(display_name='web 1')
+    with pytest.raises(FatalHookException, match='already registered'):
+        runner.call('create_instance', lambda *a, **k: ([], 'r'), *args,
+                    **kwargs)
+    args, kwargs = factories.create_instance_args(display_name='web 2')
+    runner.call('create_instance', lambda *a, **k: ([], 'r'), *args,
+                **kwargs)
+    assert timing.snapshot()['dns:create_instance:pre'].vetoes == 1
+    assert dispatch.active_handlers  # the dispatcher served both calls
