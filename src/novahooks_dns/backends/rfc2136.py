@@ -288,14 +288,15 @@ class Rfc2136Backend(DnsBackend):
         except dns.exception.FormError as exc:
             # dnspython 1.15 does not look at the rcode of a transfer: a
             # refusal surfaces as "No answer or RRset not for qname".
-            raise self._transfer_refused(zone, keyring, exc) from None
+            raise self._transfer_refused(zone, keyring, exc,
+                                         per_message) from None
         except (dns.exception.DNSException, OSError, EOFError) as exc:
             raise self._error('%s: zone transfer' % zone, exc,
                               per_message) from None
         return frozenset(found)
 
     def _transfer_refused(self, zone: str, keyring: _Keyring,
-                          exc: Exception) -> BackendError:
+                          exc: Exception, timeout: float) -> BackendError:
         """Why an AXFR had no answer: ask once more, read one message."""
         query = dns.message.make_query(zone, dns.rdatatype.AXFR)
         if keyring is not None:
@@ -304,7 +305,7 @@ class Rfc2136Backend(DnsBackend):
         host, port = self._where()
         try:
             response = dns.query.tcp(query, host, port=port,
-                                     timeout=self._exchange_timeout())
+                                     timeout=timeout)
         except (dns.exception.DNSException, OSError, EOFError):
             return self._error('%s: zone transfer' % zone, exc)
         rcode = response.rcode()

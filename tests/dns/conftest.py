@@ -1,0 +1,282 @@
+"""A real BIND 9 for the DNS plugin's tests (tools/bind-server.sh).
+
+``bind`` (session): named on 127.0.0.1 on a free port in a private
+directory, with the zones of tools/bind-server.sh and a TSIG key.
+``rfc2136_conf``: the novahooks configuration pointing at it.
+``clean_zones`` (autouse): every test starts with no A/AAAA/PTR records.
+"""
+
+import base64
+import ipaddress
+import json
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Iterator, List, Optional, Set
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.tsig
+import dns.update
+from oslo_config import cfg
+import pytest
+
+from novahooks_core import config
+from novahooks_dns.backends.rfc2136 import Rfc2136Backend
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / 'tools' / 'bind-server.sh'
+HOST = '127.0.0.1'
+FORWARD_ZONE = 'cloud.internal.'
+V4_ZONE = '0.0.10.in-addr.arpa.'
+FLOATING_ZONE = '4.24.172.in-addr.arpa.'
+V6_ZONE = '0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa.'
+REFUSED_ZONE = 'refused.internal.'
+REVERSE_ZONES = (V4_ZONE, FLOATING_ZONE, V6_ZONE)
+ZONES = (FORWARD_ZONE,) + REVERSE_ZONES
+_UPDATE_LINE = re.compile(
+    r": update '[^']*' (approved|denied)$"
+    r"|: update failed: .*not authoritative for update zone")
+_TYPES = ('A', 'AAAA', 'PTR')
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((HOST, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((HOST, port))
+                except OSError:
+                    continue
+        if port not in (53, 5353):
+            return port
+    raise RuntimeError('no free port')
+
+
+class BindServer:
+    """named run by tools/bind-server.sh in ``directory``."""
+
+    def __init__(self, directory: pathlib.Path, port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.host = HOST
+        self.process: Optional[subprocess.Popen] = None
+        self.key_name = ''
+        self.key_secret = ''
+        self.algorithm = ''
+        self.zones: List[str] = []
+        self.refused_zone = REFUSED_ZONE
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start named (again: same port, directory, key and zone data)."""
+        if self.running():
+            return
+        env = dict(os.environ, PYTHON=sys.executable)
+        with open(self.directory / 'script.log', 'ab') as log:
+            self.process = subprocess.Popen(
+                ['bash', str(SCRIPT), str(self.directory), str(self.port)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+        deadline = time.monotonic() + timeout
+        info = self.directory / 'server.json'
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError('bind-server.sh exited with %s:\n%s' % (
+                    self.process.returncode, self.log_tail()))
+            if info.exists() and self._answers():
+                data = json.loads(info.read_text())
+                self.key_name = data['key_name']
+                self.key_secret = data['key_secret']
+                self.algorithm = data['algorithm']
+                self.zones = list(data['zones'])
+                self.refused_zone = data['refused_zone']
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError('named not ready within %s s:\n%s'
+                           % (timeout, self.log_tail()))
+
+    def stop(self) -> None:
+        """Stop named; wait until it is gone."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        subprocess.run(['bash', str(SCRIPT), '--stop', str(self.directory)],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30, check=False)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self) -> str:
+        text = ''
+        for name in ('script.log', 'named.log'):
+            path = self.directory / name
+            if path.exists():
+                text += '--- %s\n%s' % (name, path.read_text()[-3000:])
+        return text
+
+    def _answers(self) -> bool:
+        query = dns.message.make_query(FORWARD_ZONE, dns.rdatatype.SOA)
+        try:
+            response = dns.query.udp(query, self.host, timeout=0.2,
+                                     port=self.port)
+        except Exception:
+            return False
+        return response.rcode() == dns.rcode.NOERROR
+
+    # -- helpers for tests ------------------------------------------------
+
+    def keyring(self) -> dict:
+        # Like dns.tsigkeyring.from_text, without dnspython 1.15's
+        # deprecated base64.decodestring.
+        return {dns.name.from_text(self.key_name):
+                base64.b64decode(self.key_secret)}
+
+    def update(self, zone: str) -> dns.update.Update:
+        """An empty update for ``zone`` signed with the server's key."""
+        return dns.update.Update(
+            zone, keyring=self.keyring(),
+            keyname=dns.name.from_text(self.key_name),
+            keyalgorithm=dns.tsig.HMAC_SHA256)
+
+    def send(self, message: dns.message.Message) -> dns.message.Message:
+        return dns.query.tcp(message, self.host, timeout=5, port=self.port)
+
+    def query(self, name: str, rtype: str) -> Set[str]:
+        """The values ``name`` has for ``rtype`` (absolute names)."""
+        qname = dns.name.from_text(name)
+        query = dns.message.make_query(qname, rtype)
+        response = dns.query.tcp(query, self.host, timeout=5,
+                                 port=self.port)
+        values = set()
+        for rrset in response.answer:
+            if rrset.name != qname:
+                continue
+            for rdata in rrset:
+                if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                    values.add(str(ipaddress.ip_address(rdata.address)))
+                elif rrset.rdtype == dns.rdatatype.PTR:
+                    values.add(rdata.target.to_text().lower())
+                else:
+                    values.add(rdata.to_text())
+        return values
+
+    def zone_records(self, zone: str) -> Set[tuple]:
+        """(name, type, value) of every A/AAAA/PTR in ``zone`` (AXFR)."""
+        found = set()
+        for message in dns.query.xfr(
+                self.host, zone, port=self.port, keyring=self.keyring(),
+                keyname=dns.name.from_text(self.key_name),
+                keyalgorithm=dns.tsig.HMAC_SHA256, relativize=False,
+                timeout=5, lifetime=10):
+            for rrset in message.answer:
+                rtype = dns.rdatatype.to_text(rrset.rdtype)
+                if rtype in _TYPES:
+                    for rdata in rrset:
+                        found.add((rrset.name.to_text(), rtype,
+                                   rdata.to_text()))
+        return found
+
+    def clear(self) -> None:
+        """Delete every A/AAAA/PTR record from every zone."""
+        for zone in self.zones:
+            if zone == self.refused_zone:
+                continue
+            owners = {(name, rtype)
+                      for name, rtype, _ in self.zone_records(zone)}
+            if not owners:
+                continue
+            update = self.update(zone)
+            for name, rtype in sorted(owners):
+                update.delete(name, rtype)
+            response = self.send(update)
+            assert response.rcode() == dns.rcode.NOERROR, response
+
+    def update_count(self) -> int:
+        """Dynamic update messages BIND has processed (approved, denied or
+        not authoritative), from the update log; signature failures are
+        not counted."""
+        path = self.directory / 'update.log'
+        if not path.exists():
+            return 0
+        return sum(1 for line in path.read_text().splitlines()
+                   if _UPDATE_LINE.search(line))
+
+
+@pytest.fixture(scope='session')
+def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BindServer]:
+    """named on a free port, for the whole session."""
+    server = BindServer(tmp_path_factory.mktemp('bind'), free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_zones(request: pytest.FixtureRequest) -> None:
+    """Each test starts with a running server and empty zones."""
+    if 'bind' not in request.fixturenames:
+        return
+    server: BindServer = request.getfixturevalue('bind')
+    server.start()
+    server.clear()
+
+
+def write_conf(path: pathlib.Path, bind: BindServer, state: pathlib.Path,
+               secret: Optional[str] = None) -> cfg.ConfigOpts:
+    path.write_text(
+        '[DEFAULT]\n'
+        'enabled_plugins = dns\n'
+        'state_dir = %(state)s\n'
+        '\n'
+        '[dns]\n'
+        'backend = rfc2136\n'
+        'zone = %(zone)s\n'
+        'reverse_zones = %(reverse)s\n'
+        '\n'
+        '[dns_rfc2136]\n'
+        'server = %(host)s\n'
+        'port = %(port)d\n'
+        'key_name = %(key_name)s\n'
+        'key_secret = %(secret)s\n'
+        'key_algorithm = %(algorithm)s\n'
+        'timeout = 2.0\n' % {
+            'state': state, 'zone': FORWARD_ZONE,
+            'reverse': ','.join(REVERSE_ZONES), 'host': bind.host,
+            'port': bind.port, 'key_name': bind.key_name,
+            'secret': bind.key_secret if secret is None else secret,
+            'algorithm': bind.algorithm})
+    config.reset()
+    conf = config.load(str(path))
+    config.register_plugin_opts('dns_rfc2136', Rfc2136Backend.options)
+    return conf
+
+
+@pytest.fixture
+def rfc2136_conf(bind: BindServer, tmp_path: pathlib.Path) -> cfg.ConfigOpts:
+    """The novahooks configuration (dns plugin, rfc2136 backend) for
+    ``bind``, written where $NOVAHOOKS_CONFIG points, and loaded."""
+    path = pathlib.Path(os.environ.get(config.CONFIG_ENV)
+                        or tmp_path / 'novahooks.conf')
+    return write_conf(path, bind, tmp_path / 'state')
