@@ -9,7 +9,7 @@ import collections
 import dataclasses
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from oslo_log import log as logging
 
@@ -39,10 +39,13 @@ class Sender:
     """One per process and database."""
 
     def __init__(self, engine: Any, backend: DnsBackend,
-                 policy: SendPolicy) -> None:
+                 policy: SendPolicy, zones: Sequence[str] = ()) -> None:
         self.engine = engine
         self.backend = backend
         self.policy = policy
+        #: Configured zones; changes queued for any other zone (the
+        #: configuration changed since) are dropped with a warning.
+        self.zones = frozenset(zones)
         self._lock = threading.Lock()
         self._worker: Optional[threading.Thread] = None
 
@@ -50,8 +53,12 @@ class Sender:
         now = state.now()
         blocked = set()
         batches: Dict[str, List[Any]] = collections.OrderedDict()
+        orphans = []
         for row in conn.execute(state.outbox.select().order_by(
                 state.outbox.c.id).limit(self.policy.batch * 4)):
+            if self.zones and row.zone not in self.zones:
+                orphans.append(row.id)
+                continue
             if row.zone in blocked:
                 continue
             if row.next_attempt_at > now:
@@ -60,6 +67,11 @@ class Sender:
             batch = batches.setdefault(row.zone, [])
             if len(batch) < self.policy.batch:
                 batch.append(row)
+        if orphans:
+            LOG.warning('novahooks dns: dropping %d pending change(s) for '
+                        'zones no longer configured', len(orphans))
+            conn.execute(state.outbox.delete().where(
+                state.outbox.c.id.in_(orphans)))
         return batches
 
     def flush(self, budget: Optional[float] = None) -> FlushResult:

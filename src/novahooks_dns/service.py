@@ -86,7 +86,8 @@ class DnsService:
         self.sender = Sender(self.engine, self.backend, SendPolicy(
             batch=dns.batch_size, timeout=self.backend_timeout(),
             retry_initial=dns.retry_initial_seconds,
-            retry_max=dns.retry_max_seconds))
+            retry_max=dns.retry_max_seconds),
+            (self.settings.zone,) + self.settings.reverse_zones)
         self.budget = dns.send_budget_ms / 1000.0
         self.recheck = dns.heal_recheck_seconds
         self._known: Dict[str, Tuple[FrozenSet[Record], float]] = {}
