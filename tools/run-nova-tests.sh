@@ -50,6 +50,18 @@ if [ ! -f "$VENV/.stamp" ] || [ "$(cat "$VENV/.stamp")" != "$stamp" ]; then
 fi
 
 echo "=== nova21: $("$VENV/bin/pip" freeze | grep -iE '^(nova|stevedore|oslo\.config)==' | tr '\n' ' ')"
+
+# A real BIND for the DNS plugin's scenarios, on a free loopback port.
+BIND_DIR=$(mktemp -d)
+PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PYTHON="$VENV/bin/python" bash tools/bind-server.sh "$BIND_DIR" "$PORT" > "$BIND_DIR/console.log" 2>&1 &
+trap 'bash tools/bind-server.sh --stop "$BIND_DIR" >/dev/null 2>&1 || true; rm -rf "$BIND_DIR"' EXIT
+for _ in $(seq 1 300); do
+    grep -q '^ready' "$BIND_DIR/console.log" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q '^ready' "$BIND_DIR/console.log" || { cat "$BIND_DIR/console.log" >&2; echo "BIND did not start" >&2; exit 1; }
+export NOVAHOOKS_TEST_BIND="$BIND_DIR"
 if [ $# -eq 0 ]; then
     set -- discover -t "$ROOT" -s "$ROOT/nova_tier/functional"
 fi

@@ -3,21 +3,25 @@
 #   1. Python 3.8 with runtime libraries pinned to Nova 21 (Ussuri)'s
 #      upper-constraints (test tools may be newer),
 #   2. Python 3.11 with current releases, plus ruff and mypy,
-#   3. the real-Nova tier: Nova 21.2.4's own functional harness booting and
-#      deleting servers with our hooks installed (tools/run-nova-tests.sh).
+#   3. real Nova, layer 2: Nova 15.1.5, 17.0.13, 19.3.2, 20.6.1 and 21.2.4's
+#      own classes, signatures and hook runner against our normalizers and
+#      test factories (tools/run-nova-objects-tests.sh),
+#   4. real Nova, layer 1: Nova 21.2.4's own functional harness booting and
+#      deleting servers with our hooks installed, DNS on a real BIND
+#      (tools/run-nova-tests.sh).
 # Virtualenvs live in .venvs/ and are rebuilt only when the requirements,
 # constraints or setup.cfg change. Any failure fails the run.
 #
 # Usage: tools/run-tests.sh [pytest args...]
 # Env:   NOVAHOOKS_PY38, NOVAHOOKS_PY311 (interpreters), NOVAHOOKS_ENVS
-#        (subset of "py38 py311 nova21", e.g. "py311").
+#        (subset of "py38 py311 objects nova21", e.g. "py311").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENVS="$ROOT/.venvs"
 UC="$ROOT/tools/constraints/ussuri-upper-constraints.txt"
-ENVS=${NOVAHOOKS_ENVS:-"py38 py311 nova21"}
+ENVS=${NOVAHOOKS_ENVS:-"py38 py311 objects nova21"}
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -55,12 +59,10 @@ build_env() {  # build_env NAME PYTHON CONSTRAINED(yes/no)
     if [ "$constrained" = yes ]; then
         # Test tools are free to be newer than Ussuri's pins.
         grep -v -iE '^(pytest|coverage|hypothesis|mypy|ruff)[=]' "$UC" > "$venv/constraints.txt"
-        "$venv/bin/pip" install -q -c "$venv/constraints.txt" -r requirements.txt 'eventlet'
+        "$venv/bin/pip" install -q -c "$venv/constraints.txt" -e '.[dns]' eventlet
         "$venv/bin/pip" install -q -r test-requirements.txt
-        "$venv/bin/pip" install -q -c "$venv/constraints.txt" --no-deps -e .
     else
-        "$venv/bin/pip" install -q -r requirements.txt -r test-requirements.txt
-        "$venv/bin/pip" install -q --no-deps -e .
+        "$venv/bin/pip" install -q -e '.[dns]' -r test-requirements.txt
     fi
     echo "$stamp" > "$venv/.stamp"
 }
@@ -84,18 +86,32 @@ lint() {
     "$venv/bin/mypy" src tools/bench
 }
 
+system_packages() {
+    # BIND for the DNS tests (started on 127.0.0.1 by the tests themselves).
+    export PATH="$PATH:/usr/sbin:/sbin"
+    if ! command -v named >/dev/null 2>&1 || ! command -v tsig-keygen >/dev/null 2>&1; then
+        log "installing BIND (apt-get)"
+        [ "$(id -u)" = 0 ] || { echo "need root (or named installed) for BIND" >&2; exit 1; }
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils >/dev/null
+    fi
+}
+
+system_packages
 mkdir -p "$VENVS"
 for name in $ENVS; do
     case $name in
         py38) build_env py38 "$(interpreter 3.8)" yes ;;
         py311) build_env py311 "$(interpreter 3.11)" no ;;
-        nova21) ;;  # built by tools/run-nova-tests.sh
+        nova21|objects) ;;  # built by their own scripts
         *) echo "unknown env $name" >&2; exit 2 ;;
     esac
 done
 for name in $ENVS; do
     case $name in
-        nova21) log "nova21: real Nova tier"
+        objects) log "objects: Nova's own classes, releases 15 to 21"
+                 NOVAHOOKS_PY311="$(interpreter 3.11)" bash tools/run-nova-objects-tests.sh ;;
+        nova21) log "nova21: real Nova 21 functional tier"
                 NOVAHOOKS_PY38="$(interpreter 3.8)" bash tools/run-nova-tests.sh ;;
         *) run_suite "$name" "$@" ;;
     esac

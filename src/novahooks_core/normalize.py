@@ -9,6 +9,7 @@ raises :class:`BadInput`, which the hook base logs and counts.
 
 import collections.abc
 import datetime
+import ipaddress
 import json
 from typing import (
     Any,
@@ -76,11 +77,24 @@ def as_str(value: Any) -> Optional[str]:
     if value is None or isinstance(value, (bytes, bytearray)):
         return None
     if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:  # Nova's DateTimeField means UTC
+            value = value.replace(tzinfo=datetime.timezone.utc)
         return value.isoformat()
     if isinstance(value, _SCALARS):
         text = str(value)
         return text or None
     return None
+
+
+def as_address(value: Any) -> Optional[str]:
+    """An IP address in canonical text from a string or a
+    ``netaddr.IPAddress`` (Nova's ``IPAddressField``), or ``None``."""
+    if value is None or isinstance(value, (bytes, bytearray)):
+        return None
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        return None
 
 
 def as_int(value: Any) -> Optional[int]:
@@ -394,13 +408,13 @@ def requested_networks(value: Any) -> Tuple[models.RequestedNetwork, ...]:
         if isinstance(item, (list, tuple)):
             padded = list(item) + [None] * 3
             result.append(models.RequestedNetwork(
-                network_id=as_str(padded[0]), address=as_str(padded[1]),
+                network_id=as_str(padded[0]), address=as_address(padded[1]),
                 port_id=as_str(padded[2])))
         elif item is not None and not isinstance(item, _SCALARS):
             result.append(models.RequestedNetwork(
                 network_id=as_str(read_field(item, 'network_id')),
                 port_id=as_str(read_field(item, 'port_id')),
-                address=as_str(read_field(item, 'address')),
+                address=as_address(read_field(item, 'address')),
                 tag=as_str(read_field(item, 'tag'))))
     return tuple(result)
 

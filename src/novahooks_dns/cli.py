@@ -54,10 +54,7 @@ class Flush(lister.Lister):
 
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()
-        with dns.engine.begin() as conn:
-            conn.execute(state.outbox.update().values(
-                next_attempt_at=state.now()))
-        result = dns.sender.flush()
+        result = dns.sender.flush(force=True)
         with dns.engine.begin() as conn:
             left = state.counts(conn)['pending']
         self.failed = bool(left)

@@ -74,8 +74,14 @@ class Sender:
                 state.outbox.c.id.in_(orphans)))
         return batches
 
-    def flush(self, budget: Optional[float] = None) -> FlushResult:
-        """Send what is due until done or ``budget`` seconds are spent."""
+    def flush(self, budget: Optional[float] = None,
+              force: bool = False) -> FlushResult:
+        """Send what is due until done or ``budget`` seconds are spent;
+        ``force`` makes every pending change due now (ignores backoff)."""
+        if force:
+            with self.engine.begin() as conn:
+                conn.execute(state.outbox.update().values(
+                    next_attempt_at=state.now()))
         result = FlushResult()
         deadline = time.monotonic() + (budget if budget is not None
                                        else float('inf'))

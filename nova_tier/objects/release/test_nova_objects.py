@@ -214,9 +214,6 @@ def test_network_request_list(nova: types.SimpleNamespace,
     )
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'normalize bug: NetworkRequest.address is an IPAddressField, so Nova '
-    'holds a netaddr.IPAddress, which as_str() turns into None'))
 def test_network_request_with_fixed_address(
         nova: types.SimpleNamespace) -> None:
     request = nova.objects.NetworkRequest(network_id=shapes.NET_PRIVATE,

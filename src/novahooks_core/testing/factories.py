@@ -117,7 +117,7 @@ def instance(state: str = 'building', host: Optional[str] = None,
     """An Instance as hooks see it; fields in ``unset`` are left unloaded."""
     instance_uuid = fields.pop('uuid', None) or new_uuid()
     values: Dict[str, Any] = dict(
-        uuid=instance_uuid, id=None, hostname='web-1', display_name='web 1',
+        uuid=instance_uuid, hostname='web-1', display_name='web 1',
         project_id='project-a', user_id='user-a', host=host, node=host,
         availability_zone='nova', vm_state=state, task_state=None,
         power_state=0, image_ref='155d900f-4e14-4e4c-a73d-069cbf4541e6',

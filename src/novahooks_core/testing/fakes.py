@@ -42,13 +42,24 @@ class FakeNovaObject:
         """Unset a field, as if Nova had not loaded it."""
         self.__dict__.pop(name, None)
 
+
+_UNSET = object()
+
+
+class DictCompat(FakeNovaObject):
+    """Like ``NovaObjectDictCompat`` (Instance, Flavor, BlockDeviceMapping
+    only): item access and ``get``, which lazy-loads an unset field when
+    no default is given."""
+
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
 
-    def get(self, name: str, default: Any = None) -> Any:
+    def get(self, name: str, default: Any = _UNSET) -> Any:
         if name not in type(self).fields:
             raise AttributeError(name)
-        return getattr(self, name) if self.obj_attr_is_set(name) else default
+        if default is not _UNSET and not self.obj_attr_is_set(name):
+            return default
+        return getattr(self, name)
 
     def __contains__(self, name: str) -> bool:
         return self.obj_attr_is_set(name)
@@ -59,6 +70,9 @@ class FakeObjectList(FakeNovaObject):
 
     fields = ('objects',)
 
+    def __getitem__(self, index: int) -> Any:
+        return self.objects[index]
+
     def __iter__(self) -> Iterator[Any]:
         return iter(self.objects)
 
@@ -66,7 +80,7 @@ class FakeObjectList(FakeNovaObject):
         return len(self.objects)
 
 
-class Flavor(FakeNovaObject):
+class Flavor(DictCompat):
     fields = ('id', 'name', 'memory_mb', 'vcpus', 'root_gb', 'ephemeral_gb',
               'flavorid', 'swap', 'rxtx_factor', 'vcpu_weight', 'disabled',
               'is_public', 'extra_specs', 'projects', 'description',
@@ -86,7 +100,7 @@ class TagList(FakeObjectList):
     pass
 
 
-class Instance(FakeNovaObject):
+class Instance(DictCompat):
     fields = ('id', 'uuid', 'user_id', 'project_id', 'image_ref',
               'kernel_id', 'ramdisk_id', 'hostname', 'launch_index',
               'key_name', 'key_data', 'power_state', 'vm_state',
@@ -99,12 +113,13 @@ class Instance(FakeNovaObject):
               'access_ip_v6', 'metadata', 'system_metadata', 'info_cache',
               'security_groups', 'fault', 'pci_devices', 'numa_topology',
               'tags', 'flavor', 'old_flavor', 'new_flavor', 'keypairs',
-              'trusted_certs', 'hidden', 'created_at', 'updated_at',
+              'trusted_certs', 'created_at', 'updated_at',
               'deleted_at', 'deleted', 'cleaned')
 
 
-class BlockDeviceMapping(FakeNovaObject):
-    fields = ('id', 'instance_uuid', 'source_type', 'destination_type',
+class BlockDeviceMapping(DictCompat):
+    fields = ('id', 'instance_uuid', 'instance', 'source_type',
+              'destination_type',
               'guest_format', 'device_type', 'disk_bus', 'boot_index',
               'device_name', 'delete_on_termination', 'snapshot_id',
               'volume_id', 'volume_size', 'image_id', 'no_device',

@@ -18,7 +18,7 @@ def update_cache(impl: Any, context: Any, instance: Any, nw_info: Any = None,
                  update_cells: bool = True) -> None:
     """Nova's ``update_instance_cache_with_nw_info`` without a database:
     a missing ``nw_info`` keeps what the cache had (as a heal would find)."""
-    if instance.get('deleted'):
+    if instance.get('deleted', False):
         return
     if isinstance(nw_info, list):
         getattr(nw_info, 'wait', lambda: None)()
