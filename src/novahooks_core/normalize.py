@@ -203,7 +203,7 @@ def flavor(value: Any) -> Optional[models.Flavor]:
 
 
 def _floating_ips(value: Any) -> Tuple[str, ...]:
-    return tuple(a for a in (as_str(read_field(f, 'address'))
+    return tuple(a for a in (as_str(_dict(f).get('address'))
                              for f in _items(value)) if a)
 
 
@@ -213,42 +213,50 @@ def _items(value: Any) -> Iterable[Any]:
     return ()
 
 
-def _subnet(value: Any) -> models.Subnet:
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    """Network-model entries are dicts (Nova's ``Model`` subclasses dict);
+    anything else reads as empty."""
+    return value if isinstance(value, _Mapping) else _EMPTY
+
+
+def _subnet(subnet: Mapping[str, Any]) -> models.Subnet:
     ips = []
-    for ip in _items(read_field(value, 'ips')):
-        address = as_str(read_field(ip, 'address'))
+    for item in _items(subnet.get('ips')):
+        ip = _dict(item)
+        address = as_str(ip.get('address'))
         if address:
             ips.append(models.IpAddress(
-                address=address,
-                version=as_int(read_field(ip, 'version')),
-                type=as_str(read_field(ip, 'type')) or 'fixed',
-                floating_ips=_floating_ips(read_field(ip, 'floating_ips'))))
+                address=address, version=as_int(ip.get('version')),
+                type=as_str(ip.get('type')) or 'fixed',
+                floating_ips=_floating_ips(ip.get('floating_ips'))))
     return models.Subnet(
-        cidr=as_str(read_field(value, 'cidr')),
-        version=as_int(read_field(value, 'version')),
-        gateway=as_str(read_field(read_field(value, 'gateway'), 'address')),
-        dns=tuple(a for a in (as_str(read_field(d, 'address'))
-                              for d in _items(read_field(value, 'dns'))) if a),
+        cidr=as_str(subnet.get('cidr')),
+        version=as_int(subnet.get('version')),
+        gateway=as_str(_dict(subnet.get('gateway')).get('address')),
+        dns=tuple(a for a in (as_str(_dict(d).get('address'))
+                              for d in _items(subnet.get('dns'))) if a),
         ips=tuple(ips))
 
 
-def _vif(value: Any) -> models.Vif:
-    network = read_field(value, 'network')
-    meta = read_field(network, 'meta')
+def _vif(vif: Mapping[str, Any]) -> models.Vif:
+    network = _dict(vif.get('network'))
+    meta = _dict(network.get('meta'))
     return models.Vif(
-        id=as_str(read_field(value, 'id')),
-        address=as_str(read_field(value, 'address')),
-        type=as_str(read_field(value, 'type')),
-        active=as_bool(read_field(value, 'active')),
-        vnic_type=as_str(read_field(value, 'vnic_type')),
-        devname=as_str(read_field(value, 'devname')),
-        network_id=as_str(read_field(network, 'id')),
-        network_label=as_str(read_field(network, 'label')),
-        bridge=as_str(read_field(network, 'bridge')),
-        tenant_id=as_str(read_field(meta, 'tenant_id')),
-        mtu=as_int(read_field(meta, 'mtu')),
-        subnets=tuple(_subnet(s)
-                      for s in _items(read_field(network, 'subnets'))
+        id=as_str(vif.get('id')),
+        address=as_str(vif.get('address')),
+        type=as_str(vif.get('type')),
+        active=as_bool(vif.get('active')),
+        vnic_type=as_str(vif.get('vnic_type')),
+        devname=as_str(vif.get('devname')),
+        network_id=as_str(network.get('id')),
+        network_label=as_str(network.get('label')),
+        bridge=as_str(network.get('bridge')),
+        tenant_id=as_str(meta.get('tenant_id')),
+        mtu=as_int(meta.get('mtu')),
+        subnets=tuple(_subnet(s) for s in _items(network.get('subnets'))
                       if isinstance(s, _Mapping)))
 
 

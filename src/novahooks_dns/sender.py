@@ -9,7 +9,7 @@ import collections
 import dataclasses
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from oslo_log import log as logging
 
@@ -24,6 +24,8 @@ class FlushResult:
     sent: int = 0
     failed: int = 0
     errors: List[str] = dataclasses.field(default_factory=list)
+    #: Nothing was left: every change that was pending got applied.
+    done: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,30 +51,38 @@ class Sender:
         self._lock = threading.Lock()
         self._worker: Optional[threading.Thread] = None
 
-    def _batches(self, conn: Any) -> Dict[str, List[Any]]:
+    def _batches(self, conn: Any) -> Tuple[Dict[str, List[Any]], bool]:
+        """Due changes by zone, and whether they are all that is pending."""
         now = state.now()
         blocked = set()
         batches: Dict[str, List[Any]] = collections.OrderedDict()
         orphans = []
-        for row in conn.execute(state.outbox.select().order_by(
-                state.outbox.c.id).limit(self.policy.batch * 4)):
+        limit = self.policy.batch * 4
+        rows = list(conn.execute(state.outbox.select().order_by(
+            state.outbox.c.id).limit(limit)))
+        complete = len(rows) < limit
+        for row in rows:
             if self.zones and row.zone not in self.zones:
                 orphans.append(row.id)
                 continue
             if row.zone in blocked:
+                complete = False
                 continue
             if row.next_attempt_at > now:
                 blocked.add(row.zone)
+                complete = False
                 continue
             batch = batches.setdefault(row.zone, [])
             if len(batch) < self.policy.batch:
                 batch.append(row)
+            else:
+                complete = False
         if orphans:
             LOG.warning('novahooks dns: dropping %d pending change(s) for '
                         'zones no longer configured', len(orphans))
             conn.execute(state.outbox.delete().where(
                 state.outbox.c.id.in_(orphans)))
-        return batches
+        return batches, complete
 
     def flush(self, budget: Optional[float] = None,
               force: bool = False) -> FlushResult:
@@ -87,8 +97,9 @@ class Sender:
                                        else float('inf'))
         while True:
             with self.engine.begin() as conn:
-                batches = self._batches(conn)
+                batches, complete = self._batches(conn)
             if not batches:
+                result.done = complete
                 return result
             progressed = False
             for zone, rows in batches.items():
@@ -115,6 +126,9 @@ class Sender:
                     state.confirm(conn, rows)
                 result.sent += len(rows)
                 progressed = True
+            if complete and not result.failed:
+                result.done = True
+                return result
             if not progressed:
                 return result
 

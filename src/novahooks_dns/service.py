@@ -90,7 +90,8 @@ class DnsService:
             (self.settings.zone,) + self.settings.reverse_zones)
         self.budget = dns.send_budget_ms / 1000.0
         self.recheck = dns.heal_recheck_seconds
-        self._known: Dict[str, Tuple[FrozenSet[Record], float]] = {}
+        #: uuid -> (inputs of the records last synced, when).
+        self._known: Dict[str, Tuple[Tuple[Any, ...], float]] = {}
         #: Network info seen in delete pre, for delete post.
         self.fallback: Dict[str, Optional[NetworkInfo]] = {}
 
@@ -104,11 +105,14 @@ class DnsService:
         uuid = instance.uuid
         if not uuid or network is None:
             return 'network info unknown: nothing to do'
-        desired = desired_records(instance, network, self.settings)
+        # Everything the records depend on: equal inputs, equal records.
+        inputs = (instance.hostname, instance.display_name,
+                  instance.project_id, network)
         known = self._known.get(uuid)
-        if known is not None and known[0] == desired and (
+        if known is not None and known[0] == inputs and (
                 time.monotonic() - known[1] < self.recheck):
             return 'unchanged'
+        desired = desired_records(instance, network, self.settings)
         with self.engine.begin() as conn:
             have = state.effective(conn, uuid)
             if not desired and have and not deleting:
@@ -119,7 +123,7 @@ class DnsService:
                 return 'empty network info of a live instance: kept'
             adds, deletes = desired - have, have - desired
             queued = state.enqueue(conn, uuid, adds, deletes)
-        self._known[uuid] = (desired, time.monotonic())
+        self._known[uuid] = (inputs, time.monotonic())
         if not queued:
             return 'in sync'
         return '%d added, %d removed%s' % (len(adds), len(deletes),
@@ -153,8 +157,11 @@ class DnsService:
 
     def send(self) -> str:
         """Send now within the budget; leave the rest to the worker."""
+        if self.budget <= 0:
+            self.sender.ensure_worker()
+            return ' (queued)'
         result = self.sender.flush(self.budget)
-        if self.sender.has_pending():
+        if not result.done:
             self.sender.ensure_worker()
             return ' (pending: %s)' % (result.errors[-1] if result.errors
                                        else 'budget spent')

@@ -6,7 +6,8 @@ Every change is written to the outbox before it is sent; a record moves to
 """
 
 import datetime
-from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence
+from typing import (Any, Dict, FrozenSet, Iterable, List, Optional, Sequence,
+                    Tuple)
 
 import sqlalchemy as sa
 
@@ -103,16 +104,23 @@ def pending(conn: Any, instance_uuid: Optional[str] = None) -> List[Any]:
 def confirm(conn: Any, rows: Sequence[Any]) -> None:
     """The server applied ``rows``: update applied state, drop them."""
     stamp = now()
+    # The final state of each record after these changes, in order.
+    final: Dict[Tuple[str, str, str, str], Any] = {}
     for row in rows:
-        key = ((applied.c.zone == row.zone) & (applied.c.name == row.name)
-               & (applied.c.rtype == row.rtype)
-               & (applied.c.value == row.value))
-        conn.execute(applied.delete().where(key))
-        if row.op == 'add':
-            conn.execute(applied.insert().values(
-                zone=row.zone, name=row.name, rtype=row.rtype,
-                value=row.value, ttl=row.ttl,
-                instance_uuid=row.instance_uuid, applied_at=stamp))
+        final[(row.zone, row.name, row.rtype, row.value)] = row
+    conn.execute(applied.delete().where(
+        (applied.c.zone == sa.bindparam('k_zone'))
+        & (applied.c.name == sa.bindparam('k_name'))
+        & (applied.c.rtype == sa.bindparam('k_rtype'))
+        & (applied.c.value == sa.bindparam('k_value'))),
+        [dict(k_zone=z, k_name=n, k_rtype=t, k_value=v)
+         for z, n, t, v in final])
+    adds = [dict(zone=row.zone, name=row.name, rtype=row.rtype,
+                 value=row.value, ttl=row.ttl,
+                 instance_uuid=row.instance_uuid, applied_at=stamp)
+            for row in final.values() if row.op == 'add']
+    if adds:
+        conn.execute(applied.insert(), adds)
     conn.execute(outbox.delete().where(
         outbox.c.id.in_([row.id for row in rows])))
 
