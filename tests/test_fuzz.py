@@ -237,6 +237,14 @@ READ_PARAMS: Dict[HookPoint, FrozenSet[str]] = {
     NETWORK: frozenset(),
 }
 
+# Every parameter whose value is read, shaped ones included.
+READ_BY: Dict[HookPoint, Tuple[str, ...]] = {
+    hook: tuple(sorted(READ_PARAMS[hook] | {
+        'context', 'instance', 'instance_type', 'block_device_mapping',
+        'bdms', 'nw_info', 'requested_networks'}.intersection(
+            SIGNATURES[hook])))
+    for hook in HookPoint}
+
 SPECIAL_VALUES: Tuple[Any, ...] = (
     10 ** 400, -(10 ** 400), 2 ** 63, float('nan'), float('inf'),
     float('-inf'), -0.0, '', ' ', '\x00', 'None', 'null', 'true', 'off',
@@ -718,6 +726,9 @@ def test_unreadable_objects_are_contained_and_counted(
     args, kwargs, rv = data.draw(st.one_of(HOSTILE.shaped_call(hook),
                                            HOSTILE.arbitrary_call()),
                                  label='call')
+    # At least one parameter that is read holds an unreadable object.
+    name = data.draw(st.sampled_from(READ_BY[hook]), label='parameter')
+    kwargs = dict(kwargs, **{name: data.draw(unreadable_objects, label=name)})
     for phase in Phase:
         check_direct(hook, phase, args, kwargs, rv)
 

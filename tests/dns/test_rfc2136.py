@@ -173,8 +173,8 @@ def test_truncated_udp_answer_is_retried_over_tcp(backend, bind,
                                                   monkeypatch):
     real_exchange, calls = rfc2136.exchange, []
 
-    def truncating_udp(message, host, port, timeout, tcp):
-        response = real_exchange(message, host, port, timeout, tcp)
+    def truncating_udp(message, host, port, timeout, tcp, wire=None):
+        response = real_exchange(message, host, port, timeout, tcp, wire)
         if not tcp:
             calls.append(timeout)
             response.flags |= dns.flags.TC
@@ -193,9 +193,9 @@ def test_timeout_is_capped_by_option_and_budget(backend, bind,
                                                 monkeypatch):
     real_exchange, timeouts = rfc2136.exchange, []
 
-    def recording(message, host, port, timeout, tcp):
+    def recording(message, host, port, timeout, tcp, wire=None):
         timeouts.append(timeout)
-        return real_exchange(message, host, port, timeout, tcp)
+        return real_exchange(message, host, port, timeout, tcp, wire)
 
     monkeypatch.setattr(rfc2136, 'exchange', recording)
     backend.apply(FORWARD_ZONE, adds(WEB), timeout=60)

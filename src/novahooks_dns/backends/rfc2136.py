@@ -210,14 +210,18 @@ class Rfc2136Backend(DnsBackend):
         timeout = min(cap, deadline - time.monotonic())
         if timeout <= 0:
             raise dns.exception.Timeout()
-        if len(message.to_wire()) > UDP_LIMIT:
-            return exchange(message, host, port, timeout, tcp=True)
-        response = exchange(message, host, port, timeout, tcp=False)
+        wire = message.to_wire()  # rendered (and signed) once
+        if len(wire) > UDP_LIMIT:
+            return exchange(message, host, port, timeout, tcp=True,
+                            wire=wire)
+        response = exchange(message, host, port, timeout, tcp=False,
+                            wire=wire)
         if response.flags & dns.flags.TC:
             timeout = min(cap, deadline - time.monotonic())
             if timeout <= 0:
                 raise dns.exception.Timeout()
-            response = exchange(message, host, port, timeout, tcp=True)
+            response = exchange(message, host, port, timeout, tcp=True,
+                                wire=wire)
         return response
 
     def _update(self, zone: str, keyring: _Keyring) -> dns.update.Update:
@@ -417,7 +421,8 @@ def _receive(sock: socket.socket, size: int) -> bytes:
 
 
 def exchange(message: dns.message.Message, host: str, port: int,
-             timeout: float, tcp: bool) -> dns.message.Message:
+             timeout: float, tcp: bool,
+             wire: Optional[bytes] = None) -> dns.message.Message:
     """Send ``message`` and read its answer (TSIG verified) with plain
     sockets and one overall timeout.
 
@@ -425,7 +430,8 @@ def exchange(message: dns.message.Message, host: str, port: int,
     eventlet's monkey-patched ``select`` (as in every Nova service) lacks;
     a plain socket with a timeout works patched and unpatched alike.
     """
-    wire = message.to_wire()
+    if wire is None:
+        wire = message.to_wire()
     family = socket.AF_INET6 if ':' in host else socket.AF_INET
     kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
     try:
