@@ -5,7 +5,7 @@ sender, and the decisions the hooks delegate to.
 import functools
 import threading
 import time
-from typing import Any, Dict, FrozenSet, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -16,7 +16,6 @@ from novahooks_core.models import Instance, NetworkInfo
 from novahooks_dns import state
 from novahooks_dns.backends import NAMESPACE, DnsBackend
 from novahooks_dns.records import (
-    Record,
     Settings,
     absolute,
     desired_records,

@@ -6,8 +6,16 @@ Every change is written to the outbox before it is sent; a record moves to
 """
 
 import datetime
-from typing import (Any, Dict, FrozenSet, Iterable, List, Optional, Sequence,
-                    Tuple)
+from typing import (
+    Any,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import sqlalchemy as sa
 
