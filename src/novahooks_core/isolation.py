@@ -52,9 +52,30 @@ def _no_uuid() -> Optional[str]:
     return None
 
 
+def _safe_uuid(instance_uuid: Callable[[], Optional[str]]
+               ) -> Callable[[], Optional[str]]:
+    def read() -> Optional[str]:
+        try:
+            return instance_uuid()
+        except Exception:
+            return None
+    return read
+
+
 def _where(instance_uuid: Callable[[], Optional[str]]) -> str:
     uuid = instance_uuid()
     return ' for instance %s' % uuid if uuid else ''
+
+
+def _scrubbed(text: Callable[[], str],
+              secrets: Callable[[], Iterable[str]]) -> str:
+    """``text()`` with the call's secrets masked; withheld whole when they
+    cannot be listed (the input itself is broken), never raising."""
+    try:
+        return redact.scrub(text(), secrets())
+    except Exception:
+        return '(text withheld: the arguments could not be read to mask ' \
+               'their secrets)'
 
 
 def run_guarded(name: str, call: Callable[[], Any], *,
@@ -71,15 +92,16 @@ def run_guarded(name: str, call: Callable[[], Any], *,
     """
     watch = timeutils.StopWatch().start()
     outcome, summary = 'ok', None
+    instance_uuid = _safe_uuid(instance_uuid)
     try:
         result = call()
         if isinstance(result, str) and timing.has_listeners():
-            summary = redact.scrub(result, secrets())
+            summary = _scrubbed(lambda: result, secrets)
         return result
     except Veto as veto:
         outcome = 'veto'
         where = _where(instance_uuid)
-        reason = redact.scrub(str(veto), secrets())
+        reason = _scrubbed(lambda: str(veto), secrets)
         summary = 'veto: %s' % reason
         if veto_allowed and config.get().allow_veto:
             LOG.warning('novahooks: %s refused the request%s: %s',
@@ -93,7 +115,7 @@ def run_guarded(name: str, call: Callable[[], Any], *,
     except BadInput as exc:
         outcome = 'bad_input'
         where = _where(instance_uuid)
-        reason = redact.scrub(str(exc), secrets())
+        reason = _scrubbed(lambda: str(exc), secrets)
         summary = 'bad input: %s' % reason
         LOG.error('novahooks: %s got input it cannot use%s: %s', name,
                   where, reason)
@@ -101,8 +123,8 @@ def run_guarded(name: str, call: Callable[[], Any], *,
     except Exception as exc:
         outcome = 'error'
         where = _where(instance_uuid)
-        text = redact.scrub(''.join(traceback.format_exception(
-            type(exc), exc, exc.__traceback__)), secrets())
+        text = _scrubbed(lambda: ''.join(traceback.format_exception(
+            type(exc), exc, exc.__traceback__)), secrets)
         summary = 'error: %s' % type(exc).__name__
         LOG.error('novahooks: %s failed%s; Nova continues.\n%s', name,
                   where, text)

@@ -117,7 +117,7 @@ def as_float(value: Any) -> Optional[float]:
         return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -279,8 +279,9 @@ def network_info(value: Any) -> Optional[models.NetworkInfo]:
     if isinstance(value, (str, bytes, bytearray)):
         try:
             value = json.loads(value)
-        except ValueError:
-            raise BadInput('network info text is not JSON') from None
+        except (ValueError, RecursionError):
+            raise BadInput('network info text is not JSON (or nested '
+                           'beyond reason)') from None
         if value is None:
             return None
     if not isinstance(value, (list, tuple)):
