@@ -85,6 +85,16 @@ def load(explicit_file: Optional[str] = None,
     return conf
 
 
+def override_enabled(plugins: Sequence[str]) -> None:
+    """Enable exactly ``plugins`` in this process (``novahooks simulate
+    --plugins``), whatever the file says."""
+    global _enabled
+    conf = get()
+    conf.set_override('enabled_plugins', list(plugins))
+    with _lock:
+        _enabled = frozenset(p for p in plugins if p)
+
+
 def slow_seconds() -> float:
     """``slow_hook_threshold_ms`` in seconds, cached (read per call)."""
     global _slow_seconds

@@ -67,12 +67,18 @@ def _where(instance_uuid: Callable[[], Optional[str]]) -> str:
     return ' for instance %s' % uuid if uuid else ''
 
 
-def _scrubbed(text: Callable[[], str],
+def _traceback(exc: BaseException) -> str:
+    return ''.join(traceback.format_exception(type(exc), exc,
+                                              exc.__traceback__))
+
+
+def _scrubbed(render: Callable[[Any], str], value: Any,
               secrets: Callable[[], Iterable[str]]) -> str:
-    """``text()`` with the call's secrets masked; withheld whole when they
-    cannot be listed (the input itself is broken), never raising."""
+    """``render(value)`` with the call's secrets masked; withheld whole
+    when they cannot be listed (the input itself is broken); never raises.
+    """
     try:
-        return redact.scrub(text(), secrets())
+        return redact.scrub(render(value), secrets())
     except Exception:
         return '(text withheld: the arguments could not be read to mask ' \
                'their secrets)'
@@ -96,12 +102,12 @@ def run_guarded(name: str, call: Callable[[], Any], *,
     try:
         result = call()
         if isinstance(result, str) and timing.has_listeners():
-            summary = _scrubbed(lambda: result, secrets)
+            summary = _scrubbed(str, result, secrets)
         return result
     except Veto as veto:
         outcome = 'veto'
         where = _where(instance_uuid)
-        reason = _scrubbed(lambda: str(veto), secrets)
+        reason = _scrubbed(str, veto, secrets)
         summary = 'veto: %s' % reason
         if veto_allowed and config.get().allow_veto:
             LOG.warning('novahooks: %s refused the request%s: %s',
@@ -115,7 +121,7 @@ def run_guarded(name: str, call: Callable[[], Any], *,
     except BadInput as exc:
         outcome = 'bad_input'
         where = _where(instance_uuid)
-        reason = _scrubbed(lambda: str(exc), secrets)
+        reason = _scrubbed(str, exc, secrets)
         summary = 'bad input: %s' % reason
         LOG.error('novahooks: %s got input it cannot use%s: %s', name,
                   where, reason)
@@ -123,8 +129,7 @@ def run_guarded(name: str, call: Callable[[], Any], *,
     except Exception as exc:
         outcome = 'error'
         where = _where(instance_uuid)
-        text = _scrubbed(lambda: ''.join(traceback.format_exception(
-            type(exc), exc, exc.__traceback__)), secrets)
+        text = _scrubbed(_traceback, exc, secrets)
         summary = 'error: %s' % type(exc).__name__
         LOG.error('novahooks: %s failed%s; Nova continues.\n%s', name,
                   where, text)

@@ -29,10 +29,11 @@ class DnsCreateInstance(DnsHook):
     hook_point = HookPoint.CREATE_INSTANCE
 
     def handle_pre(self, event: HookEvent) -> Optional[str]:
-        dns = service()
+        from novahooks_dns.plugin import registered_conf
         request = event.create_request
-        if request is None or not dns.conf.dns.refuse_duplicate_names:
+        if request is None or not registered_conf().dns.refuse_duplicate_names:
             return None
+        dns = service()
         probe = Instance(uuid='requested', hostname=request.display_name,
                          display_name=request.display_name,
                          project_id=event.request.project_id)

@@ -127,9 +127,14 @@ class Simulate(lister.Lister):
                             help='Nova release whose argument shapes to use')
         parser.add_argument('--count', type=int, default=1,
                             help='instances in the create request')
+        parser.add_argument('--plugins', metavar='NAME[,NAME...]',
+                            help='enable exactly these plugins for this run '
+                                 '(default: enabled_plugins)')
         return parser
 
     def take_action(self, parsed_args: Any) -> Rows:
+        if parsed_args.plugins is not None:
+            config.override_enabled(parsed_args.plugins.split(','))
         runner = NovaRunner()
         run_lifecycle(runner, release=parsed_args.release,
                       count=parsed_args.count)
