@@ -157,6 +157,15 @@ def test_simulate(release: Release) -> None:
     assert not bad, bad
 
 
+def test_core_commands_work_without_plugin_extras(release: Release) -> None:
+    """The sdist is installed without extras: plugins whose dependencies
+    are missing must not break the core commands."""
+    sample = _venv_run(release, 'novahooks', 'config', 'sample')
+    assert 'enabled_plugins' in sample
+    check = _venv_run(release, 'novahooks', 'check', '-f', 'json')
+    assert {row['OK'] for row in json.loads(check)} == {'yes'}
+
+
 STEVEDORE_PROBE = '''
 import json, sys
 from stevedore import extension

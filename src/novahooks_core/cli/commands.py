@@ -35,10 +35,22 @@ class ConfigSample(command.Command):
     """Print a complete sample configuration file."""
 
     def take_action(self, parsed_args: Any) -> int:
+        missing: List[str] = []
+
+        def skip(manager: Any, entry_point: Any, exc: BaseException) -> None:
+            missing.append('%s (%s)' % (entry_point.name, exc))
+
+        # Plugins whose extra is not installed have no options to show.
+        loaded: Any = extension.ExtensionManager(
+            'oslo.config.opts', invoke_on_load=False,
+            on_load_failure_callback=skip)
         namespaces = sorted(
-            name for name in extension.ExtensionManager(
-                'oslo.config.opts', invoke_on_load=False).names()
+            name for name in loaded.names()
             if name == 'novahooks' or name.startswith('novahooks.'))
+        for note in missing:
+            if note.startswith('novahooks'):
+                self.app.stderr.write('skipped %s: install the plugin\'s '
+                                      'extra, e.g. novahooks[dns]\n' % note)
         gen_conf = config.cfg.ConfigOpts()
         generator.register_cli_opts(gen_conf)
         args = ['--wrap-width', '79']
