@@ -67,3 +67,31 @@ def test_plugin_options_live_in_their_group(write_config: WriteConfig
 def test_audit_plugin_is_installed_and_loads() -> None:
     assert 'audit' in plugin.installed()
     assert plugin.load('audit').name == 'audit'
+
+
+def test_first_use_from_many_threads_loads_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+    real_load, loads = config.load, []
+
+    def slow_load(*args: object, **kwargs: object) -> cfg.ConfigOpts:
+        loads.append(1)
+        time.sleep(0.01)  # widen any race window
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(config, 'load', slow_load)
+    barrier = threading.Barrier(16)
+    seen = []
+
+    def first_use() -> None:
+        barrier.wait()
+        seen.append(config.get())
+
+    threads = [threading.Thread(target=first_use) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(loads) == 1
+    assert len({id(conf) for conf in seen}) == 1

@@ -38,6 +38,7 @@ CORE_OPTS = [
 ]
 
 _lock = threading.Lock()
+_load_lock = threading.Lock()  # one first load, however many callers
 _conf: Optional[cfg.ConfigOpts] = None
 _enabled: Optional[FrozenSet[str]] = None
 _load_error: Optional[str] = None
@@ -114,21 +115,21 @@ def get() -> cfg.ConfigOpts:
     conf = _conf
     if conf is not None:
         return conf
-    with _lock:
+    with _load_lock:
         if _conf is not None:
             return _conf
         path, _ = config_file()
-    try:
-        return load()
-    except Exception as exc:
-        message = '%s: %s' % (type(exc).__name__, exc)
-        with _lock:
-            if _conf is None:
-                _conf, _enabled, _load_error = new_conf(), frozenset(), message
-        LOG.error('novahooks: cannot read configuration %s (%s); all '
-                  'novahooks plugins are disabled until this is fixed and '
-                  'Nova is restarted', path, message)
-        return _conf
+        try:
+            return load()
+        except Exception as exc:
+            message = '%s: %s' % (type(exc).__name__, exc)
+            with _lock:
+                _conf, _enabled, _load_error = (new_conf(), frozenset(),
+                                                message)
+            LOG.error('novahooks: cannot read configuration %s (%s); all '
+                      'novahooks plugins are disabled until this is fixed '
+                      'and Nova is restarted', path, message)
+            return _conf
 
 
 def load_error() -> Optional[str]:

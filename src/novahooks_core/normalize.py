@@ -42,12 +42,12 @@ def read_field(obj: Any, name: str, default: Any = None) -> Any:
     """
     if obj is None:
         return default
-    if isinstance(obj, dict):  # dicts, and Nova's network-model classes
-        return obj.get(name, default)
-    if isinstance(obj, _Mapping):
-        return obj.get(name, default)
-    is_set = getattr(obj, 'obj_attr_is_set', None)
     try:
+        if isinstance(obj, dict):  # dicts, and Nova's network-model dicts
+            return obj.get(name, default)
+        if isinstance(obj, _Mapping):
+            return obj.get(name, default)
+        is_set = getattr(obj, 'obj_attr_is_set', None)
         if is_set is not None and not is_set(name):
             return default
         return getattr(obj, name, default)
@@ -57,11 +57,11 @@ def read_field(obj: Any, name: str, default: Any = None) -> Any:
 
 def read_fields(obj: Any, names: Sequence[str]) -> List[Any]:
     """:func:`read_field` for several names at once (``None`` if unset)."""
-    if isinstance(obj, dict) or isinstance(obj, _Mapping):
-        get = obj.get
-        return [get(name) for name in names]
-    is_set = getattr(obj, 'obj_attr_is_set', None)
     try:
+        if isinstance(obj, dict) or isinstance(obj, _Mapping):
+            get = obj.get
+            return [get(name) for name in names]
+        is_set = getattr(obj, 'obj_attr_is_set', None)
         if is_set is None:
             return [getattr(obj, name, None) for name in names]
         return [getattr(obj, name, None) if is_set(name) else None
