@@ -8,6 +8,7 @@ installed ``nova.hooks`` entry points through Nova's unmodified runner.
 import base64
 import json
 import os
+import time
 from typing import Any, Dict, List
 
 import fixtures
@@ -65,6 +66,18 @@ class NovaHooksTestCase(integrated_helpers._IntegratedTestBase):
 
     def seen(self) -> List[str]:
         return ['%s:%s' % (e['hook'], e['phase']) for e in self.events()]
+
+    def wait_for_event(self, where: str, count: int = 1,
+                       timeout: float = 20.0) -> None:
+        """Wait until the recorder saw ``where`` (``hook:phase``) ``count``
+        times: Nova's compute manager runs builds in green threads, so a
+        server can be ACTIVE before ``build_instance`` post has run."""
+        deadline = time.monotonic() + timeout
+        while self.seen().count(where) < count:
+            if time.monotonic() > deadline:
+                self.fail('%s seen %d times, expected %d: %s' % (
+                    where, self.seen().count(where), count, self.seen()))
+            time.sleep(0.05)
 
     def logs(self) -> str:
         return str(self.stdlog.logger.output)

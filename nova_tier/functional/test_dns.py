@@ -49,11 +49,13 @@ class DnsTest(NovaHooksTestCase):
 
     def test_a_server_gets_its_record_and_loses_it_on_delete(self) -> None:
         server = self.boot(name='dns-test-1')
+        self.wait_for_event('build_instance:post')
         name = 'dns-test-1.cloud.internal.'
         self.assertEqual({'192.168.1.30'}, self.query(name, 'A'))
         runs = timing.snapshot()
         self.assertEqual(0, runs['dns:build_instance:post'].errors)
         self._delete_server(server)
+        self.wait_for_event('delete_instance:post')
         self.assertEqual(set(), self.query(name, 'A'))
         self.assertEqual(0, sum(s.errors + s.bad_input
                                 for s in timing.snapshot().values()))

@@ -13,7 +13,9 @@ class BootDeleteTest(NovaHooksTestCase):
 
     def test_boot_and_delete_one_server(self) -> None:
         server = self.boot()
+        self.wait_for_event('build_instance:post')
         self._delete_server(server)
+        self.wait_for_event('delete_instance:post')
         self.assertEqual([
             'create_instance:pre', 'build_instance:pre',
             'create_instance:post', 'instance_network_info:pre',
@@ -61,6 +63,7 @@ class BootDeleteTest(NovaHooksTestCase):
         self.assertEqual(3, len(servers))
         for server in servers:
             self._wait_for_state_change(server, 'ACTIVE')
+        self.wait_for_event('build_instance:post', 3)
         created = [e for e in self.events()
                    if e['hook'] == 'create_instance' and e['phase'] == 'post']
         self.assertEqual(1, len(created))
@@ -72,8 +75,7 @@ class BootDeleteTest(NovaHooksTestCase):
         self.assertEqual(sorted(s['id'] for s in servers), sorted(builds))
         for server in servers:
             self._delete_server(server)
-        deletes = [e for e in self.seen() if e == 'delete_instance:post']
-        self.assertEqual(3, len(deletes))
+        self.wait_for_event('delete_instance:post', 3)
 
 
 class FaultIsolationTest(NovaHooksTestCase):
@@ -86,7 +88,9 @@ class FaultIsolationTest(NovaHooksTestCase):
         self.write_config(extra='[recorder]\nfail = %s\n'
                           % ','.join(failing))
         server = self.boot()
+        self.wait_for_event('build_instance:post')
         self._delete_server(server)
+        self.wait_for_event('delete_instance:post')
         stats = timing.snapshot()
         for where in failing:
             self.assertGreaterEqual(
@@ -131,7 +135,9 @@ class BootFromVolumeTest(NovaHooksTestCase):
         server = self.boot(imageRef='', block_device_mapping_v2=[{
             'boot_index': 0, 'uuid': volume, 'source_type': 'volume',
             'destination_type': 'volume', 'delete_on_termination': False}])
+        self.wait_for_event('build_instance:post')
         self._delete_server(server)
+        self.wait_for_event('delete_instance:post')
         events = {e['hook'] + ':' + e['phase']: e for e in self.events()}
         requested = events['create_instance:pre']['create_request']
         self.assertEqual([volume], [b['volume_id']
