@@ -25,6 +25,13 @@ ENVS=${NOVAHOOKS_ENVS:-"py38 py311 objects nova21"}
 
 log() { printf '\n=== %s\n' "$*"; }
 
+PASSED=0
+count() {  # count FILE REGEX: add the last match's number to PASSED
+    local n
+    n=$(grep -oE "$2" "$1" | tail -n 1 | grep -oE '[0-9]+' || true)
+    PASSED=$((PASSED + ${n:-0}))
+}
+
 interpreter() {  # interpreter VERSION: a python of that minor version
     local version=$1 var candidate
     var="NOVAHOOKS_PY${version//./}"
@@ -75,7 +82,9 @@ run_suite() {  # run_suite NAME [pytest args]
     "$venv/bin/pip" freeze | grep -iE '^(oslo\.(config|log|utils)|stevedore|cliff|eventlet)==' | tr '\n' ' '
     echo
     NOVAHOOKS_CONSTRAINTS="$([ "$name" = py38 ] && echo "$venv/constraints.txt" || true)" \
-        "$venv/bin/python" -m coverage run --source=src -m pytest -q -p no:cacheprovider "$@" tests doc/example
+        "$venv/bin/python" -m coverage run --source=src -m pytest -q -p no:cacheprovider "$@" tests doc/example \
+        | tee "$VENVS/$name.out"
+    count "$VENVS/$name.out" '([0-9]+) passed' 
     "$venv/bin/python" -m coverage report --skip-covered --sort=cover | tail -n 15
 }
 
@@ -110,11 +119,17 @@ done
 for name in $ENVS; do
     case $name in
         objects) log "objects: Nova's own classes, releases 15 to 21"
-                 NOVAHOOKS_PY311="$(interpreter 3.11)" bash tools/run-nova-objects-tests.sh ;;
+                 NOVAHOOKS_PY311="$(interpreter 3.11)" bash tools/run-nova-objects-tests.sh \
+                     | tee "$VENVS/objects.out"
+                 count "$VENVS/objects.out" '([0-9]+) passed' ;;
         nova21) log "nova21: real Nova 21 functional tier"
-                NOVAHOOKS_PY38="$(interpreter 3.8)" bash tools/run-nova-tests.sh ;;
+                NOVAHOOKS_PY38="$(interpreter 3.8)" bash tools/run-nova-tests.sh 2>&1 \
+                    | grep -vE "^WARNING: Location" | tee "$VENVS/nova21.out"
+                grep -qE '^OK' "$VENVS/nova21.out" || { echo "nova21 tier failed" >&2; exit 1; }
+                count "$VENVS/nova21.out" '^Ran [0-9]+ test' ;;
         *) run_suite "$name" "$@" ;;
     esac
 done
 case " $ENVS " in *" py311 "*) lint ;; esac
 log "all suites passed: $ENVS"
+echo "$PASSED passed, 0 failed"
