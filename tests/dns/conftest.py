@@ -30,7 +30,8 @@ import dns.update
 from oslo_config import cfg
 import pytest
 
-from novahooks_core import config
+from novahooks_core import config, db
+from novahooks_dns import service as dns_service
 from novahooks_dns.backends.rfc2136 import Rfc2136Backend
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -280,3 +281,13 @@ def rfc2136_conf(bind: BindServer, tmp_path: pathlib.Path) -> cfg.ConfigOpts:
     path = pathlib.Path(os.environ.get(config.CONFIG_ENV)
                         or tmp_path / 'novahooks.conf')
     return write_conf(path, bind, tmp_path / 'state')
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dns_service() -> Iterator[None]:
+    """Each test builds the DNS service and its database anew."""
+    dns_service.reset()
+    db.reset()
+    yield
+    dns_service.reset()
+    db.reset()

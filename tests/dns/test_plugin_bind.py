@@ -7,11 +7,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import pytest
 
-from novahooks_core import db
 from novahooks_core.testing import NovaRunner, factories, run_lifecycle
 from novahooks_dns import service as dns_service
 from tests.dns.conftest import (
@@ -22,15 +21,6 @@ from tests.dns.conftest import (
 )
 
 V4 = '10.0.0.%d'
-
-
-@pytest.fixture(autouse=True)
-def _fresh_service() -> Iterator[None]:
-    dns_service.reset()
-    db.reset()
-    yield
-    dns_service.reset()
-    db.reset()
 
 
 def configure(bind: BindServer, tmp_path: pathlib.Path, dns: str = '',

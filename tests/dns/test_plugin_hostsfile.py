@@ -6,7 +6,7 @@ import json
 import os
 import pathlib
 import time
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 
@@ -17,15 +17,6 @@ from novahooks_dns import service as dns_service
 from novahooks_dns import state
 from novahooks_dns.backends.hostsfile import HostsFileBackend
 from tests.conftest import WriteConfig
-
-
-@pytest.fixture(autouse=True)
-def _fresh_service() -> Iterator[None]:
-    dns_service.reset()
-    db.reset()
-    yield
-    dns_service.reset()
-    db.reset()
 
 
 @pytest.fixture
