@@ -52,18 +52,8 @@ def _no_uuid() -> Optional[str]:
     return None
 
 
-def _safe_uuid(instance_uuid: Callable[[], Optional[str]]
-               ) -> Callable[[], Optional[str]]:
-    def read() -> Optional[str]:
-        try:
-            return instance_uuid()
-        except Exception:
-            return None
-    return read
-
-
 def _where(instance_uuid: Callable[[], Optional[str]]) -> str:
-    uuid = instance_uuid()
+    uuid = timing.safe_call(instance_uuid)
     return ' for instance %s' % uuid if uuid else ''
 
 
@@ -98,7 +88,6 @@ def run_guarded(name: str, call: Callable[[], Any], *,
     """
     watch = timeutils.StopWatch().start()
     outcome, summary = 'ok', None
-    instance_uuid = _safe_uuid(instance_uuid)
     try:
         result = call()
         if isinstance(result, str) and timing.has_listeners():

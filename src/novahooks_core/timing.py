@@ -57,6 +57,14 @@ _stats: Dict[str, CallStats] = {}
 _listeners: List[Listener] = []
 
 
+def safe_call(read: Callable[[], Optional[str]]) -> Optional[str]:
+    """``read()``, or ``None`` if it raises (for log-line decorations)."""
+    try:
+        return read()
+    except Exception:
+        return None
+
+
 def record(name: str, outcome: str, seconds: float,
            summary: Optional[str] = None,
            instance_uuid: Callable[[], Optional[str]] = lambda: None
@@ -80,12 +88,13 @@ def record(name: str, outcome: str, seconds: float,
         if slow:
             entry.slow += 1
     if slow:
-        uuid = instance_uuid()
+        uuid = safe_call(instance_uuid)
         LOG.warning('novahooks: %s took %.1f ms (threshold %.1f ms)%s', name,
                     seconds * 1000.0, slow_after * 1000.0,
                     ' for instance %s' % uuid if uuid else '')
     if _listeners:
-        call = CallRecord(name, outcome, seconds, summary, instance_uuid())
+        call = CallRecord(name, outcome, seconds, summary,
+                          safe_call(instance_uuid))
         for listener in list(_listeners):
             listener(call)
 
