@@ -7,11 +7,14 @@ Order is kept per zone: a zone whose oldest pending change is not yet due
 
 import collections
 import dataclasses
+import datetime
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+import uuid
 
 from oslo_log import log as logging
+import sqlalchemy.exc
 
 from novahooks_dns import state
 from novahooks_dns.backends import BackendError, Change, DnsBackend
@@ -51,11 +54,14 @@ class Sender:
         self._lock = threading.Lock()
         self._worker: Optional[threading.Thread] = None
 
-    def _batches(self, conn: Any) -> Tuple[Dict[str, List[Any]], bool]:
-        """Due changes by zone, and whether they are all that is pending."""
+    def _batches(self, conn: Any, token: str
+                 ) -> Tuple[Dict[str, List[Any]], bool]:
+        """Due changes by zone, claimed for ``token``, and whether they are
+        all that is pending. A zone whose oldest change is backing off or
+        in another sender's hands sends nothing newer (order per zone)."""
         now = state.now()
         blocked = set()
-        batches: Dict[str, List[Any]] = collections.OrderedDict()
+        wanted: Dict[str, List[int]] = collections.OrderedDict()
         orphans = []
         limit = self.policy.batch * 4
         rows = list(conn.execute(state.outbox.select().order_by(
@@ -68,13 +74,15 @@ class Sender:
             if row.zone in blocked:
                 complete = False
                 continue
-            if row.next_attempt_at > now:
+            if row.next_attempt_at > now or (
+                    row.claimed_until is not None
+                    and row.claimed_until > now):
                 blocked.add(row.zone)
                 complete = False
                 continue
-            batch = batches.setdefault(row.zone, [])
-            if len(batch) < self.policy.batch:
-                batch.append(row)
+            ids = wanted.setdefault(row.zone, [])
+            if len(ids) < self.policy.batch:
+                ids.append(row.id)
             else:
                 complete = False
         if orphans:
@@ -82,6 +90,20 @@ class Sender:
                         'zones no longer configured', len(orphans))
             conn.execute(state.outbox.delete().where(
                 state.outbox.c.id.in_(orphans)))
+        lease = now + datetime.timedelta(seconds=self.policy.timeout * 2 + 30)
+        batches: Dict[str, List[Any]] = collections.OrderedDict()
+        for zone, ids in wanted.items():
+            claimed = state.claim(conn, ids, token, lease, now)
+            if [row.id for row in claimed] != ids[:len(claimed)]:
+                # Another sender took older changes of this zone: leave
+                # the zone to it rather than send out of order.
+                state.release(conn, claimed, token)
+                complete = False
+                continue
+            if len(claimed) < len(ids):
+                complete = False
+            if claimed:
+                batches[zone] = claimed
         return batches, complete
 
     def flush(self, budget: Optional[float] = None,
@@ -95,9 +117,10 @@ class Sender:
         result = FlushResult()
         deadline = time.monotonic() + (budget if budget is not None
                                        else float('inf'))
+        token = str(uuid.uuid4())
         while True:
             with self.engine.begin() as conn:
-                batches, complete = self._batches(conn)
+                batches, complete = self._batches(conn, token)
             if not batches:
                 result.done = complete
                 return result
@@ -122,8 +145,7 @@ class Sender:
                                        self.policy.retry_initial,
                                        self.policy.retry_max)
                     continue
-                with self.engine.begin() as conn:
-                    state.confirm(conn, rows)
+                self._confirm(rows)
                 result.sent += len(rows)
                 progressed = True
             if complete and not result.failed:
@@ -131,6 +153,19 @@ class Sender:
                 return result
             if not progressed:
                 return result
+
+    def _confirm(self, rows: List[Any]) -> None:
+        """Record what the server applied. Two senders confirming the same
+        record at once collide on its key: the loser simply tries again."""
+        for attempt in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    state.confirm(conn, rows)
+                return
+            except sqlalchemy.exc.DBAPIError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
 
     def has_pending(self) -> bool:
         with self.engine.begin() as conn:

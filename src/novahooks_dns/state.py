@@ -37,6 +37,9 @@ outbox = sa.Table(
     sa.Column('attempts', sa.Integer, nullable=False, default=0),
     sa.Column('next_attempt_at', sa.DateTime, nullable=False, index=True),
     sa.Column('last_error', sa.String(500)),
+    # A sender working on the change (several processes share the outbox).
+    sa.Column('claimed_by', sa.String(36)),
+    sa.Column('claimed_until', sa.DateTime),
 )
 
 applied = sa.Table(
@@ -109,6 +112,31 @@ def pending(conn: Any, instance_uuid: Optional[str] = None) -> List[Any]:
     return list(conn.execute(query))
 
 
+def claim(conn: Any, ids: Sequence[int], token: str,
+          until: datetime.datetime, at: datetime.datetime) -> List[Any]:
+    """Take the unclaimed (or expired) changes among ``ids`` for sender
+    ``token``; returns those it got, oldest first."""
+    if not ids:
+        return []
+    conn.execute(outbox.update().where(
+        outbox.c.id.in_(list(ids))
+        & (outbox.c.claimed_until.is_(None)
+           | (outbox.c.claimed_until <= at))).values(
+        claimed_by=token, claimed_until=until))
+    return list(conn.execute(outbox.select().where(
+        outbox.c.id.in_(list(ids)) & (outbox.c.claimed_by == token)
+    ).order_by(outbox.c.id)))
+
+
+def release(conn: Any, rows: Sequence[Any], token: str) -> None:
+    """Give claimed changes back untouched."""
+    if rows:
+        conn.execute(outbox.update().where(
+            outbox.c.id.in_([row.id for row in rows])
+            & (outbox.c.claimed_by == token)).values(
+            claimed_by=None, claimed_until=None))
+
+
 def confirm(conn: Any, rows: Sequence[Any]) -> None:
     """The server applied ``rows``: update applied state, drop them."""
     stamp = now()
@@ -142,7 +170,8 @@ def postpone(conn: Any, rows: Sequence[Any], error: str,
         delay = min(maximum, initial * (2 ** (attempts - 1)))
         conn.execute(outbox.update().where(outbox.c.id == row.id).values(
             attempts=attempts, last_error=error[:500],
-            next_attempt_at=stamp + datetime.timedelta(seconds=delay)))
+            next_attempt_at=stamp + datetime.timedelta(seconds=delay),
+            claimed_by=None, claimed_until=None))
 
 
 def applied_records(conn: Any, instance_uuid: Optional[str] = None
