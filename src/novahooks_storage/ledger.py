@@ -1,0 +1,180 @@
+"""The storage ledger: instances, their block-device mappings per phase,
+and the volumes they had, with what became of each.
+
+Never stored: ``connection_info`` (the models have no such field) and
+anything from the admin password or user data.
+"""
+
+import datetime
+from typing import Any, Dict, List, Optional, Sequence
+
+import sqlalchemy as sa
+
+from novahooks_core.models import BlockDevice
+
+metadata = sa.MetaData()
+
+instances = sa.Table(
+    'storage_instances', metadata,
+    sa.Column('uuid', sa.String(36), primary_key=True),
+    sa.Column('project_id', sa.String(64), index=True),
+    sa.Column('host', sa.String(255)),
+    sa.Column('state', sa.String(16), nullable=False),
+    sa.Column('requested_at', sa.DateTime),
+    sa.Column('built_at', sa.DateTime),
+    sa.Column('deleted_at', sa.DateTime),
+)
+
+#: One row per mapping per phase: ``requested`` (create), ``built`` (the
+#: host's BlockDeviceMappingList) or ``at_delete`` (delete pre).
+mappings = sa.Table(
+    'storage_mappings', metadata,
+    sa.Column('instance_uuid', sa.String(36), primary_key=True),
+    sa.Column('phase', sa.String(16), primary_key=True),
+    sa.Column('position', sa.Integer, primary_key=True),
+    sa.Column('source_type', sa.String(16)),
+    sa.Column('destination_type', sa.String(16)),
+    sa.Column('boot_index', sa.Integer),
+    sa.Column('device_name', sa.String(255)),
+    sa.Column('device_type', sa.String(32)),
+    sa.Column('disk_bus', sa.String(32)),
+    sa.Column('guest_format', sa.String(32)),
+    sa.Column('volume_id', sa.String(36), index=True),
+    sa.Column('snapshot_id', sa.String(36)),
+    sa.Column('image_id', sa.String(36)),
+    sa.Column('volume_size', sa.Integer),
+    sa.Column('volume_type', sa.String(255)),
+    sa.Column('attachment_id', sa.String(36)),
+    sa.Column('bdm_uuid', sa.String(36)),
+    sa.Column('delete_on_termination', sa.Boolean),
+    sa.Column('tag', sa.String(255)),
+    sa.Column('recorded_at', sa.DateTime, nullable=False),
+)
+
+#: What became of each volume an instance had: attached, then
+#: ``deleted_with_instance`` or ``retained`` when the instance went.
+volumes = sa.Table(
+    'storage_volumes', metadata,
+    sa.Column('volume_id', sa.String(36), primary_key=True),
+    sa.Column('instance_uuid', sa.String(36), primary_key=True),
+    sa.Column('project_id', sa.String(64), index=True),
+    sa.Column('size_gb', sa.Integer),
+    sa.Column('volume_type', sa.String(255)),
+    sa.Column('delete_on_termination', sa.Boolean),
+    sa.Column('fate', sa.String(24), nullable=False),
+    sa.Column('attached_at', sa.DateTime),
+    sa.Column('fate_at', sa.DateTime),
+)
+
+MAPPING_FIELDS = ('source_type', 'destination_type', 'boot_index',
+                  'device_name', 'device_type', 'disk_bus', 'guest_format',
+                  'volume_id', 'snapshot_id', 'image_id', 'volume_size',
+                  'volume_type', 'attachment_id', 'delete_on_termination',
+                  'tag')
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.utcnow()
+
+
+def _upsert_instance(conn: Any, uuid: str, **values: Any) -> None:
+    row = conn.execute(instances.select().where(
+        instances.c.uuid == uuid)).first()
+    if row is None:
+        values.setdefault('state', 'requested')
+        conn.execute(instances.insert().values(uuid=uuid, **values))
+    else:
+        conn.execute(instances.update().where(
+            instances.c.uuid == uuid).values(**values))
+
+
+def replace_mappings(conn: Any, uuid: str, phase: str,
+                     devices: Sequence[BlockDevice]) -> None:
+    """The mappings of one instance and phase, replaced whole (a repeated
+    hook call for the same instance and phase writes the same rows)."""
+    stamp = now()
+    conn.execute(mappings.delete().where(
+        (mappings.c.instance_uuid == uuid) & (mappings.c.phase == phase)))
+    rows = [dict({f: getattr(d, f) for f in MAPPING_FIELDS},
+                 instance_uuid=uuid, phase=phase, position=i,
+                 bdm_uuid=d.uuid, recorded_at=stamp)
+            for i, d in enumerate(devices)]
+    if rows:
+        conn.execute(mappings.insert(), rows)
+
+
+def record_requested(conn: Any, uuid: str, project_id: Optional[str],
+                     devices: Sequence[BlockDevice]) -> None:
+    _upsert_instance(conn, uuid, project_id=project_id, requested_at=now())
+    replace_mappings(conn, uuid, 'requested', devices)
+
+
+def record_built(conn: Any, uuid: str, project_id: Optional[str],
+                 host: Optional[str], devices: Sequence[BlockDevice]) -> None:
+    stamp = now()
+    _upsert_instance(conn, uuid, project_id=project_id, host=host,
+                     state='built', built_at=stamp)
+    replace_mappings(conn, uuid, 'built', devices)
+    for device in devices:
+        if device.volume_id and device.destination_type == 'volume':
+            _upsert_volume(conn, device, uuid, project_id, stamp)
+
+
+def _upsert_volume(conn: Any, device: BlockDevice, uuid: str,
+                   project_id: Optional[str],
+                   stamp: datetime.datetime) -> None:
+    key = ((volumes.c.volume_id == device.volume_id)
+           & (volumes.c.instance_uuid == uuid))
+    values = dict(project_id=project_id, size_gb=device.volume_size,
+                  volume_type=device.volume_type,
+                  delete_on_termination=device.delete_on_termination)
+    if conn.execute(volumes.select().where(key)).first() is None:
+        conn.execute(volumes.insert().values(
+            volume_id=device.volume_id, instance_uuid=uuid, fate='attached',
+            attached_at=stamp, **values))
+    else:
+        conn.execute(volumes.update().where(key).values(**values))
+
+
+def record_deleting(conn: Any, uuid: str, project_id: Optional[str],
+                    host: Optional[str],
+                    devices: Sequence[BlockDevice]) -> None:
+    """The mappings as they are at deletion (delete pre)."""
+    _upsert_instance(conn, uuid, project_id=project_id, host=host)
+    replace_mappings(conn, uuid, 'at_delete', devices)
+    stamp = now()
+    for device in devices:
+        if device.volume_id and device.destination_type == 'volume':
+            _upsert_volume(conn, device, uuid, project_id, stamp)
+
+
+def record_deleted(conn: Any, uuid: str, project_id: Optional[str],
+                   devices: Sequence[BlockDevice]) -> Dict[str, int]:
+    """The instance is gone: each volume deleted with it or retained."""
+    stamp = now()
+    _upsert_instance(conn, uuid, project_id=project_id, state='deleted',
+                     deleted_at=stamp)
+    if devices:
+        record_deleting(conn, uuid, project_id, None, devices)
+    fates = {'deleted_with_instance': 0, 'retained': 0}
+    for row in list(conn.execute(volumes.select().where(
+            (volumes.c.instance_uuid == uuid)
+            & (volumes.c.fate == 'attached')))):
+        fate = ('deleted_with_instance' if row.delete_on_termination
+                else 'retained')
+        fates[fate] += 1
+        conn.execute(volumes.update().where(
+            (volumes.c.volume_id == row.volume_id)
+            & (volumes.c.instance_uuid == uuid)).values(
+            fate=fate, fate_at=stamp))
+    return fates
+
+
+def retained(conn: Any, older_than: Optional[datetime.datetime] = None,
+             project_id: Optional[str] = None) -> List[Any]:
+    query = volumes.select().where(volumes.c.fate == 'retained')
+    if older_than is not None:
+        query = query.where(volumes.c.fate_at <= older_than)
+    if project_id:
+        query = query.where(volumes.c.project_id == project_id)
+    return list(conn.execute(query.order_by(volumes.c.fate_at)))

@@ -1,0 +1,38 @@
+"""The storage plugin's descriptor: options and ``novahooks check``."""
+
+from typing import List, Optional, Tuple
+
+from oslo_config import cfg
+
+from novahooks_core.plugin import CheckResult, Plugin
+from novahooks_storage import ledger
+from novahooks_storage import service as storage_service
+
+
+class StoragePlugin(Plugin):
+    name = 'storage'
+    options = storage_service.OPTS
+
+    def check(self, conf: cfg.ConfigOpts) -> List[CheckResult]:
+        try:
+            storage = storage_service.service()
+            storage.ensure_schema()
+            with storage.engine.begin() as conn:
+                conn.execute(ledger.instances.select()
+                             .limit(1)).fetchall()
+        except Exception as exc:
+            return [CheckResult('storage', 'ledger database', False,
+                                '%s: %s' % (type(exc).__name__, exc))]
+        spooled = storage.spooled()
+        return [CheckResult('storage', 'ledger database', True,
+                            str(storage.engine.url.render_as_string(
+                                hide_password=True)
+                                if hasattr(storage.engine.url,
+                                           'render_as_string')
+                                else repr(storage.engine.url))),
+                CheckResult('storage', 'spool empty', spooled == 0,
+                            '%d record(s) waiting' % spooled)]
+
+    @classmethod
+    def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:
+        return [('storage', list(storage_service.OPTS))]

@@ -1,0 +1,200 @@
+"""The storage plugin's per-process service: options, the ledger
+database (migrated on first use), the policy, and a durable spool for
+records the database could not take in time."""
+
+import fcntl
+import functools
+import json
+import os
+import threading
+import time
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from novahooks_core import config, db, models
+from novahooks_core.models import BlockDevice, CreateRequest
+from novahooks_storage import ledger, migrate, policy
+
+LOG = logging.getLogger(__name__)
+
+OPTS = [
+    cfg.StrOpt('database_url', default='', secret=True,
+               help='SQLAlchemy URL of the ledger (e.g. PostgreSQL shared '
+                    'by many hosts); empty: SQLite at '
+                    '<state_dir>/storage.sqlite.'),
+    cfg.IntOpt('write_attempts', default=3, min=1,
+               help='Tries of a ledger write before it is spooled to '
+                    '<state_dir>/storage-spool.jsonl and replayed later.'),
+    cfg.IntOpt('max_volume_gb', default=0, min=0,
+               help='Policy: largest volume a create may ask for (GB); 0: '
+                    'no limit.'),
+    cfg.IntOpt('max_total_gb', default=0, min=0,
+               help='Policy: largest total of new volumes in one create '
+                    '(all instances); 0: no limit.'),
+    cfg.ListOpt('allowed_source_types', default=[],
+                help='Policy: block-device source types allowed (blank, '
+                     'image, snapshot, volume); empty: all.'),
+    cfg.BoolOpt('image_volumes_delete_on_termination', default=False,
+                help='Policy: volumes created from images must be deleted '
+                     'with their instance.'),
+    cfg.ListOpt('forbidden_device_types', default=[],
+                help='Policy: device types (disk, cdrom, floppy, lun) '
+                     'refused.'),
+    cfg.StrOpt('policy_file', default='',
+               help='JSON with per-project overrides of the rules above: '
+                    '{"projects": {"<id>": {"max_volume_gb": 50}}}.'),
+]
+
+Op = Dict[str, Any]
+
+
+class StorageService:
+    """Shared by every storage hook of a process."""
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        group = conf.storage
+        self.conf = conf
+        self.engine = db.engine('storage', group.database_url or None)
+        self.attempts = group.write_attempts
+        self.rules = policy.Rules(
+            max_volume_gb=group.max_volume_gb,
+            max_total_gb=group.max_total_gb,
+            allowed_source_types=tuple(group.allowed_source_types),
+            image_volumes_delete_on_termination=(
+                group.image_volumes_delete_on_termination),
+            forbidden_device_types=tuple(group.forbidden_device_types))
+        self.overrides = (policy.load_overrides(group.policy_file)
+                          if group.policy_file else {})
+        self.spool_path = os.path.join(config.state_dir(),
+                                       'storage-spool.jsonl')
+        self._lock = threading.Lock()
+        self._migrated = False
+
+    # -- policy ---------------------------------------------------------
+
+    def check(self, request: CreateRequest,
+              project_id: Optional[str]) -> Optional[str]:
+        rules = self.rules
+        if project_id and project_id in self.overrides:
+            rules = rules.merged(self.overrides[project_id])
+        if not rules.active:
+            return None
+        found = policy.violation(request, rules)
+        return ('storage policy (project %s): %s' % (project_id, found)
+                if found else None)
+
+    # -- writes ---------------------------------------------------------
+
+    def write(self, op: Op) -> str:
+        """Apply ``op`` to the ledger; spool it durably if the database
+        stays unavailable, so nothing is lost."""
+        last = ''
+        for attempt in range(self.attempts):
+            try:
+                self.ensure_schema()
+                self.replay_spool()
+                with self.engine.begin() as conn:
+                    self._apply(conn, op)
+                return 'recorded'
+            except Exception as exc:
+                last = '%s: %s' % (type(exc).__name__, exc)
+                time.sleep(0.05 * (2 ** attempt))
+        self._spool(op)
+        LOG.warning('novahooks storage: ledger unavailable (%s); %s of '
+                    'instance %s kept in %s for replay', last, op['op'],
+                    op['uuid'], self.spool_path)
+        return 'spooled'
+
+    def ensure_schema(self) -> None:
+        """Migrate the ledger to the newest schema, once per process."""
+        if not self._migrated:
+            migrate.upgrade(self.engine)
+            self._migrated = True
+
+    def _apply(self, conn: Any, op: Op) -> None:
+        devices = [BlockDevice(**d) for d in op.get('devices', ())]
+        kind = op['op']
+        if kind == 'requested':
+            ledger.record_requested(conn, op['uuid'], op['project_id'],
+                                    devices)
+        elif kind == 'built':
+            ledger.record_built(conn, op['uuid'], op['project_id'],
+                                op['host'], devices)
+        elif kind == 'deleting':
+            ledger.record_deleting(conn, op['uuid'], op['project_id'],
+                                   op['host'], devices)
+        elif kind == 'deleted':
+            ledger.record_deleted(conn, op['uuid'], op['project_id'],
+                                  devices)
+        else:
+            raise ValueError('unknown ledger operation %r' % kind)
+
+    def _locked_spool(self, action: Callable[[Any], Any]) -> Any:
+        with self._lock, open(self.spool_path + '.lock', 'a') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return action(lock)
+
+    def _spool(self, op: Op) -> None:
+        def append(_: Any) -> None:
+            with open(self.spool_path, 'a') as stream:
+                stream.write(json.dumps(op, sort_keys=True) + '\n')
+                stream.flush()
+                os.fsync(stream.fileno())
+        self._locked_spool(append)
+
+    def replay_spool(self) -> int:
+        """Apply spooled operations in order (before any read or write);
+        raises, keeping them, while the database is unavailable."""
+        if not os.path.exists(self.spool_path):
+            return 0
+
+        def replay(_: Any) -> int:
+            try:
+                with open(self.spool_path) as stream:
+                    ops = [json.loads(line) for line in stream if line.strip()]
+            except FileNotFoundError:
+                return 0
+            with self.engine.begin() as conn:
+                for op in ops:
+                    self._apply(conn, op)
+            os.unlink(self.spool_path)
+            return len(ops)
+        return int(self._locked_spool(replay))
+
+    def spooled(self) -> int:
+        try:
+            with open(self.spool_path) as stream:
+                return sum(1 for line in stream if line.strip())
+        except FileNotFoundError:
+            return 0
+
+
+def op(kind: str, instance_uuid: str, project_id: Optional[str],
+       devices: Sequence[BlockDevice] = (), host: Optional[str] = None
+       ) -> Op:
+    """A ledger operation as plain data (what the spool keeps)."""
+    return {'op': kind, 'uuid': instance_uuid, 'project_id': project_id,
+            'host': host,
+            'devices': [models.to_primitive(d) for d in devices]}
+
+
+@functools.lru_cache(maxsize=1)
+def _service_for(conf_id: int) -> StorageService:
+    return StorageService(config.register_plugin_opts('storage', OPTS))
+
+
+_lock = threading.Lock()
+
+
+def service() -> StorageService:
+    with _lock:
+        return _service_for(id(config.get()))
+
+
+def reset() -> None:
+    _service_for.cache_clear()
+
+
+__all__ = ['OPTS', 'StorageService', 'op', 'reset', 'service']
