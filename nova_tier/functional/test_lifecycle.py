@@ -1,12 +1,16 @@
 """Boot and delete servers through Nova 21's REST API with our hooks."""
 
+import contextlib
 import os
+import sqlite3
+from typing import Any, List, Tuple
 
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional.api import client
 
 from nova_tier.functional.base import NovaHooksTestCase
-from novahooks_core import timing
+from novahooks_core import db, timing
+from novahooks_storage import service as storage_service
 
 
 class BootDeleteTest(NovaHooksTestCase):
@@ -124,10 +128,56 @@ class FaultIsolationTest(NovaHooksTestCase):
 
 
 class BootFromVolumeTest(NovaHooksTestCase):
+    plugins = 'audit,recorder,storage'
 
     def setUp(self) -> None:
+        storage_service.reset()
+        db.reset()
+        self.addCleanup(db.reset)
+        self.addCleanup(storage_service.reset)
         super().setUp()
         self.useFixture(nova_fixtures.CinderFixture(self))
+
+    def ledger(self, query: str) -> List[Tuple[Any, ...]]:
+        path = os.path.join(self.state, 'storage.sqlite')
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            return list(conn.execute(query))
+
+    def boot_from_volume(self, delete_on_termination: bool) -> Any:
+        volume = nova_fixtures.CinderFixture.IMAGE_BACKED_VOL
+        server = self.boot(imageRef='', block_device_mapping_v2=[{
+            'boot_index': 0, 'uuid': volume, 'source_type': 'volume',
+            'destination_type': 'volume',
+            'delete_on_termination': delete_on_termination}])
+        self.wait_for_event('build_instance:post')
+        self._delete_server(server)
+        self.wait_for_event('delete_instance:post')
+        return server
+
+    def test_the_ledger_keeps_retained_volumes(self) -> None:
+        volume = nova_fixtures.CinderFixture.IMAGE_BACKED_VOL
+        server = self.boot_from_volume(delete_on_termination=False)
+        self.assertEqual([(volume, server['id'], 'retained')], self.ledger(
+            'select volume_id, instance_uuid, fate from storage_volumes'))
+        self.assertEqual([('deleted',)], self.ledger(
+            'select state from storage_instances'))
+        phases = self.ledger('select phase, volume_id, attachment_id '
+                             'from storage_mappings order by phase')
+        self.assertEqual(['at_delete', 'built', 'requested'],
+                         [p[0] for p in phases])
+        self.assertEqual({volume}, {p[1] for p in phases})
+        self.assertIsNotNone(phases[1][2])  # the real attachment id
+        self.assertEqual(0, sum(s.errors + s.bad_input
+                                for s in timing.snapshot().values()))
+        self.assertNoSecrets()
+        with open(os.path.join(self.state, 'storage.sqlite'), 'rb') as f:
+            self.assertNotIn(b'target_lun', f.read())
+
+    def test_the_ledger_sees_volumes_deleted_with_the_instance(
+            self) -> None:
+        self.boot_from_volume(delete_on_termination=True)
+        self.assertEqual([('deleted_with_instance',)], self.ledger(
+            'select fate from storage_volumes'))
 
     def test_volume_mappings_reach_the_hooks_without_connection_info(
             self) -> None:
