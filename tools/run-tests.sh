@@ -96,13 +96,15 @@ lint() {
 }
 
 system_packages() {
-    # BIND for the DNS tests (started on 127.0.0.1 by the tests themselves).
+    # BIND and PostgreSQL for the DNS and storage tests (the tests start
+    # private servers on 127.0.0.1 themselves).
     export PATH="$PATH:/usr/sbin:/sbin"
-    if ! command -v named >/dev/null 2>&1 || ! command -v tsig-keygen >/dev/null 2>&1; then
-        log "installing BIND (apt-get)"
-        [ "$(id -u)" = 0 ] || { echo "need root (or named installed) for BIND" >&2; exit 1; }
+    if ! command -v named >/dev/null 2>&1 || ! command -v tsig-keygen >/dev/null 2>&1 \
+            || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        log "installing BIND and PostgreSQL (apt-get)"
+        [ "$(id -u)" = 0 ] || { echo "need root (or named and postgresql installed)" >&2; exit 1; }
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils postgresql >/dev/null
     fi
 }
 

@@ -45,6 +45,13 @@ def engine(name: str, url: Optional[str] = None) -> Any:
                                        'timeout': 5}
         else:
             options['pool_pre_ping'] = True
+            if url.startswith('postgresql'):
+                # A locked table or a dead server must not hold Nova: the
+                # caller retries, then keeps the work durably.
+                options['connect_args'] = {
+                    'connect_timeout': 5,
+                    'options': '-c lock_timeout=5000 '
+                               '-c statement_timeout=15000'}
         created = sqlalchemy.create_engine(url, **options)
         if url.startswith('sqlite'):
             event.listen(created, 'connect', _sqlite_pragmas)

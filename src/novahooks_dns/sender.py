@@ -109,11 +109,14 @@ class Sender:
     def flush(self, budget: Optional[float] = None,
               force: bool = False) -> FlushResult:
         """Send what is due until done or ``budget`` seconds are spent;
-        ``force`` makes every pending change due now (ignores backoff)."""
+        ``force`` makes every pending change due now, ignoring backoff and
+        claims (an operator's flush after a crashed sender; sending twice
+        is harmless, RFC 2136 changes are idempotent)."""
         if force:
             with self.engine.begin() as conn:
                 conn.execute(state.outbox.update().values(
-                    next_attempt_at=state.now()))
+                    next_attempt_at=state.now(), claimed_by=None,
+                    claimed_until=None))
         result = FlushResult()
         deadline = time.monotonic() + (budget if budget is not None
                                        else float('inf'))
@@ -145,7 +148,7 @@ class Sender:
                                        self.policy.retry_initial,
                                        self.policy.retry_max)
                     continue
-                self._confirm(rows)
+                self._confirm(rows, token)
                 result.sent += len(rows)
                 progressed = True
             if complete and not result.failed:
@@ -154,13 +157,13 @@ class Sender:
             if not progressed:
                 return result
 
-    def _confirm(self, rows: List[Any]) -> None:
+    def _confirm(self, rows: List[Any], token: str) -> None:
         """Record what the server applied. Two senders confirming the same
         record at once collide on its key: the loser simply tries again."""
         for attempt in range(5):
             try:
                 with self.engine.begin() as conn:
-                    state.confirm(conn, rows)
+                    state.confirm(conn, rows, token)
                 return
             except sqlalchemy.exc.DBAPIError:
                 if attempt == 4:

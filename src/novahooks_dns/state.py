@@ -40,6 +40,7 @@ outbox = sa.Table(
     # A sender working on the change (several processes share the outbox).
     sa.Column('claimed_by', sa.String(36)),
     sa.Column('claimed_until', sa.DateTime),
+    sqlite_autoincrement=True,  # never reuse the id of a sent change
 )
 
 applied = sa.Table(
@@ -137,7 +138,7 @@ def release(conn: Any, rows: Sequence[Any], token: str) -> None:
             claimed_by=None, claimed_until=None))
 
 
-def confirm(conn: Any, rows: Sequence[Any]) -> None:
+def confirm(conn: Any, rows: Sequence[Any], token: str) -> None:
     """The server applied ``rows``: update applied state, drop them."""
     stamp = now()
     # The final state of each record after these changes, in order.
@@ -158,7 +159,8 @@ def confirm(conn: Any, rows: Sequence[Any]) -> None:
     if adds:
         conn.execute(applied.insert(), adds)
     conn.execute(outbox.delete().where(
-        outbox.c.id.in_([row.id for row in rows])))
+        outbox.c.id.in_([row.id for row in rows])
+        & (outbox.c.claimed_by == token)))
 
 
 def postpone(conn: Any, rows: Sequence[Any], error: str,

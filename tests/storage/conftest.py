@@ -1,13 +1,16 @@
 """Storage tests: a fresh service and ledger per test."""
 
+import dataclasses
 import pathlib
-from typing import Iterator
+from typing import Any, Iterator, List
 
 import pytest
+import sqlalchemy as sa
 
 from novahooks_core import db
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig
+from tests.pg import PostgresServer, postgres  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +30,34 @@ def ledger_path(write_config: WriteConfig, tmp_path: pathlib.Path
     write_config(enabled_plugins='storage', extra=(
         '[storage]\ndatabase_url = sqlite:///%s\n' % path))
     return path
+
+
+@dataclasses.dataclass
+class Ledger:
+    """Where the ledger of a test lives, and a way to look into it."""
+
+    kind: str
+    url: str
+
+    def rows(self, query: str) -> List[Any]:
+        engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(sa.text(query))]
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def ledger(request: pytest.FixtureRequest, write_config: WriteConfig,
+           tmp_path: pathlib.Path) -> Ledger:
+    """The storage plugin enabled on SQLite (a file) and on PostgreSQL."""
+    if request.param == 'sqlite':
+        url = 'sqlite:///%s' % (tmp_path / 'ledger.sqlite')
+    else:
+        server: PostgresServer = request.getfixturevalue('postgres')
+        server.reset()
+        url = server.url
+    write_config(enabled_plugins='storage',
+                 extra='[storage]\ndatabase_url = %s\n' % url)
+    return Ledger(request.param, url)

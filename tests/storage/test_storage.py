@@ -16,6 +16,7 @@ from novahooks_core.testing import SECRETS, NovaRunner, factories
 from novahooks_storage import ledger, migrate
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig
+from tests.storage.conftest import Ledger
 
 
 def cli(*argv: str) -> Tuple[int, Any]:
@@ -50,7 +51,7 @@ def boot_and_delete(runner: NovaRunner, delete_on_termination: bool,
 
 
 def test_a_lifecycle_records_requested_built_and_fate(
-        ledger_path: pathlib.Path) -> None:
+        ledger: Ledger) -> None:
     runner = NovaRunner()  # the installed entry points, via the dispatcher
     kept = boot_and_delete(runner, False, 'vol-kept')
     gone = boot_and_delete(runner, True, 'vol-gone')
@@ -90,18 +91,16 @@ def test_no_secret_reaches_the_ledger(ledger_path: pathlib.Path) -> None:
 
 
 def test_repeated_hook_calls_do_not_duplicate_rows(
-        ledger_path: pathlib.Path) -> None:
+        ledger: Ledger) -> None:
     runner = NovaRunner()
     inst = boot_and_delete(runner, False, 'vol-1', delete=False)
     bdms = factories.bdm_list(factories.volume_bdm(volume_id='vol-1'))
     args, _ = factories.build_instance_args(inst, bdms=bdms)
     for _ in range(3):
         runner.call('build_instance', lambda *a: 'active', *args)
-    with sqlite3.connect(str(ledger_path)) as conn:
-        counts = dict(conn.execute(
-            'select phase, count(*) from storage_mappings group by phase'))
-        volumes = conn.execute(
-            'select count(*) from storage_volumes').fetchone()[0]
+    counts = dict(ledger.rows(
+        'select phase, count(*) from storage_mappings group by phase'))
+    volumes = ledger.rows('select count(*) from storage_volumes')[0][0]
     assert counts == {'requested': 1, 'built': 1} and volumes == 1
 
 
@@ -117,17 +116,16 @@ def test_repeated_hook_calls_do_not_duplicate_rows(
       'delete_on_termination': True},
      ('image', 'volume', None, 9, True)),
 ])
-def test_legacy_and_v2_requests(ledger_path: pathlib.Path,
-                                mapping: dict, expected: tuple) -> None:
+def test_legacy_and_v2_requests(ledger: Ledger, mapping: dict,
+                                expected: tuple) -> None:
     inst = factories.instance()
     args, kwargs = factories.create_instance_args(
         block_device_mapping=[mapping], image='')
     NovaRunner().call('create_instance', lambda *a, **k: ([inst], 'r'),
                       *args, **kwargs)
-    with sqlite3.connect(str(ledger_path)) as conn:
-        row = conn.execute(
-            'select source_type, destination_type, volume_id, volume_size,'
-            ' delete_on_termination from storage_mappings').fetchone()
+    row = ledger.rows(
+        'select source_type, destination_type, volume_id, volume_size,'
+        ' delete_on_termination from storage_mappings')[0]
     got = row[:4] + (None if row[4] is None else bool(row[4]),)
     assert got == expected
 
@@ -206,7 +204,7 @@ def test_a_locked_database_during_delete_loses_nothing(
     assert storage_service.service().spooled() == 0
 
 
-def _sync_many(path: str, config_file: str, start: int) -> None:
+def _sync_many(config_file: str, start: int) -> None:
     os.environ['NOVAHOOKS_CONFIG'] = config_file
     from novahooks_core import config
     config.reset()
@@ -222,24 +220,21 @@ def _sync_many(path: str, config_file: str, start: int) -> None:
 
 
 def test_two_processes_writing_at_once_lose_no_rows(
-        ledger_path: pathlib.Path) -> None:
+        ledger: Ledger) -> None:
     config_file = os.environ['NOVAHOOKS_CONFIG']
     storage_service.service().ensure_schema()
     context = multiprocessing.get_context('spawn')
     procs = [context.Process(target=_sync_many,
-                             args=(str(ledger_path), config_file, start))
+                             args=(config_file, start))
              for start in (0, 100)]
     for proc in procs:
         proc.start()
     for proc in procs:
         proc.join(120)
         assert proc.exitcode == 0
-    with sqlite3.connect(str(ledger_path)) as conn:
-        assert conn.execute(
-            'select count(*) from storage_volumes').fetchone()[0] == 50
-        assert conn.execute(
-            'select count(distinct instance_uuid) from storage_mappings'
-        ).fetchone()[0] == 50
+    assert ledger.rows('select count(*) from storage_volumes') == [(50,)]
+    assert ledger.rows('select count(distinct instance_uuid) from '
+                       'storage_mappings') == [(50,)]
 
 
 def test_the_migrations_build_exactly_the_ledger_schema(

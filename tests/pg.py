@@ -1,0 +1,194 @@
+"""A real PostgreSQL for the shared-database tests (tools/pg-server.sh).
+
+``postgres`` (session fixture): a private server on 127.0.0.1 on a free
+port, in a fresh directory, stopped at the end of the session. Not in a
+conftest, so only the tests that ask for it start it::
+
+    from tests.pg import postgres  # noqa: F401
+
+    def test_something(postgres: PostgresServer) -> None:
+        postgres.reset()  # empty database
+        engine = sqlalchemy.create_engine(postgres.url)
+
+Needs Debian's ``postgresql`` (the script installs it with apt-get when
+missing, as root) and the ``psycopg2`` driver (``psycopg2-binary``);
+without them the fixture errors (it does not skip). The server's directory
+is a ``mktemp -d`` under the system tmp (pytest's tmp_path is not
+reachable by the ``postgres`` user); it is removed at the end unless
+$NOVAHOOKS_KEEP_POSTGRES is set.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import pool
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / 'tools' / 'pg-server.sh'
+HOST = '127.0.0.1'
+
+
+def free_tcp_port() -> int:
+    """A TCP port free on 127.0.0.1 (and not the script's default)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        if port != 5499:
+            return port
+    raise RuntimeError('no free port')
+
+
+class PostgresServer:
+    """postgres run by tools/pg-server.sh in ``directory``.
+
+    The directory must be reachable by the ``postgres`` system user when
+    the tests run as root (see the script): :meth:`temporary` makes one.
+    """
+
+    def __init__(self, directory: pathlib.Path, port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.host = HOST
+        self.process: Optional[subprocess.Popen] = None
+        self.info: Dict[str, Any] = {}
+        self._engine: Any = None
+
+    @classmethod
+    def temporary(cls, port: Optional[int] = None) -> 'PostgresServer':
+        """A server in a new private directory under the system tmp."""
+        directory = tempfile.mkdtemp(prefix='novahooks-pg-')
+        return cls(pathlib.Path(directory), port or free_tcp_port())
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the ``novahooks`` database (psycopg2)."""
+        if not self.info:
+            raise RuntimeError('postgres is not started')
+        return str(self.info['url'])
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start postgres (again: same port, directory and data)."""
+        if self.running():
+            return
+        info = self.directory / 'server.json'
+        if info.exists():
+            info.unlink()
+        with open(self.directory / 'script.log', 'ab') as log:
+            self.process = subprocess.Popen(
+                ['bash', str(SCRIPT), str(self.directory), str(self.port)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError('pg-server.sh exited with %s:\n%s' % (
+                    self.process.returncode, self.log_tail()))
+            # server.json is written once the database accepts logins.
+            if info.exists():
+                self.info = json.loads(info.read_text())
+                if self._answers():
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError('postgres not ready within %s s:\n%s'
+                           % (timeout, self.log_tail()))
+
+    def stop(self) -> None:
+        """Stop postgres; wait until it is gone."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        process, self.process = self.process, None
+        if process is None:
+            return
+        subprocess.run(['bash', str(SCRIPT), '--stop', str(self.directory)],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60, check=False)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=10)
+
+    def remove(self) -> None:
+        """Stop, then delete the directory and its data."""
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self) -> str:
+        text = ''
+        for name in ('script.log', 'initdb.log', 'postgres.log'):
+            path = self.directory / name
+            if path.exists():
+                text += '--- %s\n%s' % (name, path.read_text()[-3000:])
+        return text
+
+    # -- helpers for tests ------------------------------------------------
+
+    def engine(self) -> Any:
+        """An engine of the test's own (no pooling: holds no locks)."""
+        if self._engine is None:
+            self._engine = sa.create_engine(self.url, poolclass=pool.NullPool)
+        return self._engine
+
+    def _answers(self) -> bool:
+        try:
+            with self.engine().connect() as conn:
+                return conn.execute(sa.text('SELECT 1')).scalar() == 1
+        except sa.exc.OperationalError:
+            return False
+
+    def reset(self) -> None:
+        """An empty database: every table (and sequence...) dropped.
+
+        Connections still open elsewhere (another process's pool) are
+        terminated first, so a lock they hold cannot block the drop.
+        """
+        with self.engine().begin() as conn:
+            conn.execute(sa.text(
+                'SELECT pg_terminate_backend(pid) FROM pg_stat_activity '
+                'WHERE datname = current_database() '
+                'AND pid <> pg_backend_pid() AND usename = current_user'))
+            conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
+            conn.execute(sa.text('DROP SCHEMA public CASCADE'))
+            conn.execute(sa.text('CREATE SCHEMA public'))
+
+    def table_names(self) -> List[str]:
+        """Tables in the public schema."""
+        with self.engine().connect() as conn:
+            return sorted(row[0] for row in conn.execute(sa.text(
+                "SELECT tablename FROM pg_tables "
+                "WHERE schemaname = 'public'")))
+
+
+@pytest.fixture(scope='session')
+def postgres() -> Iterator[PostgresServer]:
+    """PostgreSQL on a free port in a private directory, for the session."""
+    server = PostgresServer.temporary()
+    try:
+        server.start()
+        yield server
+    finally:
+        if os.environ.get('NOVAHOOKS_KEEP_POSTGRES'):
+            server.stop()
+        else:
+            server.remove()
