@@ -16,6 +16,7 @@ from novahooks_core.testing import SECRETS, NovaRunner, factories
 from novahooks_storage import ledger, migrate
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig
+from tests.pg import PostgresServer
 from tests.storage.conftest import Ledger
 
 
@@ -251,3 +252,27 @@ def test_the_migrations_build_exactly_the_ledger_schema(
     assert [d for d in diff if not (
         d[0] == 'remove_table' and d[1].name == 'storage_alembic_version')
     ] == []
+
+
+def test_an_unreachable_postgresql_during_delete_loses_nothing(
+        write_config: WriteConfig, postgres: PostgresServer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    postgres.reset()
+    write_config(enabled_plugins='storage', extra=(
+        '[storage]\ndatabase_url = %s\nwrite_attempts = 1\n' % postgres.url))
+    runner = NovaRunner()
+    inst = boot_and_delete(runner, False, 'vol-pg-down', delete=False)
+    bdms = factories.bdm_list(factories.volume_bdm(
+        volume_id='vol-pg-down', delete_on_termination=False))
+    inst.task_state = 'deleting'
+    args, _ = factories.delete_instance_args(inst, bdms=bdms)
+    postgres.stop()
+    try:
+        assert runner.call('delete_instance', lambda *a: 'ok', *args) == 'ok'
+        assert [r.summary for r in runner.runs[-2:]] == ['spooled'] * 2
+    finally:
+        postgres.start()
+    code, rows = cli('storage', 'retained', '-f', 'json')
+    assert code == 0 and [r['Volume'] for r in rows] == ['vol-pg-down']
+    for secret in SECRETS.values():
+        assert secret not in caplog.text
