@@ -6,6 +6,7 @@ Engines are created lazily, once per process and plugin, and reused.
 
 import os
 import threading
+import time
 from typing import Any, Dict, Optional
 
 import sqlalchemy
@@ -57,6 +58,29 @@ def engine(name: str, url: Optional[str] = None) -> Any:
             event.listen(created, 'connect', _sqlite_pragmas)
         _engines[key] = created
         return created
+
+
+def upgrade(engine: Any, scripts: str, version_table: str) -> None:
+    """Migrate ``engine`` to the head of the Alembic ``scripts`` folder
+    (a plugin's ``migrations``), recording it in ``version_table``; safe
+    when several processes start at once."""
+    from alembic import command
+    from alembic.config import Config
+    alembic_config = Config()
+    alembic_config.set_main_option('script_location', scripts)
+    alembic_config.attributes['version_table'] = version_table
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                alembic_config.attributes['connection'] = conn
+                command.upgrade(alembic_config, 'head')
+            return
+        except Exception:
+            # Another process created the tables first: its version row is
+            # visible on the next try, which then has nothing to do.
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def reset() -> None:

@@ -3,6 +3,7 @@ sender, and the decisions the hooks delegate to.
 """
 
 import functools
+import os
 import threading
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -24,6 +25,9 @@ from novahooks_dns.records import (
 from novahooks_dns.sender import Sender, SendPolicy
 
 LOG = logging.getLogger(__name__)
+
+MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          'migrations')
 
 OPTS = [
     cfg.StrOpt('backend', default='hostsfile',
@@ -80,7 +84,7 @@ class DnsService:
             floating_template=dns.floating_template,
             networks=tuple(dns.networks))
         self.engine = db.engine('dns', dns.database_url or None)
-        state.metadata.create_all(self.engine)
+        db.upgrade(self.engine, MIGRATIONS, 'dns_alembic_version')
         self.backend = load_backend(conf)
         self.sender = Sender(self.engine, self.backend, SendPolicy(
             batch=dns.batch_size, timeout=self.backend_timeout(),

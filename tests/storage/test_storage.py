@@ -6,14 +6,13 @@ import multiprocessing
 import os
 import pathlib
 import sqlite3
-from typing import Any, List, Tuple
+from typing import Any, Tuple
 
 import pytest
 
 from novahooks_core import FatalHookException, timing
 from novahooks_core.cli.app import NovaHooksApp
 from novahooks_core.testing import SECRETS, NovaRunner, factories
-from novahooks_storage import ledger, migrate
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig
 from tests.pg import PostgresServer
@@ -236,22 +235,6 @@ def test_two_processes_writing_at_once_lose_no_rows(
     assert ledger.rows('select count(*) from storage_volumes') == [(50,)]
     assert ledger.rows('select count(distinct instance_uuid) from '
                        'storage_mappings') == [(50,)]
-
-
-def test_the_migrations_build_exactly_the_ledger_schema(
-        tmp_path: pathlib.Path) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    import sqlalchemy
-    engine = sqlalchemy.create_engine('sqlite:///%s' % (tmp_path / 'm.db'))
-    migrate.upgrade(engine)
-    migrate.upgrade(engine)  # idempotent
-    with engine.connect() as conn:
-        diff: List[Any] = compare_metadata(
-            MigrationContext.configure(conn), ledger.metadata)
-    assert [d for d in diff if not (
-        d[0] == 'remove_table' and d[1].name == 'storage_alembic_version')
-    ] == []
 
 
 def test_an_unreachable_postgresql_during_delete_loses_nothing(
