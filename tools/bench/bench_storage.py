@@ -11,14 +11,19 @@ transaction, not timed). Then, each on a fresh copy of that ledger:
   the storage plugin enabled;
 - raw per-instance: the rows a delete must leave (the ``at_delete``
   mapping, the instance marked deleted, the volume's fate) written with
-  plain SQLAlchemy Core statements, one transaction per instance;
-- raw batched: the same rows, every instance in one transaction.
+  plain SQLAlchemy Core statements, one transaction per instance (the
+  baseline);
+- raw split: the same rows in two transactions per instance, as a hook's
+  separate ``pre`` and ``post`` must (context);
+- raw batched: the same rows, every instance in one transaction (context).
 
-Both raw variants use an engine made by ``novahooks_core.db`` like the
-plugin's (same pool, same SQLite pragmas), so all three have the same
+The raw variants use an engine made by ``novahooks_core.db`` like the
+plugin's (same pool, same SQLite pragmas), so all have the same
 durability settings. Prints deletes per second, the plugin's rate against
 raw per-instance (target >= 0.7x), what the plugin's rows differ in, and
-where its time goes (a cProfile pass). Asserts nothing on timings.
+where its time goes (passes leaving out the hook or the database, and a
+cProfile pass). The ledger holds N instances, so costs that grow with its
+size show. Asserts nothing on timings.
 
 Usage: bench_storage.py [--instances N] [--quick] [--url URL] [--json]
 """
@@ -188,9 +193,10 @@ def configure(state_dir: str, url: str) -> str:
     return path
 
 
-def warm_up() -> float:
-    """Load the handlers, the service and its engine, check the schema:
-    once per process in Nova, so not part of the timed deletes."""
+def warm_up(item: Item) -> float:
+    """Load the handlers, the service and its engine, check the schema,
+    compile the ledger's statements (rolled back): once per process in
+    Nova, so not part of the timed deletes."""
     start = time.perf_counter()
     for phase in (Phase.PRE, Phase.POST):
         names = [type(h).__name__ for h in
@@ -201,8 +207,7 @@ def warm_up() -> float:
                              'its entry points?)' % (phase.value, names))
     service = storage_service.service()
     service.ensure_schema()
-    with service.engine.connect():
-        pass
+    warm_statements(service.engine, _ledger_delete, item)
     return time.perf_counter() - start
 
 
@@ -244,11 +249,24 @@ def plugin_checks(count: int) -> Dict[str, Any]:
 
 
 def raw_engine(url: str) -> Any:
-    """An engine made like the plugin's (pool, pragmas), connected."""
-    engine = db.engine('bench-raw', url)
-    with engine.connect():
-        pass
-    return engine
+    """An engine made like the plugin's (pool, pragmas)."""
+    return db.engine('bench-raw', url)
+
+
+def _ledger_delete(conn: Any, item: Item) -> None:
+    ledger.record_deleting(conn, item.uuid, item.project_id, item.host,
+                           item.devices)
+    ledger.record_deleted(conn, item.uuid, item.project_id, item.devices)
+
+
+def warm_statements(engine: Any, write: Callable[[Any, Item], None],
+                    item: Item) -> None:
+    """Connect, compile and cache ``write``'s statements, then roll them
+    back: no variant pays first-use costs inside its timing."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        write(conn, item)
+        transaction.rollback()
 
 
 def _mark_deleted(conn: Any, item: Item, stamp: Any) -> None:
@@ -262,16 +280,19 @@ def _mark_deleted(conn: Any, item: Item, stamp: Any) -> None:
         fate=item.fate, fate_at=stamp))
 
 
+def _raw_delete(conn: Any, item: Item) -> None:
+    stamp = ledger.now()
+    conn.execute(ledger.mappings.insert(),
+                 dict(item.mapping_row, recorded_at=stamp))
+    _mark_deleted(conn, item, stamp)
+
+
 def run_raw(engine: Any, items: List[Item]) -> float:
     """One transaction per instance, as a hook has to."""
-    mappings = ledger.mappings
     start = time.perf_counter()
     for item in items:
-        stamp = ledger.now()
         with engine.begin() as conn:
-            conn.execute(mappings.insert(),
-                         dict(item.mapping_row, recorded_at=stamp))
-            _mark_deleted(conn, item, stamp)
+            _raw_delete(conn, item)
     return time.perf_counter() - start
 
 
@@ -516,7 +537,7 @@ def top_entries(raw: Dict[Key, Any], count: int, limit: int = 12
 def profile_plugin(items: List[Item], url: str, state_dir: str
                    ) -> Dict[str, Any]:
     configure(state_dir, url)
-    warm_up()
+    warm_up(items[0])
     profiler = cProfile.Profile()
     profiler.enable()
     run_plugin(items)
@@ -548,12 +569,13 @@ def attribution(items: List[Item], ledgers: Ledgers, state_dir: str,
     us: Dict[str, float] = {}
     url = ledgers.fresh('ledger-only')
     engine = raw_engine(url)
+    warm_statements(engine, _ledger_delete, items[0])
     us['ledger functions alone (2 transactions)'] = run_ledger(
         engine, items) * 1e6 / count
     check_counts('ledger functions', items, snapshot(url))
     url = ledgers.fresh('no-database')
     configure(state_dir, url)
-    warm_up()
+    warm_up(items[0])
     us['plugin without database (write stubbed)'] = (
         run_plugin_without_database(items) * 1e6 / count)
     out['us_per_delete'] = {k: round(v, 1) for k, v in us.items()}
@@ -569,6 +591,11 @@ PLUGIN = 'plugin (dispatcher pre + post)'
 RAW = 'raw per-instance (1 transaction)'
 RAW_SPLIT = 'raw split like pre/post (2 trans.)'
 RAW_BATCHED = 'raw batched (1 transaction, all)'
+VARIANTS = (RAW, PLUGIN, RAW_SPLIT, RAW_BATCHED)
+FILES = {RAW: 'raw', PLUGIN: 'ledger', RAW_SPLIT: 'raw-split',
+         RAW_BATCHED: 'raw-batched'}
+RAW_RUNS: Dict[str, Callable[[Any, List[Item]], float]] = {
+    RAW: run_raw, RAW_SPLIT: run_raw_split, RAW_BATCHED: run_raw_batched}
 
 
 def environment(url: str) -> Dict[str, Any]:
@@ -590,46 +617,63 @@ def environment(url: str) -> Dict[str, Any]:
     return info
 
 
+def run_variant(name: str, items: List[Item], ledgers: Ledgers,
+                state_dir: str, result: Dict[str, Any]
+                ) -> Tuple[float, Snapshot]:
+    """Time one variant on a fresh ledger; check and return its rows."""
+    url = ledgers.fresh(FILES[name])
+    result.setdefault('prepare_seconds', round(ledgers.populate_seconds, 2))
+    if 'environment' not in result:
+        result['environment'] = environment(url)
+        if ledgers.url is None:
+            result['environment']['database'] = (
+                'sqlite:///%s/*.sqlite (a fresh copy per variant)'
+                % ledgers.directory)
+    if name == PLUGIN:
+        configure(state_dir, url)
+        warm_ms = round(warm_up(items[0]) * 1000, 1)
+        result.setdefault('plugin_warm_up_ms', warm_ms)
+        seconds = run_plugin(items)
+        result['plugin_checks'] = plugin_checks(len(items))
+    else:
+        engine = raw_engine(url)
+        warm_statements(engine, _raw_delete, items[0])
+        seconds = RAW_RUNS[name](engine, items)
+    rows = snapshot(url)
+    check_counts(name, items, rows)
+    return seconds, rows
+
+
 def run(items: List[Item], url: Optional[str], detail_count: int,
-        with_profile: bool) -> Dict[str, Any]:
+        with_profile: bool, rounds: int) -> Dict[str, Any]:
     directory = tempfile.mkdtemp(prefix='novahooks-bench-storage-')
     state_dir = os.path.join(directory, 'state')
     os.makedirs(state_dir)
     count = len(items)
     result: Dict[str, Any] = {'instances': count}
-    seconds: Dict[str, float] = {}
     ledgers = Ledgers(directory, items, url)
     try:
-        result['prepare_seconds'] = round(ledgers.populate_seconds, 2)
-
-        raw_url = ledgers.fresh('raw')
-        result['environment'] = environment(raw_url)
-        seconds[RAW] = run_raw(raw_engine(raw_url), items)
-        raw_rows = snapshot(raw_url)
-        check_counts(RAW, items, raw_rows)
-
-        plugin_url = ledgers.fresh('plugin')
-        configure(state_dir, plugin_url)
-        result['plugin_warm_up_ms'] = round(warm_up() * 1000, 1)
-        seconds[PLUGIN] = run_plugin(items)
-        result['plugin_checks'] = plugin_checks(count)
-        plugin_rows = snapshot(plugin_url)
-        check_counts(PLUGIN, items, plugin_rows)
-        result['plugin_rows_differ_from_raw'] = differences(plugin_rows,
-                                                            raw_rows)
-        del plugin_rows
-
-        for name, func in ((RAW_SPLIT, run_raw_split),
-                           (RAW_BATCHED, run_raw_batched)):
-            other_url = ledgers.fresh('other')
-            seconds[name] = func(raw_engine(other_url), items)
-            other_rows = snapshot(other_url)
-            check_counts(name, items, other_rows)
-            diff = differences(other_rows, raw_rows)
-            if diff:
-                raise SystemExit('%s wrote other rows than %s: %s'
-                                 % (name, RAW, diff))
+        raw_rows: Optional[Snapshot] = None
+        rounds_seconds: Dict[str, List[float]] = {}
+        for _ in range(rounds):
+            for name in VARIANTS:
+                seconds_taken, rows = run_variant(name, items, ledgers,
+                                                  state_dir, result)
+                rounds_seconds.setdefault(name, []).append(seconds_taken)
+                if raw_rows is None:   # RAW comes first
+                    raw_rows = rows
+                    continue
+                diff = differences(rows, raw_rows)
+                if name == PLUGIN:
+                    result['plugin_rows_differ_from_raw'] = diff
+                elif diff:
+                    raise SystemExit('%s wrote other rows than %s: %s'
+                                     % (name, RAW, diff))
         del raw_rows
+        seconds = {k: min(v) for k, v in rounds_seconds.items()}
+        result['rounds'] = rounds
+        result['seconds_per_round'] = {
+            k: [round(x, 3) for x in v] for k, v in rounds_seconds.items()}
 
         rates = {k: count / v for k, v in seconds.items()}
         base = rates[RAW]
@@ -670,6 +714,13 @@ def print_report(result: Dict[str, Any]) -> None:
     print('untimed: ledger prepared in %.1f s; plugin warm-up (handlers, '
           'service, schema check) %.0f ms'
           % (result['prepare_seconds'], result['plugin_warm_up_ms']))
+    if env['pool'] == 'NullPool':
+        print('NullPool: every transaction of every variant opens a new '
+              'DBAPI connection (and on SQLite runs the pragmas; closing '
+              'the last one checkpoints the WAL): disk-bound, expect large '
+              'run-to-run variation')
+    if result['rounds'] > 1:
+        print('best of %d rounds per variant' % result['rounds'])
     print()
     print('%-36s %9s %11s %11s %10s' % ('', 'seconds', 'deletes/s',
                                          'µs/delete', 'x raw'))
@@ -686,6 +737,10 @@ def print_report(result: Dict[str, Any]) -> None:
     print('plugin rows vs raw rows (timestamps aside): %s' % (
         'identical' if not diff else ', '.join(
             '%s differs in %d rows' % kv for kv in sorted(diff.items()))))
+    slow = result['plugin_checks']
+    if slow['slow_pre_calls'] or slow['slow_post_calls']:
+        print('plugin calls over slow_hook_threshold_ms: %d pre, %d post'
+              % (slow['slow_pre_calls'], slow['slow_post_calls']))
     detail = result.get('attribution')
     if not detail:
         return
@@ -744,6 +799,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                              '(default: 2000, 500 with --quick; 0: none)')
     parser.add_argument('--no-profile', action='store_true',
                         help='attribution passes without cProfile')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='time each variant this many times (fresh '
+                             'ledger each) and keep the best (default 1)')
     parser.add_argument('--json', action='store_true')
     opts = parser.parse_args(argv)
     count = 1000 if opts.quick else opts.instances
@@ -757,7 +815,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                              'pass --replace-existing if that is intended'
                              % (show_url(opts.url), ', '.join(found)))
     items = prepare(count)
-    result = run(items, opts.url, min(detail, count), not opts.no_profile)
+    result = run(items, opts.url, min(detail, count),
+                 not opts.no_profile, max(1, opts.rounds))
     if opts.json:
         print(json.dumps(result, indent=2, default=str))
     else:
