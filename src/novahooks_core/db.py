@@ -44,6 +44,10 @@ def engine(name: str, url: Optional[str] = None) -> Any:
         if url.startswith('sqlite'):
             options['connect_args'] = {'check_same_thread': False,
                                        'timeout': 5}
+            if ':memory:' not in url and url != 'sqlite://':
+                # SQLAlchemy 1.3 defaults to NullPool for files: a new
+                # connection (and WAL checkpoint) per transaction.
+                options['poolclass'] = sqlalchemy.pool.QueuePool
         else:
             options['pool_pre_ping'] = True
             if url.startswith('postgresql'):

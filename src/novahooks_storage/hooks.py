@@ -17,13 +17,15 @@ def service() -> 'StorageService':
     return module.service()
 
 
-def _op(kind: str, event: HookEvent) -> Optional[str]:
+def _op(kind: str, event: HookEvent, with_devices: bool = True
+        ) -> Optional[str]:
     from novahooks_storage.service import op
     instance = event.instance
     if instance is None or not instance.uuid:
         return None
+    devices = event.block_devices if with_devices else ()
     return service().write(op(kind, instance.uuid, instance.project_id,
-                              event.block_devices, instance.host))
+                              devices, instance.host))
 
 
 class StorageHook(NovaHook):
@@ -74,4 +76,4 @@ class StorageDeleteInstance(StorageHook):
         return _op('deleting', event)
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
-        return _op('deleted', event)
+        return _op('deleted', event, with_devices=False)

@@ -6,7 +6,7 @@ anything from the admin password or user data.
 """
 
 import datetime
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import sqlalchemy as sa
 
@@ -56,7 +56,7 @@ mappings = sa.Table(
 volumes = sa.Table(
     'storage_volumes', metadata,
     sa.Column('volume_id', sa.String(36), primary_key=True),
-    sa.Column('instance_uuid', sa.String(36), primary_key=True),
+    sa.Column('instance_uuid', sa.String(36), primary_key=True, index=True),
     sa.Column('project_id', sa.String(64), index=True),
     sa.Column('size_gb', sa.Integer),
     sa.Column('volume_type', sa.String(255)),
@@ -78,14 +78,11 @@ def now() -> datetime.datetime:
 
 
 def _upsert_instance(conn: Any, uuid: str, **values: Any) -> None:
-    row = conn.execute(instances.select().where(
-        instances.c.uuid == uuid)).first()
-    if row is None:
+    updated = conn.execute(instances.update().where(
+        instances.c.uuid == uuid).values(**values)).rowcount
+    if not updated:
         values.setdefault('state', 'requested')
         conn.execute(instances.insert().values(uuid=uuid, **values))
-    else:
-        conn.execute(instances.update().where(
-            instances.c.uuid == uuid).values(**values))
 
 
 def replace_mappings(conn: Any, uuid: str, phase: str,
@@ -128,12 +125,11 @@ def _upsert_volume(conn: Any, device: BlockDevice, uuid: str,
     values = dict(project_id=project_id, size_gb=device.volume_size,
                   volume_type=device.volume_type,
                   delete_on_termination=device.delete_on_termination)
-    if conn.execute(volumes.select().where(key)).first() is None:
+    if not conn.execute(volumes.update().where(key).values(
+            **values)).rowcount:
         conn.execute(volumes.insert().values(
             volume_id=device.volume_id, instance_uuid=uuid, fate='attached',
             attached_at=stamp, **values))
-    else:
-        conn.execute(volumes.update().where(key).values(**values))
 
 
 def record_deleting(conn: Any, uuid: str, project_id: Optional[str],
@@ -148,26 +144,22 @@ def record_deleting(conn: Any, uuid: str, project_id: Optional[str],
             _upsert_volume(conn, device, uuid, project_id, stamp)
 
 
-def record_deleted(conn: Any, uuid: str, project_id: Optional[str],
-                   devices: Sequence[BlockDevice]) -> Dict[str, int]:
-    """The instance is gone: each volume deleted with it or retained."""
+def record_deleted(conn: Any, uuid: str, project_id: Optional[str]) -> int:
+    """The instance is gone: each of its attached volumes deleted with it
+    (``delete_on_termination``) or retained. The mappings were recorded
+    by :func:`record_deleting` in ``pre``. Returns how many volumes got
+    their fate."""
     stamp = now()
     _upsert_instance(conn, uuid, project_id=project_id, state='deleted',
                      deleted_at=stamp)
-    if devices:
-        record_deleting(conn, uuid, project_id, None, devices)
-    fates = {'deleted_with_instance': 0, 'retained': 0}
-    for row in list(conn.execute(volumes.select().where(
-            (volumes.c.instance_uuid == uuid)
-            & (volumes.c.fate == 'attached')))):
-        fate = ('deleted_with_instance' if row.delete_on_termination
-                else 'retained')
-        fates[fate] += 1
-        conn.execute(volumes.update().where(
-            (volumes.c.volume_id == row.volume_id)
-            & (volumes.c.instance_uuid == uuid)).values(
-            fate=fate, fate_at=stamp))
-    return fates
+    attached = ((volumes.c.instance_uuid == uuid)
+                & (volumes.c.fate == 'attached'))
+    deleted = conn.execute(volumes.update().where(
+        attached & (volumes.c.delete_on_termination == sa.true())).values(
+        fate='deleted_with_instance', fate_at=stamp)).rowcount
+    kept = conn.execute(volumes.update().where(attached).values(
+        fate='retained', fate_at=stamp)).rowcount
+    return int(deleted + kept)
 
 
 def retained(conn: Any, older_than: Optional[datetime.datetime] = None,

@@ -126,8 +126,7 @@ class StorageService:
             ledger.record_deleting(conn, op['uuid'], op['project_id'],
                                    op['host'], devices)
         elif kind == 'deleted':
-            ledger.record_deleted(conn, op['uuid'], op['project_id'],
-                                  devices)
+            ledger.record_deleted(conn, op['uuid'], op['project_id'])
         else:
             raise ValueError('unknown ledger operation %r' % kind)
 

@@ -256,7 +256,7 @@ def raw_engine(url: str) -> Any:
 def _ledger_delete(conn: Any, item: Item) -> None:
     ledger.record_deleting(conn, item.uuid, item.project_id, item.host,
                            item.devices)
-    ledger.record_deleted(conn, item.uuid, item.project_id, item.devices)
+    ledger.record_deleted(conn, item.uuid, item.project_id)
 
 
 def warm_statements(engine: Any, write: Callable[[Any, Item], None],
@@ -319,8 +319,7 @@ def run_ledger(engine: Any, items: List[Item]) -> float:
             ledger.record_deleting(conn, item.uuid, item.project_id,
                                    item.host, item.devices)
         with engine.begin() as conn:
-            ledger.record_deleted(conn, item.uuid, item.project_id,
-                                  item.devices)
+            ledger.record_deleted(conn, item.uuid, item.project_id)
     return time.perf_counter() - start
 
 
