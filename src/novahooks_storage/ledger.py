@@ -6,7 +6,8 @@ anything from the admin password or user data.
 """
 
 import datetime
-from typing import Any, List, Optional, Sequence
+import functools
+from typing import Any, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 
@@ -77,9 +78,40 @@ def now() -> datetime.datetime:
     return datetime.datetime.utcnow()
 
 
+# Statements on the hot paths are built once, with bound parameters: most
+# of a ledger write's cost is otherwise SQLAlchemy building statements.
+_p = sa.bindparam
+
+
+@functools.lru_cache(maxsize=None)
+def _update_instance(columns: Tuple[str, ...]) -> Any:
+    return instances.update().where(instances.c.uuid == _p('k_uuid')).values(
+        {name: _p('v_' + name) for name in columns})
+
+
+_UPDATE_VOLUME = volumes.update().where(
+    (volumes.c.volume_id == _p('k_volume'))
+    & (volumes.c.instance_uuid == _p('k_uuid'))).values(
+    project_id=_p('v_project_id'), size_gb=_p('v_size_gb'),
+    volume_type=_p('v_volume_type'),
+    delete_on_termination=_p('v_delete_on_termination'))
+_DELETE_MAPPINGS = mappings.delete().where(
+    (mappings.c.instance_uuid == _p('k_uuid'))
+    & (mappings.c.phase == _p('k_phase')))
+_ATTACHED = ((volumes.c.instance_uuid == _p('k_uuid'))
+             & (volumes.c.fate == 'attached'))
+_DELETED_WITH_INSTANCE = volumes.update().where(
+    _ATTACHED & (volumes.c.delete_on_termination == sa.true())).values(
+    fate='deleted_with_instance', fate_at=_p('v_at'))
+_RETAINED = volumes.update().where(_ATTACHED).values(
+    fate='retained', fate_at=_p('v_at'))
+
+
 def _upsert_instance(conn: Any, uuid: str, **values: Any) -> None:
-    updated = conn.execute(instances.update().where(
-        instances.c.uuid == uuid).values(**values)).rowcount
+    params = {'v_' + name: value for name, value in values.items()}
+    params['k_uuid'] = uuid
+    updated = conn.execute(_update_instance(tuple(sorted(values))),
+                           params).rowcount
     if not updated:
         values.setdefault('state', 'requested')
         conn.execute(instances.insert().values(uuid=uuid, **values))
@@ -90,8 +122,7 @@ def replace_mappings(conn: Any, uuid: str, phase: str,
     """The mappings of one instance and phase, replaced whole (a repeated
     hook call for the same instance and phase writes the same rows)."""
     stamp = now()
-    conn.execute(mappings.delete().where(
-        (mappings.c.instance_uuid == uuid) & (mappings.c.phase == phase)))
+    conn.execute(_DELETE_MAPPINGS, {'k_uuid': uuid, 'k_phase': phase})
     rows = [dict({f: getattr(d, f) for f in MAPPING_FIELDS},
                  instance_uuid=uuid, phase=phase, position=i,
                  bdm_uuid=d.uuid, recorded_at=stamp)
@@ -120,13 +151,12 @@ def record_built(conn: Any, uuid: str, project_id: Optional[str],
 def _upsert_volume(conn: Any, device: BlockDevice, uuid: str,
                    project_id: Optional[str],
                    stamp: datetime.datetime) -> None:
-    key = ((volumes.c.volume_id == device.volume_id)
-           & (volumes.c.instance_uuid == uuid))
     values = dict(project_id=project_id, size_gb=device.volume_size,
                   volume_type=device.volume_type,
                   delete_on_termination=device.delete_on_termination)
-    if not conn.execute(volumes.update().where(key).values(
-            **values)).rowcount:
+    params = {'v_' + name: value for name, value in values.items()}
+    params.update(k_volume=device.volume_id, k_uuid=uuid)
+    if not conn.execute(_UPDATE_VOLUME, params).rowcount:
         conn.execute(volumes.insert().values(
             volume_id=device.volume_id, instance_uuid=uuid, fate='attached',
             attached_at=stamp, **values))
@@ -152,13 +182,9 @@ def record_deleted(conn: Any, uuid: str, project_id: Optional[str]) -> int:
     stamp = now()
     _upsert_instance(conn, uuid, project_id=project_id, state='deleted',
                      deleted_at=stamp)
-    attached = ((volumes.c.instance_uuid == uuid)
-                & (volumes.c.fate == 'attached'))
-    deleted = conn.execute(volumes.update().where(
-        attached & (volumes.c.delete_on_termination == sa.true())).values(
-        fate='deleted_with_instance', fate_at=stamp)).rowcount
-    kept = conn.execute(volumes.update().where(attached).values(
-        fate='retained', fate_at=stamp)).rowcount
+    params = {'k_uuid': uuid, 'v_at': stamp}
+    deleted = conn.execute(_DELETED_WITH_INSTANCE, params).rowcount
+    kept = conn.execute(_RETAINED, params).rowcount
     return int(deleted + kept)
 
 
