@@ -7,7 +7,7 @@ anything from the admin password or user data.
 
 import datetime
 import functools
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 
@@ -80,7 +80,21 @@ def now() -> datetime.datetime:
 
 # Statements on the hot paths are built once, with bound parameters: most
 # of a ledger write's cost is otherwise SQLAlchemy building statements.
+# SQLAlchemy < 1.4 (Ussuri's 1.3) has no compiled-statement cache, so
+# there they are also compiled once per dialect.
 _p = sa.bindparam
+_LEGACY = tuple(int(x) for x in sa.__version__.split('.')[:2]) < (1, 4)
+_compiled: Dict[Tuple[int, str], Any] = {}
+
+
+def _execute(conn: Any, statement: Any, params: Any) -> Any:
+    if not _LEGACY:
+        return conn.execute(statement, params)
+    key = (id(statement), conn.dialect.name)
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = _compiled[key] = statement.compile(dialect=conn.dialect)
+    return conn.execute(compiled, params)
 
 
 @functools.lru_cache(maxsize=None)
@@ -105,13 +119,14 @@ _DELETED_WITH_INSTANCE = volumes.update().where(
     fate='deleted_with_instance', fate_at=_p('v_at'))
 _RETAINED = volumes.update().where(_ATTACHED).values(
     fate='retained', fate_at=_p('v_at'))
+_INSERT_MAPPINGS = mappings.insert()
 
 
 def _upsert_instance(conn: Any, uuid: str, **values: Any) -> None:
     params = {'v_' + name: value for name, value in values.items()}
     params['k_uuid'] = uuid
-    updated = conn.execute(_update_instance(tuple(sorted(values))),
-                           params).rowcount
+    updated = _execute(conn, _update_instance(tuple(sorted(values))),
+                       params).rowcount
     if not updated:
         values.setdefault('state', 'requested')
         conn.execute(instances.insert().values(uuid=uuid, **values))
@@ -122,13 +137,13 @@ def replace_mappings(conn: Any, uuid: str, phase: str,
     """The mappings of one instance and phase, replaced whole (a repeated
     hook call for the same instance and phase writes the same rows)."""
     stamp = now()
-    conn.execute(_DELETE_MAPPINGS, {'k_uuid': uuid, 'k_phase': phase})
+    _execute(conn, _DELETE_MAPPINGS, {'k_uuid': uuid, 'k_phase': phase})
     rows = [dict({f: getattr(d, f) for f in MAPPING_FIELDS},
                  instance_uuid=uuid, phase=phase, position=i,
                  bdm_uuid=d.uuid, recorded_at=stamp)
             for i, d in enumerate(devices)]
     if rows:
-        conn.execute(mappings.insert(), rows)
+        _execute(conn, _INSERT_MAPPINGS, rows)
 
 
 def record_requested(conn: Any, uuid: str, project_id: Optional[str],
@@ -156,7 +171,7 @@ def _upsert_volume(conn: Any, device: BlockDevice, uuid: str,
                   delete_on_termination=device.delete_on_termination)
     params = {'v_' + name: value for name, value in values.items()}
     params.update(k_volume=device.volume_id, k_uuid=uuid)
-    if not conn.execute(_UPDATE_VOLUME, params).rowcount:
+    if not _execute(conn, _UPDATE_VOLUME, params).rowcount:
         conn.execute(volumes.insert().values(
             volume_id=device.volume_id, instance_uuid=uuid, fate='attached',
             attached_at=stamp, **values))
@@ -183,8 +198,8 @@ def record_deleted(conn: Any, uuid: str, project_id: Optional[str]) -> int:
     _upsert_instance(conn, uuid, project_id=project_id, state='deleted',
                      deleted_at=stamp)
     params = {'k_uuid': uuid, 'v_at': stamp}
-    deleted = conn.execute(_DELETED_WITH_INSTANCE, params).rowcount
-    kept = conn.execute(_RETAINED, params).rowcount
+    deleted = _execute(conn, _DELETED_WITH_INSTANCE, params).rowcount
+    kept = _execute(conn, _RETAINED, params).rowcount
     return int(deleted + kept)
 
 
