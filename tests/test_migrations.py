@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from novahooks_core import db
 from novahooks_dns import service as dns_service
 from novahooks_dns import state as dns_state
+from novahooks_netinfo import service as netinfo_service
+from novahooks_netinfo import store as netinfo_store
 from novahooks_storage import ledger, migrate
 from tests.pg import PostgresServer, postgres  # noqa: F401
 
@@ -19,6 +21,9 @@ PLUGINS = {
                                       'dns_alembic_version')),
     'storage': (ledger.metadata, 'storage_alembic_version',
                 migrate.upgrade),
+    'netinfo': (netinfo_store.metadata, 'netinfo_alembic_version',
+                lambda engine: db.upgrade(engine, netinfo_service.MIGRATIONS,
+                                          'netinfo_alembic_version')),
 }
 
 

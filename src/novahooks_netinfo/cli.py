@@ -1,0 +1,104 @@
+"""``novahooks netinfo ...`` subcommands."""
+
+import datetime
+import json
+from typing import Any, List, Tuple
+
+from cliff import command, lister
+
+from novahooks_netinfo import service as netinfo_service
+from novahooks_netinfo import store
+
+Rows = Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]
+
+
+def _engine() -> Any:
+    return netinfo_service.service().engine
+
+
+def _stored(uuid: str, column: str) -> Any:
+    with _engine().begin() as conn:
+        row = store.state(conn, uuid)
+    if row is None:
+        raise RuntimeError('no network info recorded for %s' % uuid)
+    return json.loads(getattr(row, column) or 'null')
+
+
+class Show(lister.Lister):
+    """The current normalized network info of an instance."""
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('uuid')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        network = _stored(parsed_args.uuid, 'network_json')
+        rows = []
+        for vif in network['vifs']:
+            for subnet in vif['subnets'] or [{'ips': [], 'cidr': None}]:
+                for ip in subnet['ips'] or [{'address': '',
+                                             'floating_ips': []}]:
+                    rows.append((vif['id'], vif['address'],
+                                 vif['network_label'] or vif['network_id'],
+                                 vif['type'], vif['active'],
+                                 subnet['cidr'] or '', ip['address'],
+                                 ','.join(ip['floating_ips'])))
+        return (('VIF', 'MAC', 'Network', 'Type', 'Active', 'Subnet',
+                 'Fixed IP', 'Floating IPs'), rows)
+
+
+class History(lister.Lister):
+    """The changes and anomalies of an instance's network info."""
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('uuid')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        with _engine().begin() as conn:
+            rows = store.history(conn, parsed_args.uuid)
+        return (('At', 'Kind', 'Anomaly', 'VIF', 'Detail'),
+                [(r.at.isoformat(), r.kind, r.anomaly, r.vif_id or '',
+                  r.detail) for r in rows])
+
+
+class Anomalies(lister.Lister):
+    """Anomalies of every instance (``--since`` an ISO time or hours)."""
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--since', metavar='HOURS|ISO-TIME')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        since = None
+        if parsed_args.since:
+            try:
+                since = store.now() - datetime.timedelta(
+                    hours=float(parsed_args.since))
+            except ValueError:
+                since = datetime.datetime.fromisoformat(parsed_args.since)
+        with _engine().begin() as conn:
+            rows = store.anomalies(conn, since)
+        return (('At', 'Instance', 'Kind', 'VIF', 'Detail'),
+                [(r.at.isoformat(), r.uuid, r.kind, r.vif_id or '',
+                  r.detail) for r in rows])
+
+
+class LastGood(command.Command):
+    """The last non-empty network info of an instance, as JSON."""
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('uuid')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> int:
+        network = _stored(parsed_args.uuid, 'last_good_json')
+        if network is None:
+            raise RuntimeError('no non-empty network info recorded for %s'
+                               % parsed_args.uuid)
+        self.app.stdout.write(json.dumps(network, indent=2) + '\n')
+        return 0

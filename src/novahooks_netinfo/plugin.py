@@ -1,0 +1,28 @@
+"""The netinfo plugin's descriptor: options and ``novahooks check``."""
+
+from typing import List, Optional, Tuple
+
+from oslo_config import cfg
+
+from novahooks_core.plugin import CheckResult, Plugin
+from novahooks_netinfo import service as netinfo_service
+
+
+class NetinfoPlugin(Plugin):
+    name = 'netinfo'
+    options = netinfo_service.OPTS
+
+    def check(self, conf: cfg.ConfigOpts) -> List[CheckResult]:
+        try:
+            engine = netinfo_service.service().engine
+            with engine.begin() as conn:
+                conn.execute(netinfo_service.store.states.select().limit(1)
+                             ).fetchall()
+        except Exception as exc:
+            return [CheckResult('netinfo', 'history database', False,
+                                '%s: %s' % (type(exc).__name__, exc))]
+        return [CheckResult('netinfo', 'history database', True)]
+
+    @classmethod
+    def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:
+        return [('netinfo', list(netinfo_service.OPTS))]

@@ -1,0 +1,124 @@
+"""The netinfo plugin's per-process service: an in-memory fingerprint per
+instance (an unchanged refresh ends there), and the history database."""
+
+import functools
+import json
+import os
+import threading
+from typing import Dict, Optional
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from novahooks_core import config, db, models
+from novahooks_core.models import Instance, NetworkInfo
+from novahooks_netinfo import changes, store
+
+LOG = logging.getLogger(__name__)
+
+MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          'migrations')
+
+OPTS = [
+    cfg.StrOpt('database_url', default='', secret=True,
+               help='SQLAlchemy URL of the history; empty: SQLite at '
+                    '<state_dir>/netinfo.sqlite.'),
+]
+
+
+def _json(network: NetworkInfo) -> str:
+    return json.dumps(models.to_primitive(network), sort_keys=True)
+
+
+class NetinfoService:
+    """Shared by the netinfo hooks of a process."""
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        self.engine = db.engine('netinfo', conf.netinfo.database_url or None)
+        db.upgrade(self.engine, MIGRATIONS, 'netinfo_alembic_version')
+        self._known: Dict[str, str] = {}
+
+    def observe(self, instance: Instance,
+                network: Optional[NetworkInfo]) -> str:
+        """Record what changed in ``instance``'s cache since last seen."""
+        uuid = instance.uuid
+        if not uuid or network is None:
+            return 'network info unknown'
+        digest = changes.fingerprint(network)
+        if self._known.get(uuid) == digest:
+            return 'unchanged'
+        with self.engine.begin() as conn:
+            row = store.state(conn, uuid)
+            if row is not None and row.fingerprint == digest:
+                self._known[uuid] = digest
+                return 'unchanged'
+            old = (_load(row.network_json) if row is not None else None)
+            found = changes.diff(old, network)
+            odd = changes.anomalies(instance, old, network)
+            emptied = any(a.kind == 'cache_emptied' for a in odd)
+            if emptied and row is not None and row.emptied_alerted:
+                odd = [a for a in odd if a.kind != 'cache_emptied']
+            stamp = store.now()
+            rows = ([dict(uuid=uuid, at=stamp, kind=c.kind, anomaly=False,
+                          vif_id=c.vif_id, detail=c.detail[:500])
+                     for c in found]
+                    + [dict(uuid=uuid, at=stamp, kind=a.kind, anomaly=True,
+                            vif_id=a.vif_id, detail=a.detail[:500])
+                       for a in odd])
+            if rows:
+                conn.execute(store.events.insert(), rows)
+            values = dict(
+                fingerprint=digest, network_json=_json(network),
+                emptied_alerted=emptied or bool(
+                    row is not None and row.emptied_alerted and not
+                    len(network)),
+                updated_at=stamp)
+            if len(network):
+                values['last_good_json'] = values['network_json']
+            if row is None:
+                conn.execute(store.states.insert().values(uuid=uuid,
+                                                          **values))
+            else:
+                conn.execute(store.states.update().where(
+                    store.states.c.uuid == uuid).values(**values))
+        self._known[uuid] = digest
+        for change in found:
+            LOG.info('novahooks netinfo: %s %s %s: %s', uuid, change.kind,
+                     change.vif_id or '', change.detail)
+        for anomaly in odd:
+            LOG.warning('novahooks netinfo: ANOMALY %s on instance %s: %s',
+                        anomaly.kind, uuid, anomaly.detail)
+        return '%d change(s), %d anomal%s' % (
+            len(found), len(odd), 'y' if len(odd) == 1 else 'ies')
+
+
+def _load(text: str) -> NetworkInfo:
+    """A stored network info back as a model."""
+    data = json.loads(text)
+    return NetworkInfo(vifs=tuple(
+        models.Vif(**dict(v, subnets=tuple(
+            models.Subnet(**dict(s, dns=tuple(s['dns']), ips=tuple(
+                models.IpAddress(**dict(ip, floating_ips=tuple(
+                    ip['floating_ips']))) for ip in s['ips'])))
+            for s in v['subnets'])))
+        for v in data['vifs']))
+
+
+@functools.lru_cache(maxsize=1)
+def _service_for(conf_id: int) -> NetinfoService:
+    return NetinfoService(config.register_plugin_opts('netinfo', OPTS))
+
+
+_lock = threading.Lock()
+
+
+def service() -> NetinfoService:
+    with _lock:
+        return _service_for(id(config.get()))
+
+
+def reset() -> None:
+    _service_for.cache_clear()
+
+
+__all__ = ['NetinfoService', 'OPTS', 'reset', 'service']

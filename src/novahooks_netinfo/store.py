@@ -1,0 +1,52 @@
+"""The netinfo history: current state per instance, change events and
+anomalies (SQLAlchemy; SQLite by default, any URL for a shared history)."""
+
+import datetime
+from typing import Any, List, Optional
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+states = sa.Table(
+    'netinfo_state', metadata,
+    sa.Column('uuid', sa.String(36), primary_key=True),
+    sa.Column('fingerprint', sa.String(40), nullable=False),
+    sa.Column('network_json', sa.Text, nullable=False),
+    #: The last non-empty network info (to see and restore an emptied one).
+    sa.Column('last_good_json', sa.Text),
+    sa.Column('emptied_alerted', sa.Boolean, nullable=False),
+    sa.Column('updated_at', sa.DateTime, nullable=False),
+)
+
+events = sa.Table(
+    'netinfo_events', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('uuid', sa.String(36), nullable=False, index=True),
+    sa.Column('at', sa.DateTime, nullable=False, index=True),
+    sa.Column('kind', sa.String(32), nullable=False),
+    sa.Column('anomaly', sa.Boolean, nullable=False),
+    sa.Column('vif_id', sa.String(36)),
+    sa.Column('detail', sa.String(500), nullable=False),
+)
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.utcnow()
+
+
+def state(conn: Any, uuid: str) -> Optional[Any]:
+    return conn.execute(states.select().where(states.c.uuid == uuid)).first()
+
+
+def history(conn: Any, uuid: str) -> List[Any]:
+    return list(conn.execute(events.select().where(
+        events.c.uuid == uuid).order_by(events.c.id)))
+
+
+def anomalies(conn: Any, since: Optional[datetime.datetime] = None
+              ) -> List[Any]:
+    query = events.select().where(events.c.anomaly == sa.true())
+    if since is not None:
+        query = query.where(events.c.at >= since)
+    return list(conn.execute(query.order_by(events.c.id)))

@@ -1,0 +1,155 @@
+"""The netinfo plugin: typed changes, anomalies, history, through the
+installed entry points."""
+
+import io
+import json
+import pathlib
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+
+from novahooks_core import db, normalize
+from novahooks_core.cli.app import NovaHooksApp
+from novahooks_core.testing import NovaRunner, factories, run_lifecycle
+from novahooks_netinfo import changes
+from novahooks_netinfo import service as netinfo_service
+from tests.conftest import WriteConfig
+
+
+@pytest.fixture(autouse=True)
+def _fresh_service(write_config: WriteConfig, tmp_path: pathlib.Path
+                   ) -> Iterator[None]:
+    netinfo_service.reset()
+    db.reset()
+    write_config(enabled_plugins='netinfo', extra=(
+        '[netinfo]\ndatabase_url = sqlite:///%s\n'
+        % (tmp_path / 'netinfo.sqlite')))
+    yield
+    netinfo_service.reset()
+    db.reset()
+
+
+def net(*vifs: dict) -> Any:
+    model = normalize.network_info(factories.network_info(*vifs))
+    assert model is not None
+    return model
+
+
+def kinds(found: List[changes.Change]) -> List[Tuple[str, str]]:
+    return [(c.kind, c.detail) for c in found]
+
+
+def test_every_change_type() -> None:
+    a = factories.vif('10.0.0.5', port_id='p1', mac='fa:16:3e:00:00:01')
+    b = factories.vif('10.0.0.6', port_id='p2', mac='fa:16:3e:00:00:02',
+                      network_label='b')
+    assert kinds(changes.diff(net(a), net(a, b))) == [
+        ('vif_added', 'fa:16:3e:00:00:02 on b')]
+    assert kinds(changes.diff(net(a, b), net(a))) == [
+        ('vif_removed', 'fa:16:3e:00:00:02')]
+    a2 = factories.vif('10.0.0.7', port_id='p1', mac='fa:16:3e:00:00:01')
+    assert kinds(changes.diff(net(a), net(a2))) == [
+        ('fixed_ip_added', '10.0.0.7'), ('fixed_ip_removed', '10.0.0.5')]
+    fip = factories.vif('10.0.0.5', port_id='p1', mac='fa:16:3e:00:00:01',
+                        floating=['172.24.4.9'])
+    assert kinds(changes.diff(net(a), net(fip))) == [
+        ('floating_ip_associated', '172.24.4.9 -> 10.0.0.5')]
+    assert kinds(changes.diff(net(fip), net(a))) == [
+        ('floating_ip_disassociated', '172.24.4.9')]
+    moved = factories.vif('10.0.0.6', port_id='p2', mac='fa:16:3e:00:00:02',
+                          network_label='b', floating=['172.24.4.9'])
+    assert kinds(changes.diff(net(fip, b), net(a, moved))) == [
+        ('floating_ip_moved', '172.24.4.9: 10.0.0.5 -> 10.0.0.6')]
+    down = factories.vif('10.0.0.5', port_id='p1', mac='fa:16:3e:00:00:01',
+                         active=False)
+    assert kinds(changes.diff(net(a), net(down))) == [
+        ('vif_active_changed', 'True -> False')]
+    mac = factories.vif('10.0.0.5', port_id='p1', mac='fa:16:3e:00:00:99')
+    assert [c.kind for c in changes.diff(net(a), net(mac))] == [
+        'mac_changed']
+    other = factories.vif('10.0.0.5', port_id='p1', mac='fa:16:3e:00:00:01',
+                          network_id='net-other')
+    assert [c.kind for c in changes.diff(net(a), net(other))] == [
+        'network_changed']
+    failed = factories.vif('10.0.0.5', port_id='p1', mac='fa:16:3e:00:00:01',
+                           vif_type='binding_failed')
+    assert [c.kind for c in changes.diff(net(a), net(failed))] == [
+        'vif_binding_failed']
+    unbound = factories.vif('10.0.0.5', port_id='p1',
+                            mac='fa:16:3e:00:00:01', vif_type='unbound')
+    assert [c.kind for c in changes.diff(net(a), net(unbound))] == [
+        'vif_unbound']
+    assert changes.diff(net(a, b), net(b, a)) == []
+    assert changes.fingerprint(net(a, b)) == changes.fingerprint(net(b, a))
+
+
+def _observe(runner: NovaRunner, inst: Any, network: Any) -> str:
+    args, kwargs = factories.instance_network_info_args(inst, network)
+    runner.call('instance_network_info', lambda *a, **k: None, *args,
+                **kwargs)
+    return str(runner.runs[-1].summary)
+
+
+def cli(*argv: str) -> Tuple[int, Any]:
+    out = io.StringIO()
+    code = NovaHooksApp(stdout=out, stderr=io.StringIO()).run(list(argv))
+    try:
+        return code, json.loads(out.getvalue())
+    except ValueError:
+        return code, out.getvalue()
+
+
+def test_history_anomalies_and_last_good() -> None:
+    runner = NovaRunner()
+    vif = factories.vif('10.0.0.5', port_id='p1')
+    inst = factories.instance(state='active', host='c1')
+    assert _observe(runner, inst, factories.network_info(vif)) == \
+        '1 change(s), 0 anomalies'
+    for _ in range(3):  # the periodic heal
+        assert _observe(runner, inst, factories.network_info(vif)) == \
+            'unchanged'
+    netinfo_service.reset()  # a new process: decided from the database
+    assert _observe(runner, inst, factories.network_info(vif)) == \
+        'unchanged'
+    # The cache of a live instance empties: one alert, not every minute.
+    assert _observe(runner, inst, factories.network_info()) == \
+        '1 change(s), 1 anomaly'
+    for _ in range(3):
+        assert _observe(runner, inst, factories.network_info()) == \
+            'unchanged'
+    code, rows = cli('netinfo', 'anomalies', '-f', 'json')
+    assert [r['Kind'] for r in rows] == ['cache_emptied']
+    code, last_good = cli('netinfo', 'last-good', inst.uuid)
+    assert code == 0
+    assert last_good['vifs'][0]['id'] == 'p1'
+    code, rows = cli('netinfo', 'history', inst.uuid, '-f', 'json')
+    assert [r['Kind'] for r in rows] == ['vif_added', 'vif_removed',
+                                         'cache_emptied']
+    failed = factories.vif('10.0.0.5', port_id='p1',
+                           vif_type='binding_failed')
+    assert _observe(runner, inst, factories.network_info(failed)).endswith(
+        '1 anomaly')
+    code, rows = cli('netinfo', 'show', inst.uuid, '-f', 'json')
+    assert rows[0]['Type'] == 'binding_failed'
+    assert rows[0]['Fixed IP'] == '10.0.0.5'
+
+
+def test_a_delete_empties_the_cache_without_an_anomaly() -> None:
+    runner = NovaRunner()
+    run_lifecycle(runner, count=2)
+    code, rows = cli('netinfo', 'anomalies', '-f', 'json')
+    assert code == 0 and rows == []
+    summaries = [r.summary for r in runner.runs
+                 if r.handler == 'netinfo:instance_network_info:post']
+    assert summaries[1] == 'unchanged'  # the heal
+    assert summaries[-1] == '1 change(s), 0 anomalies'  # deallocation
+
+
+def test_active_without_an_ip() -> None:
+    inst = normalize.instance(factories.instance(state='active'))
+    assert inst is not None
+    bare = factories.vif('10.0.0.5')
+    bare['network']['subnets'] = []
+    found = changes.anomalies(inst, None, net(bare))
+    assert [a.kind for a in found] == ['active_without_ip']
+    assert changes.anomalies(inst, None, net()) == []  # no NIC at all
