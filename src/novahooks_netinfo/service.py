@@ -3,6 +3,8 @@ instance (an unchanged refresh ends there), and the history database."""
 
 import functools
 import json
+import logging as logging_std
+from logging import handlers as log_handlers
 import os
 import threading
 from typing import Dict, Optional
@@ -23,6 +25,10 @@ OPTS = [
     cfg.StrOpt('database_url', default='', secret=True,
                help='SQLAlchemy URL of the history; empty: SQLite at '
                     '<state_dir>/netinfo.sqlite.'),
+    cfg.StrOpt('jsonl_path', default='',
+               help='Also write every change and anomaly as one JSON object '
+                    'per line here (for log shippers); reopened when '
+                    'logrotate moves it. Empty: off.'),
 ]
 
 
@@ -37,6 +43,17 @@ class NetinfoService:
         self.engine = db.engine('netinfo', conf.netinfo.database_url or None)
         db.upgrade(self.engine, MIGRATIONS, 'netinfo_alembic_version')
         self._known: Dict[str, str] = {}
+        self.sink: Optional[logging_std.Logger] = None
+        if conf.netinfo.jsonl_path:
+            # WatchedFileHandler reopens the file when logrotate moves it:
+            # safe with several processes appending whole lines.
+            handler = log_handlers.WatchedFileHandler(
+                conf.netinfo.jsonl_path)
+            handler.setFormatter(logging_std.Formatter('%(message)s'))
+            self.sink = logging_std.getLogger('novahooks.netinfo.jsonl')
+            self.sink.handlers = [handler]
+            self.sink.propagate = False
+            self.sink.setLevel(logging_std.INFO)
 
     def observe(self, instance: Instance,
                 network: Optional[NetworkInfo]) -> str:
@@ -55,6 +72,11 @@ class NetinfoService:
             old = (_load(row.network_json) if row is not None else None)
             found = changes.diff(old, network)
             odd = changes.anomalies(instance, old, network)
+            pairs = sorted({(vif.network_id or '', ip.address)
+                            for vif in network.vifs for ip in vif.fixed_ips})
+            for other in store.replace_addresses(conn, uuid, pairs):
+                odd.append(changes.Change('duplicate_fixed_ip', None,
+                                          'also held by instance %s' % other))
             emptied = any(a.kind == 'cache_emptied' for a in odd)
             if emptied and row is not None and row.emptied_alerted:
                 odd = [a for a in odd if a.kind != 'cache_emptied']
@@ -82,6 +104,14 @@ class NetinfoService:
                 conn.execute(store.states.update().where(
                     store.states.c.uuid == uuid).values(**values))
         self._known[uuid] = digest
+        if self.sink is not None:
+            for item, is_anomaly in ([(c, False) for c in found]
+                                     + [(a, True) for a in odd]):
+                self.sink.info(json.dumps({
+                    'at': stamp.isoformat() + 'Z', 'instance': uuid,
+                    'kind': item.kind, 'anomaly': is_anomaly,
+                    'vif': item.vif_id, 'detail': item.detail},
+                    sort_keys=True))
         for change in found:
             LOG.info('novahooks netinfo: %s %s %s: %s', uuid, change.kind,
                      change.vif_id or '', change.detail)

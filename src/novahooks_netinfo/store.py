@@ -2,7 +2,7 @@
 anomalies (SQLAlchemy; SQLite by default, any URL for a shared history)."""
 
 import datetime
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 
@@ -19,6 +19,14 @@ states = sa.Table(
     sa.Column('updated_at', sa.DateTime, nullable=False),
 )
 
+#: Every fixed IP in every instance's current cache (for duplicates).
+addresses = sa.Table(
+    'netinfo_addresses', metadata,
+    sa.Column('uuid', sa.String(36), primary_key=True),
+    sa.Column('network_id', sa.String(36), primary_key=True),
+    sa.Column('address', sa.String(64), primary_key=True, index=True),
+)
+
 events = sa.Table(
     'netinfo_events', metadata,
     sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
@@ -33,6 +41,26 @@ events = sa.Table(
 
 def now() -> datetime.datetime:
     return datetime.datetime.utcnow()
+
+
+def replace_addresses(conn: Any, uuid: str,
+                      pairs: Sequence[Tuple[str, str]]) -> List[str]:
+    """Store an instance's (network, fixed IP) pairs; returns the other
+    instances already holding one of them."""
+    conn.execute(addresses.delete().where(addresses.c.uuid == uuid))
+    if not pairs:
+        return []
+    conn.execute(addresses.insert(), [
+        dict(uuid=uuid, network_id=network, address=address)
+        for network, address in pairs])
+    others = set()
+    for network, address in pairs:
+        for row in conn.execute(addresses.select().where(
+                (addresses.c.address == address)
+                & (addresses.c.network_id == network)
+                & (addresses.c.uuid != uuid))):
+            others.add('%s (%s on %s)' % (row.uuid, address, network))
+    return sorted(others)
 
 
 def state(conn: Any, uuid: str) -> Optional[Any]:

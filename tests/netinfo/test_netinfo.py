@@ -153,3 +153,45 @@ def test_active_without_an_ip() -> None:
     found = changes.anomalies(inst, None, net(bare))
     assert [a.kind for a in found] == ['active_without_ip']
     assert changes.anomalies(inst, None, net()) == []  # no NIC at all
+
+
+def test_the_same_fixed_ip_on_two_live_instances() -> None:
+    runner = NovaRunner()
+    first = factories.instance(state='active', host='c1')
+    second = factories.instance(state='active', host='c2')
+    vif = factories.vif('10.0.0.42', network_id='net-1')
+    assert _observe(runner, first, factories.network_info(vif)).endswith(
+        '0 anomalies')
+    assert _observe(runner, second, factories.network_info(
+        factories.vif('10.0.0.42', network_id='net-1'))).endswith(
+        '1 anomaly')
+    code, rows = cli('netinfo', 'anomalies', '-f', 'json')
+    assert [(r['Instance'], r['Kind']) for r in rows] == [
+        (second.uuid, 'duplicate_fixed_ip')]
+    assert first.uuid in rows[0]['Detail']
+    # Same address on another network: no duplicate.
+    third = factories.instance(state='active', host='c3')
+    assert _observe(runner, third, factories.network_info(
+        factories.vif('10.0.0.42', network_id='net-2'))).endswith(
+        '0 anomalies')
+
+
+def test_the_json_lines_sink_survives_rotation(
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
+    sink = tmp_path / 'netinfo.jsonl'
+    write_config(enabled_plugins='netinfo', extra=(
+        '[netinfo]\ndatabase_url = sqlite:///%s\njsonl_path = %s\n'
+        % (tmp_path / 'n.sqlite', sink)))
+    netinfo_service.reset()
+    runner = NovaRunner()
+    inst = factories.instance(state='active', host='c1')
+    _observe(runner, inst, factories.network_info(factories.vif('10.0.0.5')))
+    sink.rename(tmp_path / 'netinfo.jsonl.1')  # what logrotate does
+    _observe(runner, inst, factories.network_info())  # emptied: 2 lines
+    first = [json.loads(line) for line in
+             (tmp_path / 'netinfo.jsonl.1').read_text().splitlines()]
+    second = [json.loads(line) for line in sink.read_text().splitlines()]
+    assert [e['kind'] for e in first] == ['vif_added']
+    assert [(e['kind'], e['anomaly']) for e in second] == [
+        ('vif_removed', False), ('cache_emptied', True)]
+    assert {e['instance'] for e in first + second} == {inst.uuid}
