@@ -87,6 +87,17 @@ def upgrade(engine: Any, scripts: str, version_table: str) -> None:
             time.sleep(0.1 * (attempt + 1))
 
 
+def alembic_env() -> None:
+    """The body of every plugin's ``migrations/env.py``: run the
+    migrations on the connection :func:`upgrade` hands over."""
+    from alembic import context
+    context.configure(
+        connection=context.config.attributes['connection'],
+        version_table=context.config.attributes['version_table'])
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def reset() -> None:
     """Dispose every engine (tests, or after a fork)."""
     with _lock:

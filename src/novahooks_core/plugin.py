@@ -8,7 +8,19 @@ descriptor to run; the descriptor is what ``novahooks check`` and
 """
 
 import dataclasses
-from typing import Any, ClassVar, List, Optional, Sequence, Tuple, cast
+import threading
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Generic,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    cast,
+)
 
 from oslo_config import cfg
 from stevedore import driver
@@ -65,3 +77,32 @@ def load(name: str) -> Plugin:
     if plugin.options:
         config.register_plugin_opts(plugin.name, plugin.options)
     return plugin
+
+
+T = TypeVar('T')
+
+
+class ProcessLocal(Generic[T]):
+    """A plugin's shared service: built on first use, once per process and
+    configuration (a reloaded configuration builds it anew). Cheap on the
+    hot path: no lock once built."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._current: Optional[Tuple[Any, T]] = None
+
+    def get(self) -> T:
+        conf = config.get()
+        current = self._current
+        if current is not None and current[0] is conf:
+            return current[1]
+        with self._lock:
+            current = self._current
+            if current is None or current[0] is not conf:
+                current = self._current = (conf, self._build())
+            return current[1]
+
+    def reset(self) -> None:
+        """Forget the service (tests, or after a fork)."""
+        self._current = None

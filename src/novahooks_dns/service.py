@@ -2,9 +2,7 @@
 sender, and the decisions the hooks delegate to.
 """
 
-import functools
 import os
-import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
@@ -14,6 +12,7 @@ from stevedore import driver
 
 from novahooks_core import config, db
 from novahooks_core.models import Instance, NetworkInfo
+from novahooks_core.plugin import ProcessLocal
 from novahooks_dns import state
 from novahooks_dns.backends import NAMESPACE, DnsBackend
 from novahooks_dns.records import (
@@ -199,21 +198,10 @@ def load_backend(conf: cfg.ConfigOpts) -> DnsBackend:
     return backend
 
 
-_lock = threading.Lock()
+_service = ProcessLocal(
+    lambda: DnsService(config.register_plugin_opts('dns', OPTS)))
 
-
-@functools.lru_cache(maxsize=1)
-def _service_for(conf_id: int) -> DnsService:
-    conf = config.register_plugin_opts('dns', OPTS)
-    return DnsService(conf)
-
-
-def service() -> DnsService:
-    """The process's service for the current configuration."""
-    with _lock:
-        return _service_for(id(config.get()))
-
-
-def reset() -> None:
-    """Forget the service (tests)."""
-    _service_for.cache_clear()
+#: The process's service for the current configuration.
+service = _service.get
+#: Forget the service (tests).
+reset = _service.reset

@@ -1,12 +1,10 @@
 """The netinfo plugin's per-process service: an in-memory fingerprint per
 instance (an unchanged refresh ends there), and the history database."""
 
-import functools
 import json
 import logging as logging_std
 from logging import handlers as log_handlers
 import os
-import threading
 from typing import Dict, Optional
 
 from oslo_config import cfg
@@ -14,6 +12,7 @@ from oslo_log import log as logging
 
 from novahooks_core import config, db, models
 from novahooks_core.models import Instance, NetworkInfo
+from novahooks_core.plugin import ProcessLocal
 from novahooks_netinfo import changes, store
 
 LOG = logging.getLogger(__name__)
@@ -134,21 +133,13 @@ def _load(text: str) -> NetworkInfo:
         for v in data['vifs']))
 
 
-@functools.lru_cache(maxsize=1)
-def _service_for(conf_id: int) -> NetinfoService:
-    return NetinfoService(config.register_plugin_opts('netinfo', OPTS))
+_service = ProcessLocal(
+    lambda: NetinfoService(config.register_plugin_opts('netinfo', OPTS)))
 
-
-_lock = threading.Lock()
-
-
-def service() -> NetinfoService:
-    with _lock:
-        return _service_for(id(config.get()))
-
-
-def reset() -> None:
-    _service_for.cache_clear()
+#: The process's service for the current configuration.
+service = _service.get
+#: Forget the service (tests).
+reset = _service.reset
 
 
 __all__ = ['NetinfoService', 'OPTS', 'reset', 'service']

@@ -3,7 +3,6 @@ database (migrated on first use), the policy, and a durable spool for
 records the database could not take in time."""
 
 import fcntl
-import functools
 import json
 import os
 import threading
@@ -15,6 +14,7 @@ from oslo_log import log as logging
 
 from novahooks_core import config, db, models
 from novahooks_core.models import BlockDevice, CreateRequest
+from novahooks_core.plugin import ProcessLocal
 from novahooks_storage import ledger, migrate, policy
 
 LOG = logging.getLogger(__name__)
@@ -179,21 +179,13 @@ def op(kind: str, instance_uuid: str, project_id: Optional[str],
             'devices': [models.to_primitive(d) for d in devices]}
 
 
-@functools.lru_cache(maxsize=1)
-def _service_for(conf_id: int) -> StorageService:
-    return StorageService(config.register_plugin_opts('storage', OPTS))
+_service = ProcessLocal(
+    lambda: StorageService(config.register_plugin_opts('storage', OPTS)))
 
-
-_lock = threading.Lock()
-
-
-def service() -> StorageService:
-    with _lock:
-        return _service_for(id(config.get()))
-
-
-def reset() -> None:
-    _service_for.cache_clear()
+#: The process's service for the current configuration.
+service = _service.get
+#: Forget the service (tests).
+reset = _service.reset
 
 
 __all__ = ['OPTS', 'StorageService', 'op', 'reset', 'service']

@@ -1,9 +1,5 @@
-"""Alembic environment: run by novahooks_core.db.upgrade on a connection."""
+"""Alembic environment: see novahooks_core.db.upgrade."""
 
-from alembic import context
+from novahooks_core.db import alembic_env
 
-context.configure(
-    connection=context.config.attributes['connection'],
-    version_table=context.config.attributes['version_table'])
-with context.begin_transaction():
-    context.run_migrations()
+alembic_env()
