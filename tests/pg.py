@@ -192,3 +192,14 @@ def postgres() -> Iterator[PostgresServer]:
             server.stop()
         else:
             server.remove()
+
+
+def database_url(kind: str, path: pathlib.Path,
+                 request: pytest.FixtureRequest) -> str:
+    """A fresh database of ``kind``: an SQLite file at ``path``, or the
+    session's PostgreSQL (``postgres`` fixture), emptied."""
+    if kind == 'sqlite':
+        return 'sqlite:///%s' % path
+    server: PostgresServer = request.getfixturevalue('postgres')
+    server.reset()
+    return server.url

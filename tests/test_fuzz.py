@@ -16,6 +16,7 @@ call outside any hook and tells which outcome the guard must record.
 
 from collections.abc import Mapping
 import contextlib
+import copy
 import dataclasses
 import json
 import pathlib
@@ -39,7 +40,14 @@ from hypothesis import Phase as HypothesisPhase
 from hypothesis import strategies as st
 import pytest
 
-from novahooks_core import NovaHook, audit, config, models, timing
+from novahooks_core import (
+    NovaHook,
+    audit,
+    config,
+    models,
+    normalize,
+    timing,
+)
 from novahooks_core.event import SIGNATURES, HookEvent, make_event
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput
@@ -972,3 +980,43 @@ def test_deeply_nested_network_info_text_is_bad_input(text: str) -> None:
     args, kwargs = factories.delete_instance_args(inst)
     outcomes = check_runner(DELETE, args, kwargs, None)
     assert outcomes['fuzz'] == {'pre': 'bad_input', 'post': 'bad_input'}
+
+
+def _four_vifs() -> List[Any]:
+    return list(factories.network_info(*(
+        factories.vif('10.0.%d.5' % i, ipv6='fd00::%d' % i,
+                      floating=['172.24.4.%d' % i], port_id='port-%d' % i)
+        for i in range(4))))
+
+
+def _normalized_or_bad(value: Any) -> Any:
+    try:
+        return normalize.network_info(value)
+    except BadInput:
+        return BadInput
+
+
+@FUZZ_SETTINGS
+@given(data=st.data())
+def test_network_info_keys_match_only_when_normalization_does(
+        data: st.DataObject) -> None:
+    """The cheap key may give up (``None``) but never calls two network
+    infos equal that normalize differently, whatever field is mutated."""
+    original = _four_vifs()
+    mutated = _four_vifs()
+    targets = nested_dict_targets('nw_info', mutated)
+    for _ in range(data.draw(st.integers(1, 3), label='mutations')):
+        target = targets[data.draw(st.integers(0, len(targets) - 1),
+                                   label='field')]
+        value = data.draw(mutants, label='value')
+        target.replace(value)
+        label = '%s = %.80r' % (target.label, value)
+        targets = nested_dict_targets('nw_info', mutated)
+    key = normalize.network_info_key(mutated)
+    assert normalize.network_info_key(original) is not None
+    if key is not None and key == normalize.network_info_key(original):
+        assert (_normalized_or_bad(mutated)
+                == normalize.network_info(original)), label
+    if key is not None:
+        hash(key)
+        assert key == normalize.network_info_key(copy.deepcopy(mutated))

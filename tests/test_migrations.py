@@ -13,7 +13,7 @@ from novahooks_dns import state as dns_state
 from novahooks_netinfo import service as netinfo_service
 from novahooks_netinfo import store as netinfo_store
 from novahooks_storage import ledger, migrate
-from tests.pg import PostgresServer, postgres  # noqa: F401
+from tests.pg import database_url, postgres  # noqa: F401
 
 PLUGINS = {
     'dns': (dns_state.metadata, 'dns_alembic_version',
@@ -36,12 +36,7 @@ def test_migrations_match_the_tables(plugin: str, backend: str,
     from alembic.migration import MigrationContext
     metadata, version_table, upgrade = PLUGINS[plugin]
     upgrade_fn: Callable[[Any], None] = upgrade  # type: ignore[assignment]
-    if backend == 'sqlite':
-        url = 'sqlite:///%s' % (tmp_path / 'm.db')
-    else:
-        server: PostgresServer = request.getfixturevalue('postgres')
-        server.reset()
-        url = server.url
+    url = database_url(backend, tmp_path / 'm.db', request)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     upgrade_fn(engine)
     upgrade_fn(engine)  # idempotent

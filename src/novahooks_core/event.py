@@ -12,6 +12,7 @@ from typing import (
     Callable,
     Dict,
     Generic,
+    Hashable,
     Mapping,
     Optional,
     Sequence,
@@ -175,8 +176,8 @@ class HookEvent:
         return normalize.request_info(self.call.get('context'))
 
     @lazy
-    def network_info(self) -> Optional[models.NetworkInfo]:
-        """The network info this call is about, ``None`` when unknown.
+    def raw_network_info(self) -> Any:
+        """The network info this call is about, as Nova passed it.
 
         For ``instance_network_info`` it is ``nw_info`` when given as a list
         of VIFs; in ``post`` otherwise what Nova stored in the instance's
@@ -185,10 +186,22 @@ class HookEvent:
         if self.hook is HookPoint.INSTANCE_NETWORK_INFO:
             given = self.call.get('nw_info')
             if isinstance(given, list):
-                return normalize.network_info(given)
+                return given
             if self.phase is Phase.PRE:
                 return None
-        return normalize.info_cache_network_info(self.call.get('instance'))
+        return normalize.raw_info_cache_network_info(
+            self.call.get('instance'))
+
+    @lazy
+    def network_info(self) -> Optional[models.NetworkInfo]:
+        """The network info this call is about, ``None`` when unknown."""
+        return normalize.network_info(self.raw_network_info)
+
+    @lazy
+    def network_info_key(self) -> Optional[Hashable]:
+        """A cheap key of :attr:`network_info` (see
+        :func:`~novahooks_core.normalize.network_info_key`)."""
+        return normalize.network_info_key(self.raw_network_info)
 
     @lazy
     def instance(self) -> Optional[models.Instance]:

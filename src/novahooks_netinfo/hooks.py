@@ -21,10 +21,7 @@ class NetinfoHook(NovaHook):
     plugin_name = 'netinfo'
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
-        instance = event.instance
-        if instance is None:
-            return None
-        return service().observe(instance, event.network_info)
+        return service().observe_event(event)
 
 
 class NetinfoInstanceNetworkInfo(NetinfoHook):

@@ -5,12 +5,14 @@ import json
 import logging as logging_std
 from logging import handlers as log_handlers
 import os
-from typing import Dict, Optional
+import time
+from typing import Dict, Hashable, NamedTuple, Optional
 
 from oslo_config import cfg
 from oslo_log import log as logging
+from sqlalchemy import exc as sa_exc
 
-from novahooks_core import config, db, models
+from novahooks_core import HookEvent, config, db, models
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.plugin import ProcessLocal
 from novahooks_netinfo import changes, store
@@ -28,7 +30,25 @@ OPTS = [
                help='Also write every change and anomaly as one JSON object '
                     'per line here (for log shippers); reopened when '
                     'logrotate moves it. Empty: off.'),
+    cfg.IntOpt('recheck_seconds', default=300, min=0,
+               help='A cache this process already saw is taken as '
+                    'unchanged from memory for this long; then it is '
+                    'checked against the history again (another process, '
+                    'e.g. nova-api, may have recorded a change meanwhile). '
+                    '0: always check the history.'),
 ]
+
+
+#: Instances remembered in memory per process (then forgotten at once).
+MEMORY_LIMIT = 100000
+
+
+class _Seen(NamedTuple):
+    """What this process last saw, or recorded, for an instance."""
+
+    key: Optional[Hashable]
+    digest: str
+    until: float
 
 
 def _json(network: NetworkInfo) -> str:
@@ -41,7 +61,8 @@ class NetinfoService:
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.engine = db.engine('netinfo', conf.netinfo.database_url or None)
         db.upgrade(self.engine, MIGRATIONS, 'netinfo_alembic_version')
-        self._known: Dict[str, str] = {}
+        self.recheck_seconds = conf.netinfo.recheck_seconds
+        self._seen: Dict[str, _Seen] = {}
         self.sink: Optional[logging_std.Logger] = None
         if conf.netinfo.jsonl_path:
             # WatchedFileHandler reopens the file when logrotate moves it:
@@ -54,19 +75,72 @@ class NetinfoService:
             self.sink.propagate = False
             self.sink.setLevel(logging_std.INFO)
 
-    def observe(self, instance: Instance,
-                network: Optional[NetworkInfo]) -> str:
-        """Record what changed in ``instance``'s cache since last seen."""
+    def observe_event(self, event: HookEvent) -> Optional[str]:
+        """Record what changed in the cache of ``event``'s instance; an
+        unchanged cache is recognised from the raw input, in memory."""
+        uuid = event.instance_uuid
+        key = event.network_info_key
+        if uuid and key is not None:
+            seen = self._seen.get(uuid)
+            if (seen is not None and seen.key == key
+                    and time.monotonic() < seen.until):
+                return 'unchanged'
+        instance = event.instance
+        if instance is None:
+            return None
+        return self.observe(instance, event.network_info, key)
+
+    def observe(self, instance: Instance, network: Optional[NetworkInfo],
+                key: Optional[Hashable] = None) -> str:
+        """Record what changed in ``instance``'s cache since last seen
+        (``key``: :attr:`HookEvent.network_info_key` of ``network``)."""
         uuid = instance.uuid
         if not uuid or network is None:
             return 'network info unknown'
         digest = changes.fingerprint(network)
-        if self._known.get(uuid) == digest:
+        seen = self._seen.get(uuid)
+        if (seen is not None and seen.digest == digest
+                and time.monotonic() < seen.until):
+            if key is not None:  # a new raw shape of the same cache
+                self._seen[uuid] = seen._replace(key=key)
             return 'unchanged'
+        for attempt in range(2):
+            try:
+                outcome = self._record(instance, network, digest)
+                break
+            except sa_exc.IntegrityError:
+                # Another process inserted the instance's first state at
+                # the same moment: decide again against it.
+                if attempt:
+                    raise
+        self._remember(uuid, key, digest, instance, network)
+        return outcome
+
+    def _remember(self, uuid: str, key: Optional[Hashable], digest: str,
+                  instance: Instance, network: NetworkInfo) -> None:
+        if not len(network) and not changes.is_live(instance):
+            self._seen.pop(uuid, None)  # deallocated while deleting
+            return
+        if len(self._seen) >= MEMORY_LIMIT:
+            self._seen.clear()
+        self._seen[uuid] = _Seen(key, digest,
+                                 time.monotonic() + self.recheck_seconds)
+
+    def _record(self, instance: Instance, network: NetworkInfo,
+                digest: str) -> str:
+        uuid = str(instance.uuid)
+        with self.engine.connect() as conn:
+            row = store.state(conn, uuid)
+        if row is not None and row.fingerprint == digest:
+            return 'unchanged'  # read only: no write lock for a heal
         with self.engine.begin() as conn:
+            # Write first: the instance's row lock (and SQLite's write
+            # lock) is held before reading, so two processes updating the
+            # same instance decide one after the other.
+            conn.execute(store.states.update().where(
+                store.states.c.uuid == uuid).values(uuid=uuid))
             row = store.state(conn, uuid)
             if row is not None and row.fingerprint == digest:
-                self._known[uuid] = digest
                 return 'unchanged'
             old = (_load(row.network_json) if row is not None else None)
             found = changes.diff(old, network)
@@ -102,7 +176,6 @@ class NetinfoService:
             else:
                 conn.execute(store.states.update().where(
                     store.states.c.uuid == uuid).values(**values))
-        self._known[uuid] = digest
         if self.sink is not None:
             for item, is_anomaly in ([(c, False) for c in found]
                                      + [(a, True) for a in odd]):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from novahooks_core import db
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig
-from tests.pg import PostgresServer, postgres  # noqa: F401
+from tests.pg import database_url, postgres  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -52,12 +52,7 @@ class Ledger:
 def ledger(request: pytest.FixtureRequest, write_config: WriteConfig,
            tmp_path: pathlib.Path) -> Ledger:
     """The storage plugin enabled on SQLite (a file) and on PostgreSQL."""
-    if request.param == 'sqlite':
-        url = 'sqlite:///%s' % (tmp_path / 'ledger.sqlite')
-    else:
-        server: PostgresServer = request.getfixturevalue('postgres')
-        server.reset()
-        url = server.url
+    url = database_url(request.param, tmp_path / 'ledger.sqlite', request)
     write_config(enabled_plugins='storage',
                  extra='[storage]\ndatabase_url = %s\n' % url)
     return Ledger(request.param, url)

@@ -2,7 +2,10 @@
 
 - Unchanged periodic heal of a 4-VIF, 8-IP network info through
   novahooks' dispatcher with ``netinfo`` enabled, against a no-op NovaHook
-  handler on the same call (target in the issue: ≤ 3x).
+  handler on the same call (target in the issue: ≤ 3x). Recognised from
+  the raw input's key (``normalize.network_info_key``), in memory.
+- The same heal once ``recheck_seconds`` has passed (or in a new process):
+  normalized and compared with the history database.
 - A changed update (alternating two network infos, so every call records
   a change) against a raw JSON diff of the two cache texts.
 
@@ -50,11 +53,11 @@ def per_call_us(func: Callable[[], None], rounds: int, n: int) -> float:
     return best
 
 
-def load(directory: str, plugins: str) -> None:
+def load(directory: str, plugins: str, extra: str = '') -> None:
     path = os.path.join(directory, plugins + '.conf')
     with open(path, 'w') as stream:
-        stream.write('[DEFAULT]\nenabled_plugins = %s\nstate_dir = %s\n'
-                     % (plugins, directory))
+        stream.write('[DEFAULT]\nenabled_plugins = %s\nstate_dir = %s\n%s'
+                     % (plugins, directory, extra))
     config.reset()
     config.load(path)
     dispatch.reset()
@@ -107,6 +110,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             call(args, kwargs, dispatch.InstanceNetworkInfo)
 
         results['changed_us'] = per_call_us(changed, rounds, n // 10)
+        load(directory, 'netinfo', '[netinfo]\nrecheck_seconds = 0\n')
+        call(heal_args, heal_kwargs, dispatch.InstanceNetworkInfo)
+        results['recheck_us'] = per_call_us(lambda: call(
+            heal_args, heal_kwargs, dispatch.InstanceNetworkInfo), rounds,
+            n // 10)
         load(directory, 'noop')
         results['noop_us'] = per_call_us(lambda: call(
             heal_args, heal_kwargs, Noop), rounds, n)
@@ -126,6 +134,9 @@ def main(argv: Optional[List[str]] = None) -> int:
           'µs; %.1fx (target <= 3x: %s)' % (
               results['heal_us'], results['noop_us'], results['heal_ratio'],
               'met' if results['heal_ratio'] <= 3 else 'missed'))
+    print('unchanged heal checked against the history (recheck_seconds '
+          'passed, or a new process): %.1f µs per call' % (
+              results['recheck_us']))
     print('changed update (recorded in the history database): %.1f µs per '
           'call; raw JSON diff of the two cache texts: %.1f µs; %.1fx' % (
               results['changed_us'], results['raw_diff_us'],

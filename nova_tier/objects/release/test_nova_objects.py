@@ -111,6 +111,24 @@ def test_network_info_hydrated_from_stored_text(
         ip['version'] for ip in nw_info.fixed_ips()]
 
 
+def test_network_info_key_of_nova_models(nova: types.SimpleNamespace
+                                         ) -> None:
+    """Nova's model has every key the cheap key reads at once; equal caches
+    (hydrated again, as the periodic heal builds them) have equal keys."""
+    model = nova.network_model.NetworkInfo
+    nw_info = model.hydrate(shapes.STORED_NETWORK_INFO)
+    key = normalize.network_info_key(nw_info)
+    assert key is not None
+    assert key == normalize.network_info_key(model.hydrate(nw_info.json()))
+    nw_info[0]['network']['subnets'][0]['ips'][0]['floating_ips'] = []
+    assert normalize.network_info_key(nw_info) != key
+    # Built by Nova's constructors (not hydrated): every key set too.
+    vif = nova.network_model.VIF(id='port-1', address='fa:16:3e:00:00:01',
+                                 network=nova.network_model.Network(
+                                     id='net-1', subnets=[]))
+    assert normalize.network_info_key(model([vif])) is not None
+
+
 def test_info_cache_coerces_stored_text(nova: types.SimpleNamespace,
                                         load_guard: Any) -> None:
     """Nova's NetworkModel field turns stored text into a NetworkInfo."""
