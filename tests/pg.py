@@ -18,57 +18,39 @@ reachable by the ``postgres`` user); it is removed at the end unless
 $NOVAHOOKS_KEEP_POSTGRES is set.
 """
 
-import json
 import os
 import pathlib
-import shutil
-import signal
-import socket
-import subprocess
 import tempfile
-import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import pool
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.servers import ROOT, ScriptServer, free_tcp_port
+
 SCRIPT = ROOT / 'tools' / 'pg-server.sh'
-HOST = '127.0.0.1'
 
 
-def free_tcp_port() -> int:
-    """A TCP port free on 127.0.0.1 (and not the script's default)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((HOST, 0))
-            port = int(sock.getsockname()[1])
-        if port != 5499:
-            return port
-    raise RuntimeError('no free port')
-
-
-class PostgresServer:
+class PostgresServer(ScriptServer):
     """postgres run by tools/pg-server.sh in ``directory``.
 
     The directory must be reachable by the ``postgres`` system user when
     the tests run as root (see the script): :meth:`temporary` makes one.
     """
 
+    script = SCRIPT
+    logs = ('script.log', 'initdb.log', 'postgres.log')
+
     def __init__(self, directory: pathlib.Path, port: int) -> None:
-        self.directory = directory
-        self.port = port
-        self.host = HOST
-        self.process: Optional[subprocess.Popen] = None
-        self.info: Dict[str, Any] = {}
+        super().__init__(directory, port)
         self._engine: Any = None
 
     @classmethod
     def temporary(cls, port: Optional[int] = None) -> 'PostgresServer':
         """A server in a new private directory under the system tmp."""
         directory = tempfile.mkdtemp(prefix='novahooks-pg-')
-        return cls(pathlib.Path(directory), port or free_tcp_port())
+        return cls(pathlib.Path(directory), port or free_tcp_port(5499))
 
     @property
     def url(self) -> str:
@@ -77,70 +59,19 @@ class PostgresServer:
             raise RuntimeError('postgres is not started')
         return str(self.info['url'])
 
-    # -- lifecycle --------------------------------------------------------
-
-    def start(self, timeout: float = 60.0) -> None:
-        """Start postgres (again: same port, directory and data)."""
-        if self.running():
-            return
-        info = self.directory / 'server.json'
-        if info.exists():
-            info.unlink()
-        with open(self.directory / 'script.log', 'ab') as log:
-            self.process = subprocess.Popen(
-                ['bash', str(SCRIPT), str(self.directory), str(self.port)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError('pg-server.sh exited with %s:\n%s' % (
-                    self.process.returncode, self.log_tail()))
-            # server.json is written once the database accepts logins.
-            if info.exists():
-                self.info = json.loads(info.read_text())
-                if self._answers():
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError('postgres not ready within %s s:\n%s'
-                           % (timeout, self.log_tail()))
-
     def stop(self) -> None:
-        """Stop postgres; wait until it is gone."""
+        """Stop postgres (its test engine first); wait until it is gone."""
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-        process, self.process = self.process, None
-        if process is None:
-            return
-        subprocess.run(['bash', str(SCRIPT), '--stop', str(self.directory)],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=60, check=False)
+        super().stop()
+
+    def answers(self) -> bool:
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=10)
-
-    def remove(self) -> None:
-        """Stop, then delete the directory and its data."""
-        self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log_tail(self) -> str:
-        text = ''
-        for name in ('script.log', 'initdb.log', 'postgres.log'):
-            path = self.directory / name
-            if path.exists():
-                text += '--- %s\n%s' % (name, path.read_text()[-3000:])
-        return text
+            with self.engine().connect() as conn:
+                return conn.execute(sa.text('SELECT 1')).scalar() == 1
+        except sa.exc.OperationalError:
+            return False
 
     # -- helpers for tests ------------------------------------------------
 
@@ -149,13 +80,6 @@ class PostgresServer:
         if self._engine is None:
             self._engine = sa.create_engine(self.url, poolclass=pool.NullPool)
         return self._engine
-
-    def _answers(self) -> bool:
-        try:
-            with self.engine().connect() as conn:
-                return conn.execute(sa.text('SELECT 1')).scalar() == 1
-        except sa.exc.OperationalError:
-            return False
 
     def reset(self) -> None:
         """An empty database: every table (and sequence...) dropped.

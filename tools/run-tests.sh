@@ -9,6 +9,9 @@
 #   4. real Nova, layer 1: Nova 21.2.4's own functional harness booting and
 #      deleting servers with our hooks installed, DNS on a real BIND
 #      (tools/run-nova-tests.sh).
+# The pytest suites need BIND, PostgreSQL and RabbitMQ from Debian (installed
+# here with apt-get when missing) and fetch Nova 34's notification samples
+# from PyPI once (tests/listen).
 # Virtualenvs live in .venvs/ and are rebuilt only when the requirements,
 # constraints or setup.cfg change. Any failure fails the run.
 #
@@ -66,10 +69,10 @@ build_env() {  # build_env NAME PYTHON CONSTRAINED(yes/no)
     if [ "$constrained" = yes ]; then
         # Test tools are free to be newer than Ussuri's pins.
         grep -v -iE '^(pytest|coverage|hypothesis|mypy|ruff)[=]' "$UC" > "$venv/constraints.txt"
-        "$venv/bin/pip" install -q -c "$venv/constraints.txt" -e '.[dns,storage,netinfo]' eventlet
+        "$venv/bin/pip" install -q -c "$venv/constraints.txt" -e '.[dns,storage,netinfo,listen]' eventlet
         "$venv/bin/pip" install -q -r test-requirements.txt
     else
-        "$venv/bin/pip" install -q -e '.[dns,storage,netinfo]' -r test-requirements.txt
+        "$venv/bin/pip" install -q -e '.[dns,storage,netinfo,listen]' -r test-requirements.txt
     fi
     echo "$stamp" > "$venv/.stamp"
 }
@@ -100,11 +103,12 @@ system_packages() {
     # private servers on 127.0.0.1 themselves).
     export PATH="$PATH:/usr/sbin:/sbin"
     if ! command -v named >/dev/null 2>&1 || ! command -v tsig-keygen >/dev/null 2>&1 \
-            || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-        log "installing BIND and PostgreSQL (apt-get)"
-        [ "$(id -u)" = 0 ] || { echo "need root (or named and postgresql installed)" >&2; exit 1; }
+            || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+            || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+        log "installing BIND, PostgreSQL and RabbitMQ (apt-get)"
+        [ "$(id -u)" = 0 ] || { echo "need root (or named, postgresql and rabbitmq-server installed)" >&2; exit 1; }
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils postgresql >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils postgresql rabbitmq-server >/dev/null
     fi
 }
 

@@ -273,7 +273,7 @@ class HookEvent:
             return normalize.as_str(self.raw_result)
         return None
 
-    @property
+    @lazy
     def instance_uuid(self) -> Optional[str]:
         """The instance's UUID, read cheaply (for log lines)."""
         if self.hook is HookPoint.CREATE_INSTANCE:
@@ -300,6 +300,39 @@ class HookEvent:
         """Every normalized field, as JSON-ready primitives."""
         result: Dict[str, Any] = models.to_primitive(self.normalized())
         return result
+
+
+def normalized_event(hook: HookPoint, phase: Phase,
+                     instance: Optional[models.Instance] = None, *,
+                     instances: Optional[Tuple[models.Instance, ...]] = None,
+                     block_devices: Tuple[models.BlockDevice, ...] = (),
+                     request: Optional[models.RequestInfo] = None,
+                     result: Optional[str] = None,
+                     reservation_id: Optional[str] = None,
+                     nova_releases: Tuple[int, int] = (OLDEST, NEWEST)
+                     ) -> HookEvent:
+    """A :class:`HookEvent` made of values already normalized (by the
+    notification adapter): handlers read it like one from a hook call.
+
+    There are no raw arguments (``call`` is empty), no create request and
+    no cheap network-info key; the network info and flavor are the
+    instance's.
+    """
+    event = HookEvent(hook, phase, (), {})
+    if instances is None:
+        instances = (instance,) if instance is not None else ()
+    event.__dict__.update(
+        call=BoundCall({}, 0, ()), nova_releases=nova_releases,
+        request=request or models.RequestInfo(),
+        raw_network_info=None, network_info_key=None,
+        network_info=instance.network_info if instance else None,
+        instance=None if hook is HookPoint.CREATE_INSTANCE else instance,
+        instance_uuid=(None if hook is HookPoint.CREATE_INSTANCE or
+                       instance is None else instance.uuid),
+        instances=instances, reservation_id=reservation_id,
+        flavor=instance.flavor if instance else None, create_request=None,
+        block_devices=block_devices, result=result)
+    return event
 
 
 def make_event(hook: HookPoint, phase: Phase, args: Sequence[Any],

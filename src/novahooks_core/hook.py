@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar, Dict, Optional
 
 from novahooks_core import config, redact
 from novahooks_core.event import HookEvent
-from novahooks_core.isolation import run_guarded
+from novahooks_core.isolation import guarded
 from novahooks_core.models import HookPoint, Phase
 
 VETOABLE = frozenset([HookPoint.CREATE_INSTANCE, HookPoint.BUILD_INSTANCE])
@@ -94,15 +94,17 @@ class NovaHook:
         assert self.hook_point is not None
         self.handle(HookEvent(self.hook_point, Phase.POST, args, kwargs, rv))
 
-    def handle(self, event: HookEvent) -> None:
+    def handle(self, event: HookEvent) -> str:
         """Run this hook's handler for ``event``, guarded (never raises
-        except an allowed veto). Used by Nova via pre/post and by the core
-        dispatcher, which shares one event among all plugins."""
+        except an allowed veto); returns the outcome (``ok``, ``veto``,
+        ``bad_input`` or ``error``). Used by Nova via pre/post, by the core
+        dispatcher, which shares one event among all plugins, and by the
+        notification listener."""
         handler = (self.handle_pre if event.phase is Phase.PRE
                    else self.handle_post)
-        run_guarded(
+        return guarded(
             self._names[event.phase], functools.partial(handler, event),
             veto_allowed=(event.phase is Phase.PRE
                           and event.hook in VETOABLE),
             instance_uuid=lambda: event.instance_uuid,
-            secrets=lambda: redact.secret_values(event.call.values))
+            secrets=lambda: redact.secret_values(event.call.values))[0]

@@ -8,7 +8,7 @@ which Nova logs and re-raises to refuse the request.
 
 import functools
 import traceback
-from typing import Any, Callable, Iterable, Optional, Type, TypeVar
+from typing import Any, Callable, Iterable, Optional, Tuple, Type, TypeVar
 
 from oslo_log import log as logging
 from oslo_utils import timeutils
@@ -86,13 +86,24 @@ def run_guarded(name: str, call: Callable[[], Any], *,
     ``instance_uuid`` and ``secrets`` are called only when needed: on
     failure, or for a returned summary someone listens to.
     """
+    return guarded(name, call, veto_allowed=veto_allowed,
+                   instance_uuid=instance_uuid, secrets=secrets)[1]
+
+
+def guarded(name: str, call: Callable[[], Any], *,
+            veto_allowed: bool = False,
+            instance_uuid: Callable[[], Optional[str]] = _no_uuid,
+            secrets: Callable[[], Iterable[str]] = tuple
+            ) -> Tuple[str, Any]:
+    """:func:`run_guarded`, also telling the outcome: ``ok``, ``veto``,
+    ``bad_input`` or ``error`` (as counted by :mod:`timing`)."""
     watch = timeutils.StopWatch().start()
     outcome, summary = 'ok', None
     try:
         result = call()
         if isinstance(result, str) and timing.has_listeners():
             summary = _scrubbed(str, result, secrets)
-        return result
+        return outcome, result
     except Veto as veto:
         outcome = 'veto'
         where = _where(instance_uuid)
@@ -106,7 +117,7 @@ def run_guarded(name: str, call: Callable[[], Any], *,
                     name, where,
                     'allow_veto is off' if veto_allowed else
                     'only create/build pre may refuse', reason)
-        return None
+        return outcome, None
     except BadInput as exc:
         outcome = 'bad_input'
         where = _where(instance_uuid)
@@ -114,7 +125,7 @@ def run_guarded(name: str, call: Callable[[], Any], *,
         summary = 'bad input: %s' % reason
         LOG.error('novahooks: %s got input it cannot use%s: %s', name,
                   where, reason)
-        return None
+        return outcome, None
     except Exception as exc:
         outcome = 'error'
         where = _where(instance_uuid)
@@ -122,7 +133,7 @@ def run_guarded(name: str, call: Callable[[], Any], *,
         summary = 'error: %s' % type(exc).__name__
         LOG.error('novahooks: %s failed%s; Nova continues.\n%s', name,
                   where, text)
-        return None
+        return outcome, None
     finally:
         timing.record(name, outcome, watch.elapsed(), summary, instance_uuid)
 

@@ -2,17 +2,15 @@
 database (migrated on first use), the policy, and a durable spool for
 records the database could not take in time."""
 
-import fcntl
-import json
 import os
-import threading
 import time
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from novahooks_core import config, db, models
+from novahooks_core.journal import Journal
 from novahooks_core.models import BlockDevice, CreateRequest
 from novahooks_core.plugin import ProcessLocal
 from novahooks_storage import ledger, migrate, policy
@@ -67,9 +65,8 @@ class StorageService:
             forbidden_device_types=tuple(group.forbidden_device_types))
         self.overrides = (policy.load_overrides(group.policy_file)
                           if group.policy_file else {})
-        self.spool_path = os.path.join(config.state_dir(),
-                                       'storage-spool.jsonl')
-        self._lock = threading.Lock()
+        self.spool = Journal(os.path.join(config.state_dir(),
+                                          'storage-spool.jsonl'))
         self._migrated = False
 
     # -- policy ---------------------------------------------------------
@@ -104,7 +101,7 @@ class StorageService:
         self._spool(op)
         LOG.warning('novahooks storage: ledger unavailable (%s); %s of '
                     'instance %s kept in %s for replay', last, op['op'],
-                    op['uuid'], self.spool_path)
+                    op['uuid'], self.spool.path)
         return 'spooled'
 
     def ensure_schema(self) -> None:
@@ -130,44 +127,20 @@ class StorageService:
         else:
             raise ValueError('unknown ledger operation %r' % kind)
 
-    def _locked_spool(self, action: Callable[[Any], Any]) -> Any:
-        with self._lock, open(self.spool_path + '.lock', 'a') as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            return action(lock)
-
     def _spool(self, op: Op) -> None:
-        def append(_: Any) -> None:
-            with open(self.spool_path, 'a') as stream:
-                stream.write(json.dumps(op, sort_keys=True) + '\n')
-                stream.flush()
-                os.fsync(stream.fileno())
-        self._locked_spool(append)
+        self.spool.append(op)
 
     def replay_spool(self) -> int:
         """Apply spooled operations in order (before any read or write);
         raises, keeping them, while the database is unavailable."""
-        if not os.path.exists(self.spool_path):
-            return 0
-
-        def replay(_: Any) -> int:
-            try:
-                with open(self.spool_path) as stream:
-                    ops = [json.loads(line) for line in stream if line.strip()]
-            except FileNotFoundError:
-                return 0
+        def replay(ops: List[Op]) -> None:
             with self.engine.begin() as conn:
                 for op in ops:
                     self._apply(conn, op)
-            os.unlink(self.spool_path)
-            return len(ops)
-        return int(self._locked_spool(replay))
+        return self.spool.drain(replay)
 
     def spooled(self) -> int:
-        try:
-            with open(self.spool_path) as stream:
-                return sum(1 for line in stream if line.strip())
-        except FileNotFoundError:
-            return 0
+        return len(self.spool.records())
 
 
 def op(kind: str, instance_uuid: str, project_id: Optional[str],

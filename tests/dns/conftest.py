@@ -8,16 +8,12 @@ directory, with the zones of tools/bind-server.sh and a TSIG key.
 
 import base64
 import ipaddress
-import json
 import os
 import pathlib
 import re
-import signal
 import socket
-import subprocess
 import sys
-import time
-from typing import Iterator, List, Optional, Set
+from typing import Dict, Iterator, List, Optional, Set
 
 import dns.flags
 import dns.message
@@ -33,10 +29,9 @@ import pytest
 from novahooks_core import config, db
 from novahooks_dns import service as dns_service
 from novahooks_dns.backends.rfc2136 import Rfc2136Backend
+from tests.servers import HOST, ROOT, ScriptServer
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / 'tools' / 'bind-server.sh'
-HOST = '127.0.0.1'
 FORWARD_ZONE = 'cloud.internal.'
 V4_ZONE = '0.0.10.in-addr.arpa.'
 FLOATING_ZONE = '4.24.172.in-addr.arpa.'
@@ -66,76 +61,37 @@ def free_port() -> int:
     raise RuntimeError('no free port')
 
 
-class BindServer:
+class BindServer(ScriptServer):
     """named run by tools/bind-server.sh in ``directory``."""
 
-    def __init__(self, directory: pathlib.Path, port: int) -> None:
-        self.directory = directory
-        self.port = port
-        self.host = HOST
-        self.process: Optional[subprocess.Popen] = None
-        self.key_name = ''
-        self.key_secret = ''
-        self.algorithm = ''
-        self.zones: List[str] = []
-        self.refused_zone = REFUSED_ZONE
+    script = SCRIPT
+    logs = ('script.log', 'named.log')
+    stop_timeout = 30.0
 
-    # -- lifecycle --------------------------------------------------------
+    @property
+    def key_name(self) -> str:
+        return str(self.info['key_name'])
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start named (again: same port, directory, key and zone data)."""
-        if self.running():
-            return
-        env = dict(os.environ, PYTHON=sys.executable)
-        with open(self.directory / 'script.log', 'ab') as log:
-            self.process = subprocess.Popen(
-                ['bash', str(SCRIPT), str(self.directory), str(self.port)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
-        deadline = time.monotonic() + timeout
-        info = self.directory / 'server.json'
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError('bind-server.sh exited with %s:\n%s' % (
-                    self.process.returncode, self.log_tail()))
-            if info.exists() and self._answers():
-                data = json.loads(info.read_text())
-                self.key_name = data['key_name']
-                self.key_secret = data['key_secret']
-                self.algorithm = data['algorithm']
-                self.zones = list(data['zones'])
-                self.refused_zone = data['refused_zone']
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError('named not ready within %s s:\n%s'
-                           % (timeout, self.log_tail()))
+    @property
+    def key_secret(self) -> str:
+        return str(self.info['key_secret'])
 
-    def stop(self) -> None:
-        """Stop named; wait until it is gone."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        subprocess.run(['bash', str(SCRIPT), '--stop', str(self.directory)],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=30, check=False)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
+    @property
+    def algorithm(self) -> str:
+        return str(self.info['algorithm'])
 
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    @property
+    def zones(self) -> List[str]:
+        return list(self.info.get('zones', ()))
 
-    def log_tail(self) -> str:
-        text = ''
-        for name in ('script.log', 'named.log'):
-            path = self.directory / name
-            if path.exists():
-                text += '--- %s\n%s' % (name, path.read_text()[-3000:])
-        return text
+    @property
+    def refused_zone(self) -> str:
+        return str(self.info.get('refused_zone', REFUSED_ZONE))
 
-    def _answers(self) -> bool:
+    def environment(self) -> Dict[str, str]:
+        return dict(os.environ, PYTHON=sys.executable)
+
+    def answers(self) -> bool:
         query = dns.message.make_query(FORWARD_ZONE, dns.rdatatype.SOA)
         try:
             response = dns.query.udp(query, self.host, timeout=0.2,

@@ -156,3 +156,16 @@ class Simulate(lister.Lister):
                 for step, run in enumerate(runner.runs, 1)]
         return (('Step', 'Hook', 'Phase', 'Class', 'Handler', 'Outcome',
                  'ms', 'Summary'), rows)
+
+
+class Listen(command.Command):
+    """Run the enabled plugins from Nova's versioned notifications (Nova 22
+    and later), until SIGTERM or SIGINT.
+
+    Options are in [listen] of the configuration; needs novahooks[listen].
+    """
+
+    def take_action(self, parsed_args: Any) -> int:
+        from novahooks_core.listener import Listener
+        Listener().run()
+        return 0

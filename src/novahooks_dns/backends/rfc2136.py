@@ -44,11 +44,15 @@ PLUGIN = 'dns'
 #: Largest message sent over UDP: updates carry no EDNS OPT record.
 UDP_LIMIT = 512
 
-ALGORITHMS: Dict[str, dns.name.Name] = {
-    'hmac-sha256': dns.tsig.HMAC_SHA256,
-    'hmac-sha512': dns.tsig.HMAC_SHA512,
-    'hmac-sha1': dns.tsig.HMAC_SHA1,
-    'hmac-md5': dns.tsig.HMAC_MD5,
+#: TSIG algorithms by their names in BIND's key statements. Given to
+#: dnspython as text, which it turns into names of its own modules: under
+#: eventlet's greendns those may be other copies than the ones imported
+#: here (a name made here would then be unknown to dns.tsig).
+ALGORITHMS: Dict[str, str] = {
+    'hmac-sha256': 'hmac-sha256.',
+    'hmac-sha512': 'hmac-sha512.',
+    'hmac-sha1': 'hmac-sha1.',
+    'hmac-md5': 'hmac-md5.sig-alg.reg.int.',
 }
 
 _TYPES = {
@@ -80,8 +84,7 @@ OPTS = [
                       'shorter budget of the caller wins.'),
 ]
 
-_Keyring = Optional[Tuple[Dict[dns.name.Name, Any], dns.name.Name,
-                          dns.name.Name]]
+_Keyring = Optional[Tuple[Dict[dns.name.Name, Any], dns.name.Name, str]]
 
 
 class Rfc2136Backend(DnsBackend):
@@ -272,7 +275,8 @@ class Rfc2136Backend(DnsBackend):
         budget = float(timeout)
         per_message = min(budget, self._exchange_timeout())
         keyring = self._keyring()
-        ring, keyname, algorithm = keyring or (None, None, dns.tsig.HMAC_MD5)
+        ring, keyname, algorithm = keyring or (None, None,
+                                              ALGORITHMS['hmac-md5'])
         host, port = self._where()
         found: List[Record] = []
         try:

@@ -1,0 +1,226 @@
+"""``novahooks listen`` against a real RabbitMQ (tools/rabbitmq-server.sh),
+with Nova 34's own notification samples (fetched from PyPI at test time)
+and the DNS (real BIND), storage and netinfo plugins behind it."""
+
+import copy
+import pathlib
+import re
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+import uuid as uuid_module
+
+import pytest
+
+from novahooks_core import config, db
+from novahooks_core.testing import samples
+from novahooks_netinfo import service as netinfo_service
+from novahooks_storage import service as storage_service
+from tests.dns.conftest import (  # noqa: F401
+    BindServer,
+    _fresh_dns_service,
+    bind,
+    clean_zones,
+    write_conf,
+)
+from tests.rabbit import RabbitServer, rabbit  # noqa: F401
+
+EXCHANGE = 'nova'
+TOPIC = 'versioned_notifications'
+
+
+@pytest.fixture(scope='session')
+def samples_dir() -> pathlib.Path:
+    """Nova 34.0.0's doc/notification_samples (downloaded once)."""
+    return samples.fetch()
+
+
+def sample(directory: pathlib.Path, name: str, uuid: str,
+           hostname: str = 'web-1',
+           ips: Sequence[Sequence[Any]] = (),
+           devices: Sequence[Dict[str, Any]] = (),
+           **fields: Any) -> Dict[str, Any]:
+    """Nova's sample ``name`` about instance ``uuid``: ``ips`` are
+    (port, mac, address, version) and ``devices`` BlockDevicePayload
+    fields; ``fields`` override other payload fields."""
+    found = samples.load(directory, name)
+    data = found['payload']['nova_object.data']
+    template = samples.load(directory, 'common_payloads/IpPayload')
+    addresses = []
+    for port, mac, address, version in ips:
+        ip = copy.deepcopy(template)
+        ip['nova_object.data'].update(
+            port_uuid=port, mac=mac, address=address, version=version,
+            device_name='tap' + port[:11])
+        addresses.append(ip)
+    device_template = samples.load(directory,
+                                   'common_payloads/BlockDevicePayload')
+    block_devices = []
+    for device in devices:
+        item = copy.deepcopy(device_template)
+        item['nova_object.data'].update(device)
+        block_devices.append(item)
+    data.update(uuid=uuid, host_name=hostname, display_name=hostname,
+                ip_addresses=addresses, block_devices=block_devices,
+                **fields)
+    return found
+
+
+class Publisher:
+    """Nova's side: an oslo.messaging notifier (driver messagingv2) on the
+    ``nova`` exchange, durable like the listener's queues."""
+
+    def __init__(self, url: str, directory: pathlib.Path) -> None:
+        from oslo_config import cfg
+        import oslo_messaging
+        # Read when oslo.messaging registers them, as in nova.conf.
+        path = directory / 'nova.conf'
+        path.write_text('[DEFAULT]\ncontrol_exchange = %s\n\n'
+                        '[oslo_messaging_rabbit]\namqp_durable_queues = true\n'
+                        % EXCHANGE)
+        self.conf = cfg.ConfigOpts()
+        self.conf(args=[], default_config_files=[str(path)])
+        self.transport = oslo_messaging.get_notification_transport(
+            self.conf, url=url)
+        self._notifiers: Dict[str, Any] = {}
+
+    def send(self, message: Dict[str, Any],
+             context: Optional[Dict[str, Any]] = None) -> None:
+        import oslo_messaging
+        publisher = message['publisher_id']
+        notifier = self._notifiers.get(publisher)
+        if notifier is None:
+            notifier = self._notifiers[publisher] = oslo_messaging.Notifier(
+                self.transport, publisher_id=publisher,
+                driver='messagingv2', topics=[TOPIC], retry=-1)
+        notifier.info(context or {'request_id': 'req-test'},
+                      message['event_type'], message['payload'])
+
+    def close(self) -> None:
+        self.transport.cleanup()
+
+
+@pytest.fixture
+def publisher(rabbit: RabbitServer,  # noqa: F811
+              tmp_path: pathlib.Path) -> Iterator[Publisher]:
+    sender = Publisher(rabbit.url, tmp_path)
+    yield sender
+    sender.close()
+
+
+LISTEN_CONF = '''
+[listen]
+transport_url = %(url)s
+pool = %(pool)s
+requeue_delay = 0.1
+
+[oslo_messaging_rabbit]
+amqp_durable_queues = true
+rabbit_retry_interval = 1
+rabbit_retry_backoff = 1
+
+[storage]
+database_url = sqlite:///%(state)s/storage.sqlite
+
+[netinfo]
+database_url = sqlite:///%(state)s/netinfo.sqlite
+'''
+
+
+def write_listen_conf(path: pathlib.Path, bind_server: BindServer,
+                      state: pathlib.Path, url: str, pool: str,
+                      plugins: str = 'audit,dns,storage,netinfo') -> None:
+    """DNS on ``bind_server`` (rfc2136), storage and netinfo on SQLite in
+    ``state``, and the listener on the broker at ``url``."""
+    write_conf(path, bind_server, state)
+    text = path.read_text().replace('enabled_plugins = dns',
+                                    'enabled_plugins = %s' % plugins)
+    path.write_text(text + LISTEN_CONF % {'url': url, 'pool': pool,
+                                          'state': state})
+    config.reset()
+    config.load(str(path))
+
+
+@pytest.fixture
+def listen_conf(bind: BindServer, rabbit: RabbitServer,  # noqa: F811
+                tmp_path: pathlib.Path,
+                monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+    """The configuration file of this test's listener (its own pool)."""
+    path = tmp_path / 'novahooks.conf'
+    monkeypatch.setenv(config.CONFIG_ENV, str(path))
+    write_listen_conf(path, bind, tmp_path / 'state', rabbit.url,
+                      'novahooks-test-%s' % uuid_module.uuid4().hex[:8])
+    storage_service.reset()
+    netinfo_service.reset()
+    db.reset()
+    return path
+
+
+class Running:
+    """A listener running in a thread of the test process."""
+
+    def __init__(self) -> None:
+        from novahooks_core.listener import Listener
+        self.listener = Listener()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self.listener.run,
+                                       args=(ready,), daemon=True)
+        self.thread.start()
+        assert ready.wait(30), 'listener did not start'
+
+    def stats(self) -> Dict[str, int]:
+        return self.listener.stats.snapshot()
+
+    def stop(self) -> None:
+        self.listener.request_stop()
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def running(listen_conf: pathlib.Path) -> Iterator[Callable[[], Running]]:
+    """Start a listener on this test's configuration (stopped after)."""
+    started: List[Running] = []
+
+    def start() -> Running:
+        started.append(Running())
+        return started[-1]
+    yield start
+    for item in started:
+        if item.thread.is_alive():
+            item.stop()
+    storage_service.reset()
+    netinfo_service.reset()
+    db.reset()
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0,
+               what: str = 'condition') -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out waiting for %s (last: %r)'
+                                 % (what, value))
+        time.sleep(0.05)
+
+
+def pool_of(config_file: pathlib.Path) -> str:
+    """The listener pool (the queue's name) a test's configuration uses."""
+    found = re.search(r'^pool = (\S+)$', config_file.read_text(), re.M)
+    assert found is not None
+    return found.group(1)
+
+
+def consumers(url: str, queue: str) -> int:
+    """How many consumers the broker counts on ``queue`` (0: no queue)."""
+    import kombu
+    with kombu.Connection(url.replace('rabbit://', 'amqp://', 1)) as conn:
+        try:
+            _, _, count = conn.default_channel.queue_declare(
+                queue=queue, passive=True)
+        except Exception:
+            return 0
+    return int(count)

@@ -1,0 +1,292 @@
+"""``novahooks listen`` end to end: Nova's own notification samples through
+a real RabbitMQ into the DNS (BIND), storage and netinfo plugins."""
+
+import contextlib
+import json
+import os
+import pathlib
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from typing import Any, ClassVar, Dict, Iterator, List, Optional
+
+import pytest
+
+from novahooks_core import HookEvent, HookPoint, NovaHook, dispatch
+from tests.dns.conftest import BindServer
+from tests.listen.conftest import (
+    Publisher,
+    Running,
+    consumers,
+    pool_of,
+    sample,
+    wait_until,
+    write_listen_conf,
+)
+from tests.rabbit import RabbitServer
+
+UUID = '178b0921-8f85-4257-88b6-2e743b5a975c'
+PORT_1 = 'ce531f90-199f-48c0-816c-13e38010b442'
+PORT_2 = '88dae9fa-0dc6-49e3-8c29-3abc41e99ac9'
+IP_1 = (PORT_1, 'fa:16:3e:4c:2c:30', '10.0.0.3', 4)
+IP_2 = (PORT_2, 'fa:16:3e:4c:2c:31', '10.0.0.30', 4)
+KEPT = {'volume_id': 'vol-kept', 'delete_on_termination': False,
+        'device_name': '/dev/vdb'}
+GONE = {'volume_id': 'vol-gone', 'delete_on_termination': True,
+        'device_name': '/dev/vdc'}
+
+
+def rows(state: pathlib.Path, database: str, query: str) -> List[Any]:
+    path = state / database
+    if not path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(str(path))) as conn:
+        try:
+            return list(conn.execute(query))
+        except sqlite3.OperationalError:  # tables not made yet
+            return []
+
+
+def a_records(bind: BindServer, host: str) -> set:
+    return bind.query('%s.cloud.internal.' % host, 'A')
+
+
+def test_every_mapped_notification_reaches_the_plugins(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        bind: BindServer, tmp_path: pathlib.Path) -> None:
+    listener: Running = running()
+    state = tmp_path / 'state'
+    handled = [0]
+
+    def send(name: str, **fields: Any) -> None:
+        publisher.send(sample(samples_dir, name, UUID, **fields))
+        handled[0] += 1
+        wait_until(lambda: listener.stats().get('handled', 0) >= handled[0],
+                   what='%s handled' % name)
+
+    send('instance-create-end', ips=[IP_1], devices=[KEPT, GONE])
+    assert a_records(bind, 'web-1') == {'10.0.0.3'}
+    assert bind.query('3.0.0.10.in-addr.arpa.', 'PTR') == {
+        'web-1.cloud.internal.'}
+    assert rows(state, 'storage.sqlite',
+                'select volume_id, fate from storage_volumes order by 1') == [
+        ('vol-gone', 'attached'), ('vol-kept', 'attached')]
+    send('instance-interface_attach-end', ips=[IP_1, IP_2],
+         devices=[KEPT, GONE])
+    assert a_records(bind, 'web-1') == {'10.0.0.3', '10.0.0.30'}
+    send('instance-interface_detach-end', ips=[IP_1], devices=[KEPT, GONE])
+    assert a_records(bind, 'web-1') == {'10.0.0.3'}
+    send('instance-update', ips=[IP_1], devices=[KEPT, GONE])
+    # A delete: the network is deallocated (shutdown.end), then it ends.
+    send('instance-shutdown-end', ips=[], devices=[KEPT, GONE])
+    send('instance-delete-end', ips=[], devices=[])
+    assert a_records(bind, 'web-1') == set()
+    assert bind.query('3.0.0.10.in-addr.arpa.', 'PTR') == set()
+    assert rows(state, 'storage.sqlite',
+                'select volume_id, fate from storage_volumes order by 1') == [
+        ('vol-gone', 'deleted_with_instance'), ('vol-kept', 'retained')]
+    assert rows(state, 'netinfo.sqlite',
+                'select kind, vif_id, anomaly from netinfo_events '
+                'order by id') == [
+        ('vif_added', PORT_1, 0), ('vif_added', PORT_2, 0),
+        ('vif_removed', PORT_2, 0), ('vif_removed', PORT_1, 0)]
+    stats = listener.stats()
+    assert stats['handled'] == 6 and 'failed' not in stats
+    assert not (state / 'listen-failed.jsonl').exists()
+
+
+def test_a_delete_done_by_nova_api_with_the_compute_down(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        bind: BindServer, tmp_path: pathlib.Path) -> None:
+    """Hooks never saw this delete; the notification does."""
+    listener: Running = running()
+    publisher.send(sample(samples_dir, 'instance-create-end', UUID,
+                          hostname='db-1', ips=[IP_1], devices=[GONE]))
+    wait_until(lambda: a_records(bind, 'db-1') == {'10.0.0.3'},
+               what='A record')
+    down = sample(samples_dir, 'instance-delete-end_compute_down', UUID,
+                  hostname='db-1')
+    assert down['publisher_id'].startswith('nova-api')
+    publisher.send(down)
+    wait_until(lambda: listener.stats().get('handled') == 2, what='delete')
+    assert a_records(bind, 'db-1') == set()
+    assert rows(tmp_path / 'state', 'storage.sqlite',
+                'select fate from storage_volumes') == [
+        ('deleted_with_instance',)]
+
+
+class Flaky(NovaHook):
+    """Fails its first ``failures`` calls (test-only plugin ``flaky``)."""
+
+    plugin_name = 'flaky'
+    hook_point = HookPoint.BUILD_INSTANCE
+    failures: ClassVar[int] = 0
+    calls: ClassVar[List[Optional[str]]] = []
+
+    def handle_post(self, event: HookEvent) -> str:
+        Flaky.calls.append(event.instance_uuid)
+        if len(Flaky.calls) <= Flaky.failures:
+            raise RuntimeError('backend down')
+        return 'ok'
+
+
+@pytest.fixture
+def flaky(listen_conf: pathlib.Path, bind: BindServer,
+          rabbit: RabbitServer, tmp_path: pathlib.Path
+          ) -> Iterator[pathlib.Path]:
+    """Only ``audit`` and the ``flaky`` test plugin enabled (injected beside
+    the installed handler classes)."""
+    write_listen_conf(listen_conf, bind, tmp_path / 'state', rabbit.url,
+                      pool_of(listen_conf), plugins='audit,flaky')
+    dispatch.handler_classes()[HookPoint.BUILD_INSTANCE].append(Flaky)
+    Flaky.calls = []
+    yield tmp_path / 'state' / 'listen-failed.jsonl'
+    dispatch.reset()
+
+
+def test_a_failing_handler_requeues_until_it_succeeds(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        flaky: pathlib.Path) -> None:
+    Flaky.failures = 2
+    listener: Running = running()
+    publisher.send(sample(samples_dir, 'instance-create-end', UUID))
+    wait_until(lambda: listener.stats().get('handled') == 1, what='handled')
+    assert Flaky.calls == [UUID] * 3
+    assert listener.stats()['requeued'] == 2
+    assert not flaky.exists()
+
+
+def test_a_handler_failing_every_time_is_recorded_and_dropped(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        flaky: pathlib.Path) -> None:
+    Flaky.failures = 3  # max_attempts: the fourth call would succeed
+    listener: Running = running()
+    publisher.send(sample(samples_dir, 'instance-create-end', UUID))
+    wait_until(lambda: listener.stats().get('failed') == 1, what='failed')
+    publisher.send(sample(samples_dir, 'instance-create-end', UUID[::-1]))
+    wait_until(lambda: listener.stats().get('handled') == 1, what='next')
+    assert Flaky.calls == [UUID] * 3 + [UUID[::-1]]
+    (record,) = [json.loads(line) for line in flaky.read_text().splitlines()]
+    assert (record['instance'], record['outcome'], record['attempts'],
+            record['event_type']) == (UUID, 'error', 3,
+                                      'instance.create.end')
+    assert 'flaky:build_instance:post' in record['reason']
+
+
+def test_a_poison_message_is_recorded_without_its_payload_and_never_blocks(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        tmp_path: pathlib.Path, bind: BindServer) -> None:
+    listener: Running = running()
+    canary = 'canary-c8a1f0-secret-metadata'
+    no_uuid = sample(samples_dir, 'instance-create-end', '',
+                     metadata={'password': canary})
+    publisher.send(no_uuid)
+    publisher.send({'event_type': 'instance.update', 'payload': canary,
+                    'publisher_id': 'nova-compute:c1'})
+    publisher.send(sample(samples_dir, 'instance-create-end', UUID,
+                          hostname='after-poison', ips=[IP_1]))
+    wait_until(lambda: listener.stats().get('handled') == 1, what='handled')
+    wait_until(lambda: listener.stats().get('failed') == 2, what='failed')
+    assert a_records(bind, 'after-poison') == {'10.0.0.3'}
+    text = (tmp_path / 'state' / 'listen-failed.jsonl').read_text()
+    records = [json.loads(line) for line in text.splitlines()]
+    assert [(r['event_type'], r['outcome']) for r in records] == [
+        ('instance.create.end', 'bad_input'),
+        ('instance.update', 'bad_input')]
+    assert canary not in text
+
+
+def test_the_broker_going_away_loses_no_message(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        rabbit: RabbitServer, tmp_path: pathlib.Path) -> None:
+    """Stopped listener, broker restart, then a restart mid-stream: every
+    message published to the durable queue meanwhile is handled."""
+    state = tmp_path / 'state'
+
+    def create(index: int) -> None:
+        publisher.send(sample(
+            samples_dir, 'instance-create-end',
+            '00000000-0000-0000-0000-%012d' % index, hostname='r%d' % index,
+            ips=[(PORT_1, IP_1[1], '10.0.0.%d' % (100 + index), 4)],
+            devices=[dict(KEPT, volume_id='vol-%d' % index)]))
+
+    def instances() -> int:
+        return len(rows(state, 'storage.sqlite',
+                        "select uuid from storage_instances "
+                        "where state = 'built'"))
+
+    first = running()
+    for index in range(5):
+        create(index)
+    wait_until(lambda: instances() == 5, what='5 built')
+    first.stop()
+    for index in range(5, 10):  # queued while no listener runs
+        create(index)
+    rabbit.stop()
+    rabbit.start()
+    second = running()
+    wait_until(lambda: instances() == 10, timeout=60, what='10 built')
+    rabbit.stop()   # mid-stream: the listener reconnects by itself
+    rabbit.start()
+    for index in range(10, 15):
+        create(index)
+    wait_until(lambda: instances() == 15, timeout=90, what='15 built')
+    assert second.stats()['handled'] == 10
+
+
+def _listener_process(config_file: pathlib.Path) -> 'subprocess.Popen[str]':
+    env = dict(os.environ, NOVAHOOKS_CONFIG=str(config_file))
+    return subprocess.Popen(
+        [sys.executable, '-m', 'novahooks_core.cli.app', '-v', 'listen'],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+
+
+def _stats(stderr: str) -> Dict[str, int]:
+    found = re.findall(r'novahooks listen: stopped; (\{.*\})', stderr)
+    assert found, stderr[-3000:]
+    result: Dict[str, int] = json.loads(found[-1].replace("'", '"'))
+    return result
+
+
+def test_two_listeners_of_one_pool_share_the_work_once(
+        samples_dir: pathlib.Path, publisher: Publisher,
+        listen_conf: pathlib.Path, bind: BindServer, rabbit: RabbitServer,
+        tmp_path: pathlib.Path) -> None:
+    """Two ``novahooks listen`` processes: each message handled once, by
+    one of them; SIGTERM stops both cleanly."""
+    state = tmp_path / 'state'
+    procs = [_listener_process(listen_conf) for _ in range(2)]
+    try:
+        # Both consume before anything is published: the broker then
+        # deals the messages out between them.
+        wait_until(lambda: consumers(rabbit.url, pool_of(listen_conf)) == 2,
+                   timeout=60, what='two consumers')
+        count = 40
+        for index in range(count):
+            publisher.send(sample(
+                samples_dir, 'instance-create-end',
+                '00000000-0000-0000-0000-%012d' % index,
+                hostname='s%d' % index,
+                ips=[('port-%d' % index, 'fa:16:3e:00:01:%02x' % index,
+                      '10.0.0.%d' % (10 + index), 4)]))
+        wait_until(lambda: len(rows(
+            state, 'netinfo.sqlite',
+            'select 1 from netinfo_events')) >= count, timeout=90,
+            what='%d netinfo events' % count)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        outputs = [proc.communicate(timeout=60)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    handled = [_stats(text).get('handled', 0) for text in outputs]
+    assert sum(handled) == count and min(handled) > 0, handled
+    assert rows(state, 'netinfo.sqlite',
+                'select kind, count(*), count(distinct uuid) '
+                'from netinfo_events group by kind') == [
+        ('vif_added', count, count)]
+    names = {name for name, rtype, _ in bind.zone_records('cloud.internal.')
+             if rtype == 'A'}
+    assert len(names) == count
