@@ -16,6 +16,9 @@ from novahooks_core import config
 
 _lock = threading.Lock()
 _engines: Dict[str, Any] = {}
+# Alembic's ``context`` is one module-level proxy: two migrations at once
+# in one process (threads of a listener) break each other.
+_migration_lock = threading.Lock()
 
 
 def _sqlite_pragmas(connection: Any, record: Any) -> None:
@@ -67,7 +70,7 @@ def engine(name: str, url: Optional[str] = None) -> Any:
 def upgrade(engine: Any, scripts: str, version_table: str) -> None:
     """Migrate ``engine`` to the head of the Alembic ``scripts`` folder
     (a plugin's ``migrations``), recording it in ``version_table``; safe
-    when several processes start at once."""
+    when several processes, or threads, start at once."""
     from alembic import command
     from alembic.config import Config
     alembic_config = Config()
@@ -75,7 +78,7 @@ def upgrade(engine: Any, scripts: str, version_table: str) -> None:
     alembic_config.attributes['version_table'] = version_table
     for attempt in range(5):
         try:
-            with engine.begin() as conn:
+            with _migration_lock, engine.begin() as conn:
                 alembic_config.attributes['connection'] = conn
                 command.upgrade(alembic_config, 'head')
             return

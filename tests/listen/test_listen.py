@@ -10,6 +10,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from typing import Any, ClassVar, Dict, Iterator, List, Optional
 
 import pytest
@@ -173,6 +175,40 @@ def test_a_handler_failing_every_time_is_recorded_and_dropped(
             record['event_type']) == (UUID, 'error', 3,
                                       'instance.create.end')
     assert 'flaky:build_instance:post' in record['reason']
+
+
+class Slow(NovaHook):
+    """Takes a second (test-only plugin ``flaky``, like :class:`Flaky`)."""
+
+    plugin_name = 'flaky'
+    hook_point = HookPoint.BUILD_INSTANCE
+    entered = threading.Event()
+    finished: ClassVar[List[Optional[str]]] = []
+
+    def handle_post(self, event: HookEvent) -> str:
+        Slow.entered.set()
+        time.sleep(1.0)
+        Slow.finished.append(event.instance_uuid)
+        return 'ok'
+
+
+def test_stopping_finishes_the_message_in_flight(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        flaky: pathlib.Path) -> None:
+    """What SIGTERM does (its handler is request_stop): the message being
+    handled completes and is acknowledged, so it is not delivered again."""
+    dispatch.handler_classes()[HookPoint.BUILD_INSTANCE][-1] = Slow
+    Slow.entered.clear()
+    Slow.finished = []
+    first: Running = running()
+    publisher.send(sample(samples_dir, 'instance-create-end', UUID))
+    assert Slow.entered.wait(30)
+    first.stop()
+    assert Slow.finished == [UUID]
+    assert first.stats()['handled'] == 1
+    second: Running = running()
+    time.sleep(2.0)
+    assert Slow.finished == [UUID] and second.stats() == {}
 
 
 def test_a_poison_message_is_recorded_without_its_payload_and_never_blocks(

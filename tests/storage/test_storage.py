@@ -6,12 +6,14 @@ import multiprocessing
 import os
 import pathlib
 import sqlite3
-from typing import Any, Tuple
+import threading
+from typing import Any, List, Tuple
 
 import pytest
 
 from novahooks_core import FatalHookException, timing
 from novahooks_core.cli.app import NovaHooksApp
+from novahooks_core.models import BlockDevice
 from novahooks_core.testing import SECRETS, NovaRunner, factories
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig
@@ -259,3 +261,26 @@ def test_an_unreachable_postgresql_during_delete_loses_nothing(
     assert code == 0 and [r['Volume'] for r in rows] == ['vol-pg-down']
     for secret in SECRETS.values():
         assert secret not in caplog.text
+
+
+def test_threads_writing_at_first_use_all_record(ledger: Ledger) -> None:
+    """The listener's workers are threads: their first writes migrate the
+    ledger at once, and each must still be recorded (not spooled)."""
+    results: List[str] = []
+
+    def write(worker: int) -> None:
+        for index in range(10):
+            results.append(storage_service.service().write(
+                storage_service.op(
+                    'built', 'thread-%d-%d' % (worker, index), 'p',
+                    [BlockDevice(source_type='volume',
+                                 destination_type='volume',
+                                 volume_id='vol-%d-%d' % (worker, index))],
+                    'h')))
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert results == ['recorded'] * 40
+    assert ledger.rows('select count(*) from storage_volumes') == [(40,)]
