@@ -193,6 +193,11 @@ class NotificationEndpoint:
         return self._handled
 
 
+def failed_journal() -> Journal:
+    """Where the messages given up on are recorded."""
+    return Journal(os.path.join(config.state_dir(), 'listen-failed.jsonl'))
+
+
 class Listener:
     """A notification listener for the current configuration."""
 
@@ -202,8 +207,7 @@ class Listener:
         group = conf.listen
         self.transport = oslo_messaging.get_notification_transport(
             conf, url=group.transport_url)
-        self.failed = Journal(os.path.join(config.state_dir(),
-                                           'listen-failed.jsonl'))
+        self.failed = failed_journal()
         self.endpoint = NotificationEndpoint(conf, self.failed)
         self.server = oslo_messaging.get_notification_listener(
             self.transport,
@@ -263,4 +267,5 @@ def list_opts() -> List[Any]:
     return [('listen', list(OPTS))]
 
 
-__all__ = ['Listener', 'NotificationEndpoint', 'OPTS', 'Stats', 'list_opts']
+__all__ = ['Listener', 'NotificationEndpoint', 'OPTS', 'Stats',
+           'failed_journal', 'list_opts']

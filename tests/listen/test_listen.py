@@ -2,6 +2,7 @@
 a real RabbitMQ into the DNS (BIND), storage and netinfo plugins."""
 
 import contextlib
+import io
 import json
 import os
 import pathlib
@@ -17,6 +18,7 @@ from typing import Any, ClassVar, Dict, Iterator, List, Optional
 import pytest
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, dispatch
+from novahooks_core.cli.app import NovaHooksApp
 from tests.dns.conftest import BindServer
 from tests.listen.conftest import (
     Publisher,
@@ -232,6 +234,13 @@ def test_a_poison_message_is_recorded_without_its_payload_and_never_blocks(
         ('instance.create.end', 'bad_input'),
         ('instance.update', 'bad_input')]
     assert canary not in text
+    out = io.StringIO()
+    assert NovaHooksApp(stdout=out, stderr=io.StringIO()).run(
+        ['listen', 'failed', '-f', 'json']) == 0
+    assert [(r['Event type'], r['Outcome'], r['Attempts'])
+            for r in json.loads(out.getvalue())] == [
+        ('instance.create.end', 'bad_input', 1),
+        ('instance.update', 'bad_input', 1)]
 
 
 def test_the_broker_going_away_loses_no_message(

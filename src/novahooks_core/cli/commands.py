@@ -169,3 +169,17 @@ class Listen(command.Command):
         from novahooks_core.listener import Listener
         Listener().run()
         return 0
+
+
+class ListenFailed(lister.Lister):
+    """Notifications ``novahooks listen`` gave up on, oldest first (from
+    <state_dir>/listen-failed.jsonl; never their payloads)."""
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        from novahooks_core.listener import failed_journal
+        columns = ('At', 'Event type', 'Instance', 'Outcome', 'Attempts',
+                   'Reason', 'Message id')
+        return (columns, [
+            (r.get('at'), r.get('event_type'), r.get('instance'),
+             r.get('outcome'), r.get('attempts'), r.get('reason'),
+             r.get('message_id')) for r in failed_journal().records()])
