@@ -1,11 +1,14 @@
 """Shared fixtures: every test gets its own configuration and counters."""
 
+import io
+import json
 import pathlib
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Tuple
 
 import pytest
 
 from novahooks_core import config, dispatch, timing
+from novahooks_core.cli.app import NovaHooksApp
 
 WriteConfig = Callable[..., pathlib.Path]
 
@@ -39,3 +42,14 @@ def write_config(tmp_path: pathlib.Path) -> WriteConfig:
         config.load(str(path))
         return path
     return write
+
+
+def cli(*argv: str) -> Tuple[int, Any]:
+    """Run ``novahooks ARGV`` in-process: exit code and stdout (parsed when
+    it is JSON)."""
+    out = io.StringIO()
+    code = NovaHooksApp(stdout=out, stderr=io.StringIO()).run(list(argv))
+    try:
+        return code, json.loads(out.getvalue())
+    except ValueError:
+        return code, out.getvalue()

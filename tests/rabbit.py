@@ -26,7 +26,7 @@ import pathlib
 import socket
 import tempfile
 import time
-from typing import Iterator, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
@@ -35,6 +35,9 @@ from tests.servers import HOST, ROOT, ScriptServer, free_tcp_port
 SCRIPT = ROOT / 'tools' / 'rabbitmq-server.sh'
 USER = 'guest'
 PASSWORD = 'guest'
+#: Where Nova publishes its versioned notifications (its defaults).
+EXCHANGE = 'nova'
+TOPIC = 'versioned_notifications'
 # AMQP 0-9-1 protocol header: a broker answers with connection.start.
 PROTOCOL_HEADER = b'AMQP\x00\x00\x09\x01'
 
@@ -112,6 +115,48 @@ class RabbitServer(ScriptServer):
 
     def answers(self) -> bool:
         return amqp_answers(self.port, self.host)
+
+
+def nova_conf(directory: pathlib.Path) -> Any:
+    """A configuration with Nova's bus settings (control exchange ``nova``,
+    durable queues), read from ``directory``/nova.conf when oslo.messaging
+    registers its options, as Nova's own is."""
+    from oslo_config import cfg
+    path = directory / 'nova.conf'
+    path.write_text('[DEFAULT]\ncontrol_exchange = %s\n\n'
+                    '[oslo_messaging_rabbit]\namqp_durable_queues = true\n'
+                    % EXCHANGE)
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[str(path)])
+    return conf
+
+
+class Publisher:
+    """Nova's side of the bus: an oslo.messaging notifier (driver
+    messagingv2) on the ``nova`` exchange, durable like the listener's
+    queues. ``directory`` gets its nova.conf."""
+
+    def __init__(self, url: str, directory: pathlib.Path) -> None:
+        import oslo_messaging
+        self.conf = nova_conf(directory)
+        self.transport = oslo_messaging.get_notification_transport(
+            self.conf, url=url)
+        self._notifiers: Dict[str, Any] = {}
+
+    def send(self, message: Dict[str, Any],
+             context: Optional[Dict[str, Any]] = None) -> None:
+        import oslo_messaging
+        publisher = message['publisher_id']
+        notifier = self._notifiers.get(publisher)
+        if notifier is None:
+            notifier = self._notifiers[publisher] = oslo_messaging.Notifier(
+                self.transport, publisher_id=publisher,
+                driver='messagingv2', topics=[TOPIC], retry=-1)
+        notifier.info(context or {'request_id': 'req-test'},
+                      message['event_type'], message['payload'])
+
+    def close(self) -> None:
+        self.transport.cleanup()
 
 
 @pytest.fixture(scope='session')

@@ -42,10 +42,8 @@ ZONES=(
 )
 REFUSED_ZONE=refused.internal.
 
-usage() {
-    echo "usage: $0 DIR [PORT] | $0 --stop DIR" >&2
-    exit 2
-}
+# shellcheck source=tools/server-args.sh
+. "$(dirname "${BASH_SOURCE[0]}")/server-args.sh"
 
 find_named() {
     local path
@@ -74,19 +72,7 @@ stop_server() {
     rm -f "$dir/named.pid"
 }
 
-[[ $# -ge 1 ]] || usage
-if [[ $1 == --stop ]]; then
-    [[ $# -eq 2 ]] || usage
-    stop_server "$(cd "$2" && pwd)"
-    exit 0
-fi
-[[ $# -le 2 ]] || usage
-mkdir -p "$1"
-DIR=$(cd "$1" && pwd)
-PORT=${2:-5399}
-if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
-    usage
-fi
+server_args 5399 "$@"
 
 if [[ -s "$DIR/named.pid" ]] && kill -0 "$(cat "$DIR/named.pid")" 2>/dev/null
 then

@@ -43,10 +43,8 @@ PASSWORD=novahooks
 DATABASE=novahooks
 PG_USER=postgres
 
-usage() {
-    echo "usage: $0 DIR [PORT] | $0 --stop DIR" >&2
-    exit 2
-}
+# shellcheck source=tools/server-args.sh
+. "$(dirname "${BASH_SOURCE[0]}")/server-args.sh"
 
 find_bindir() {  # the newest /usr/lib/postgresql/<version>/bin with postgres
     local dir best='' best_version=-1 version
@@ -90,19 +88,7 @@ stop_server() {
     as_owner "$bindir/pg_ctl" -D "$dir/data" stop -m fast -w -t 30 >&2
 }
 
-[[ $# -ge 1 ]] || usage
-if [[ $1 == --stop ]]; then
-    [[ $# -eq 2 ]] || usage
-    stop_server "$(cd "$2" && pwd)"
-    exit 0
-fi
-[[ $# -le 2 ]] || usage
-mkdir -p "$1"
-DIR=$(cd "$1" && pwd)
-PORT=${2:-5499}
-if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
-    usage
-fi
+server_args 5499 "$@"
 DATA=$DIR/data
 SOCKETS=$DIR/run
 # A unix socket path is at most 107 bytes.

@@ -47,10 +47,8 @@ PASSWORD=guest
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 export PATH="$PATH:/usr/bin:/bin:/usr/sbin:/sbin"
 
-usage() {
-    echo "usage: $0 DIR [PORT] | $0 --stop DIR" >&2
-    exit 2
-}
+# shellcheck source=tools/server-args.sh
+. "$(dirname "${BASH_SOURCE[0]}")/server-args.sh"
 
 alive() {  # is process $1 running (not a zombie)?
     local state
@@ -89,6 +87,9 @@ stop_epmd_if_idle() {  # kill epmd when no Erlang node is registered
 
 stop_server() {
     local dir=$1 pid
+    if [[ -s "$dir/nodename" ]]; then
+        NODE_SHORT=$(cat "$dir/nodename")
+    fi
     if ! pid=$(beam_pid "$dir"); then
         echo "no rabbitmq running in $dir" >&2
         return 0
@@ -109,23 +110,7 @@ stop_server() {
     stop_epmd_if_idle
 }
 
-[[ $# -ge 1 ]] || usage
-if [[ $1 == --stop ]]; then
-    [[ $# -eq 2 ]] || usage
-    DIR=$(cd "$2" && pwd)
-    if [[ -s "$DIR/nodename" ]]; then
-        NODE_SHORT=$(cat "$DIR/nodename")
-    fi
-    stop_server "$DIR"
-    exit 0
-fi
-[[ $# -le 2 ]] || usage
-mkdir -p "$1"
-DIR=$(cd "$1" && pwd)
-PORT=${2:-5699}
-if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
-    usage
-fi
+server_args 5699 "$@"
 DIST_PORT=$((PORT + 20000))
 if ((DIST_PORT > 65535)); then
     DIST_PORT=$((PORT - 20000))

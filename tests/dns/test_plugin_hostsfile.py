@@ -1,22 +1,20 @@
 """The DNS plugin on its embedded backend (hosts file), through the real
 entry points and Nova's runner semantics; no DNS server needed."""
 
-import io
 import json
 import os
 import pathlib
 import time
-from typing import Any, List, Tuple
+from typing import Any, List
 
 import pytest
 
 from novahooks_core import db, dispatch, timing
-from novahooks_core.cli.app import NovaHooksApp
 from novahooks_core.testing import NovaRunner, factories, run_lifecycle
 from novahooks_dns import service as dns_service
 from novahooks_dns import state
 from novahooks_dns.backends.hostsfile import HostsFileBackend
-from tests.conftest import WriteConfig
+from tests.conftest import WriteConfig, cli
 
 
 @pytest.fixture
@@ -31,15 +29,6 @@ def hosts(write_config: WriteConfig, tmp_path: pathlib.Path) -> pathlib.Path:
 def lines(path: pathlib.Path) -> List[str]:
     return sorted(line for line in path.read_text().splitlines()
                   if not line.startswith('#'))
-
-
-def cli(*argv: str) -> Tuple[int, Any]:
-    out = io.StringIO()
-    code = NovaHooksApp(stdout=out, stderr=io.StringIO()).run(list(argv))
-    try:
-        return code, json.loads(out.getvalue())
-    except ValueError:
-        return code, out.getvalue()
 
 
 def test_records_follow_the_lifecycle(hosts: pathlib.Path) -> None:

@@ -2,12 +2,11 @@
 with Nova 34's own notification samples (fetched from PyPI at test time)
 and the DNS (real BIND), storage and netinfo plugins behind it."""
 
-import copy
 import pathlib
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List
 import uuid as uuid_module
 
 import pytest
@@ -23,81 +22,13 @@ from tests.dns.conftest import (  # noqa: F401
     clean_zones,
     write_conf,
 )
-from tests.rabbit import RabbitServer, rabbit  # noqa: F401
-
-EXCHANGE = 'nova'
-TOPIC = 'versioned_notifications'
+from tests.rabbit import Publisher, RabbitServer, rabbit  # noqa: F401
 
 
 @pytest.fixture(scope='session')
 def samples_dir() -> pathlib.Path:
     """Nova 34.0.0's doc/notification_samples (downloaded once)."""
     return samples.fetch()
-
-
-def sample(directory: pathlib.Path, name: str, uuid: str,
-           hostname: str = 'web-1',
-           ips: Sequence[Sequence[Any]] = (),
-           devices: Sequence[Dict[str, Any]] = (),
-           **fields: Any) -> Dict[str, Any]:
-    """Nova's sample ``name`` about instance ``uuid``: ``ips`` are
-    (port, mac, address, version) and ``devices`` BlockDevicePayload
-    fields; ``fields`` override other payload fields."""
-    found = samples.load(directory, name)
-    data = found['payload']['nova_object.data']
-    template = samples.load(directory, 'common_payloads/IpPayload')
-    addresses = []
-    for port, mac, address, version in ips:
-        ip = copy.deepcopy(template)
-        ip['nova_object.data'].update(
-            port_uuid=port, mac=mac, address=address, version=version,
-            device_name='tap' + port[:11])
-        addresses.append(ip)
-    device_template = samples.load(directory,
-                                   'common_payloads/BlockDevicePayload')
-    block_devices = []
-    for device in devices:
-        item = copy.deepcopy(device_template)
-        item['nova_object.data'].update(device)
-        block_devices.append(item)
-    data.update(uuid=uuid, host_name=hostname, display_name=hostname,
-                ip_addresses=addresses, block_devices=block_devices,
-                **fields)
-    return found
-
-
-class Publisher:
-    """Nova's side: an oslo.messaging notifier (driver messagingv2) on the
-    ``nova`` exchange, durable like the listener's queues."""
-
-    def __init__(self, url: str, directory: pathlib.Path) -> None:
-        from oslo_config import cfg
-        import oslo_messaging
-        # Read when oslo.messaging registers them, as in nova.conf.
-        path = directory / 'nova.conf'
-        path.write_text('[DEFAULT]\ncontrol_exchange = %s\n\n'
-                        '[oslo_messaging_rabbit]\namqp_durable_queues = true\n'
-                        % EXCHANGE)
-        self.conf = cfg.ConfigOpts()
-        self.conf(args=[], default_config_files=[str(path)])
-        self.transport = oslo_messaging.get_notification_transport(
-            self.conf, url=url)
-        self._notifiers: Dict[str, Any] = {}
-
-    def send(self, message: Dict[str, Any],
-             context: Optional[Dict[str, Any]] = None) -> None:
-        import oslo_messaging
-        publisher = message['publisher_id']
-        notifier = self._notifiers.get(publisher)
-        if notifier is None:
-            notifier = self._notifiers[publisher] = oslo_messaging.Notifier(
-                self.transport, publisher_id=publisher,
-                driver='messagingv2', topics=[TOPIC], retry=-1)
-        notifier.info(context or {'request_id': 'req-test'},
-                      message['event_type'], message['payload'])
-
-    def close(self) -> None:
-        self.transport.cleanup()
 
 
 @pytest.fixture

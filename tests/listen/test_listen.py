@@ -2,7 +2,6 @@
 a real RabbitMQ into the DNS (BIND), storage and netinfo plugins."""
 
 import contextlib
-import io
 import json
 import os
 import pathlib
@@ -18,14 +17,14 @@ from typing import Any, ClassVar, Dict, Iterator, List, Optional
 import pytest
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, dispatch
-from novahooks_core.cli.app import NovaHooksApp
+from novahooks_core.testing.samples import notification
+from tests.conftest import cli
 from tests.dns.conftest import BindServer
 from tests.listen.conftest import (
     Publisher,
     Running,
     consumers,
     pool_of,
-    sample,
     wait_until,
     write_listen_conf,
 )
@@ -65,7 +64,7 @@ def test_every_mapped_notification_reaches_the_plugins(
     handled = [0]
 
     def send(name: str, **fields: Any) -> None:
-        publisher.send(sample(samples_dir, name, UUID, **fields))
+        publisher.send(notification(samples_dir, name, UUID, **fields))
         handled[0] += 1
         wait_until(lambda: listener.stats().get('handled', 0) >= handled[0],
                    what='%s handled' % name)
@@ -106,12 +105,13 @@ def test_a_delete_done_by_nova_api_with_the_compute_down(
         bind: BindServer, tmp_path: pathlib.Path) -> None:
     """Hooks never saw this delete; the notification does."""
     listener: Running = running()
-    publisher.send(sample(samples_dir, 'instance-create-end', UUID,
-                          hostname='db-1', ips=[IP_1], devices=[GONE]))
+    publisher.send(notification(samples_dir, 'instance-create-end', UUID,
+                                hostname='db-1', ips=[IP_1],
+                                devices=[GONE]))
     wait_until(lambda: a_records(bind, 'db-1') == {'10.0.0.3'},
                what='A record')
-    down = sample(samples_dir, 'instance-delete-end_compute_down', UUID,
-                  hostname='db-1')
+    down = notification(samples_dir, 'instance-delete-end_compute_down',
+                        UUID, hostname='db-1')
     assert down['publisher_id'].startswith('nova-api')
     publisher.send(down)
     wait_until(lambda: listener.stats().get('handled') == 2, what='delete')
@@ -155,7 +155,7 @@ def test_a_failing_handler_requeues_until_it_succeeds(
         flaky: pathlib.Path) -> None:
     Flaky.failures = 2
     listener: Running = running()
-    publisher.send(sample(samples_dir, 'instance-create-end', UUID))
+    publisher.send(notification(samples_dir, 'instance-create-end', UUID))
     wait_until(lambda: listener.stats().get('handled') == 1, what='handled')
     assert Flaky.calls == [UUID] * 3
     assert listener.stats()['requeued'] == 2
@@ -167,9 +167,10 @@ def test_a_handler_failing_every_time_is_recorded_and_dropped(
         flaky: pathlib.Path) -> None:
     Flaky.failures = 3  # max_attempts: the fourth call would succeed
     listener: Running = running()
-    publisher.send(sample(samples_dir, 'instance-create-end', UUID))
+    publisher.send(notification(samples_dir, 'instance-create-end', UUID))
     wait_until(lambda: listener.stats().get('failed') == 1, what='failed')
-    publisher.send(sample(samples_dir, 'instance-create-end', UUID[::-1]))
+    publisher.send(notification(samples_dir, 'instance-create-end',
+                                UUID[::-1]))
     wait_until(lambda: listener.stats().get('handled') == 1, what='next')
     assert Flaky.calls == [UUID] * 3 + [UUID[::-1]]
     (record,) = [json.loads(line) for line in flaky.read_text().splitlines()]
@@ -203,7 +204,7 @@ def test_stopping_finishes_the_message_in_flight(
     Slow.entered.clear()
     Slow.finished = []
     first: Running = running()
-    publisher.send(sample(samples_dir, 'instance-create-end', UUID))
+    publisher.send(notification(samples_dir, 'instance-create-end', UUID))
     assert Slow.entered.wait(30)
     first.stop()
     assert Slow.finished == [UUID]
@@ -218,13 +219,13 @@ def test_a_poison_message_is_recorded_without_its_payload_and_never_blocks(
         tmp_path: pathlib.Path, bind: BindServer) -> None:
     listener: Running = running()
     canary = 'canary-c8a1f0-secret-metadata'
-    no_uuid = sample(samples_dir, 'instance-create-end', '',
-                     metadata={'password': canary})
+    no_uuid = notification(samples_dir, 'instance-create-end', '',
+                           metadata={'password': canary})
     publisher.send(no_uuid)
     publisher.send({'event_type': 'instance.update', 'payload': canary,
                     'publisher_id': 'nova-compute:c1'})
-    publisher.send(sample(samples_dir, 'instance-create-end', UUID,
-                          hostname='after-poison', ips=[IP_1]))
+    publisher.send(notification(samples_dir, 'instance-create-end', UUID,
+                                hostname='after-poison', ips=[IP_1]))
     wait_until(lambda: listener.stats().get('handled') == 1, what='handled')
     wait_until(lambda: listener.stats().get('failed') == 2, what='failed')
     assert a_records(bind, 'after-poison') == {'10.0.0.3'}
@@ -234,11 +235,10 @@ def test_a_poison_message_is_recorded_without_its_payload_and_never_blocks(
         ('instance.create.end', 'bad_input'),
         ('instance.update', 'bad_input')]
     assert canary not in text
-    out = io.StringIO()
-    assert NovaHooksApp(stdout=out, stderr=io.StringIO()).run(
-        ['listen', 'failed', '-f', 'json']) == 0
+    code, listed = cli('listen', 'failed', '-f', 'json')
+    assert code == 0
     assert [(r['Event type'], r['Outcome'], r['Attempts'])
-            for r in json.loads(out.getvalue())] == [
+            for r in listed] == [
         ('instance.create.end', 'bad_input', 1),
         ('instance.update', 'bad_input', 1)]
 
@@ -251,7 +251,7 @@ def test_the_broker_going_away_loses_no_message(
     state = tmp_path / 'state'
 
     def create(index: int) -> None:
-        publisher.send(sample(
+        publisher.send(notification(
             samples_dir, 'instance-create-end',
             '00000000-0000-0000-0000-%012d' % index, hostname='r%d' % index,
             ips=[(PORT_1, IP_1[1], '10.0.0.%d' % (100 + index), 4)],
@@ -311,7 +311,7 @@ def test_two_listeners_of_one_pool_share_the_work_once(
                    timeout=60, what='two consumers')
         count = 40
         for index in range(count):
-            publisher.send(sample(
+            publisher.send(notification(
                 samples_dir, 'instance-create-end',
                 '00000000-0000-0000-0000-%012d' % index,
                 hostname='s%d' % index,

@@ -1,7 +1,6 @@
 """The netinfo plugin: typed changes, anomalies, history, through the
 installed entry points."""
 
-import io
 import json
 import multiprocessing
 import os
@@ -11,11 +10,10 @@ from typing import Any, Dict, Iterator, List, Set, Tuple
 import pytest
 
 from novahooks_core import config, db, normalize
-from novahooks_core.cli.app import NovaHooksApp
 from novahooks_core.testing import NovaRunner, factories, run_lifecycle
 from novahooks_netinfo import changes
 from novahooks_netinfo import service as netinfo_service
-from tests.conftest import WriteConfig
+from tests.conftest import WriteConfig, cli
 from tests.pg import database_url, postgres  # noqa: F401
 
 
@@ -91,15 +89,6 @@ def _observe(runner: NovaRunner, inst: Any, network: Any) -> str:
     runner.call('instance_network_info', lambda *a, **k: None, *args,
                 **kwargs)
     return str(runner.runs[-1].summary)
-
-
-def cli(*argv: str) -> Tuple[int, Any]:
-    out = io.StringIO()
-    code = NovaHooksApp(stdout=out, stderr=io.StringIO()).run(list(argv))
-    try:
-        return code, json.loads(out.getvalue())
-    except ValueError:
-        return code, out.getvalue()
 
 
 def test_history_anomalies_and_last_good() -> None:

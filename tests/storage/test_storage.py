@@ -1,33 +1,22 @@
 """The storage ledger through the installed entry points, on SQLite."""
 
-import io
 import json
 import multiprocessing
 import os
 import pathlib
 import sqlite3
 import threading
-from typing import Any, List, Tuple
+from typing import Any, List
 
 import pytest
 
 from novahooks_core import FatalHookException, timing
-from novahooks_core.cli.app import NovaHooksApp
 from novahooks_core.models import BlockDevice
 from novahooks_core.testing import SECRETS, NovaRunner, factories
 from novahooks_storage import service as storage_service
-from tests.conftest import WriteConfig
+from tests.conftest import WriteConfig, cli
 from tests.pg import PostgresServer
 from tests.storage.conftest import Ledger
-
-
-def cli(*argv: str) -> Tuple[int, Any]:
-    out = io.StringIO()
-    code = NovaHooksApp(stdout=out, stderr=io.StringIO()).run(list(argv))
-    try:
-        return code, json.loads(out.getvalue())
-    except ValueError:
-        return code, out.getvalue()
 
 
 def boot_and_delete(runner: NovaRunner, delete_on_termination: bool,

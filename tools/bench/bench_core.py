@@ -28,6 +28,7 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from benchlib import per_call_us
 from stevedore import hook as stevedore_hook
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, config, timing
@@ -299,14 +300,8 @@ def nova_manager_us(rounds: int) -> float:
     """What Nova itself pays per hooked call before any hook runs: a new
     stevedore ``HookManager`` over the installed ``nova.hooks`` entry
     points (``nova/hooks.py``'s ``_HOOKS.setdefault`` quirk)."""
-    best = float('inf')
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for _ in range(20):
-            stevedore_hook.HookManager('nova.hooks', 'build_instance',
-                                       invoke_on_load=True)
-        best = min(best, (time.perf_counter_ns() - start) / 20 / 1000.0)
-    return best
+    return per_call_us(lambda: stevedore_hook.HookManager(
+        'nova.hooks', 'build_instance', invoke_on_load=True), rounds, 20)
 
 
 def print_context(manager_us: float, results: List[Result]) -> None:

@@ -30,6 +30,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from benchlib import per_call_us
 import dns.message
 import dns.name
 import dns.query
@@ -188,16 +189,6 @@ class Noop(NovaHook):
 
     def handle_post(self, event: HookEvent) -> None:
         return None
-
-
-def per_call_us(func: Any, rounds: int, n: int) -> float:
-    best = float('inf')
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            func()
-        best = min(best, (time.perf_counter_ns() - start) / n / 1000.0)
-    return best
 
 
 def heal_costs(bind: Bind, state_dir: str, work: List[Tuple[Any, Any, Any]],

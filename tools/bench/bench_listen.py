@@ -46,54 +46,31 @@ from novahooks_core import (  # noqa: E402
 )
 from novahooks_core.listener import Listener  # noqa: E402
 from novahooks_core.testing import samples  # noqa: E402
-from tests.rabbit import RabbitServer  # noqa: E402
-
-TOPIC = 'versioned_notifications'
+from tests.rabbit import (  # noqa: E402
+    EXCHANGE,
+    TOPIC,
+    Publisher,
+    RabbitServer,
+    nova_conf,
+)
 
 
 def messages(directory: pathlib.Path, count: int) -> List[Dict[str, Any]]:
-    template = samples.load(directory, 'instance-create-end')
-    ip = samples.load(directory, 'common_payloads/IpPayload')
-    device = samples.load(directory, 'common_payloads/BlockDevicePayload')
-    found = []
-    for index in range(count):
-        message = json.loads(json.dumps(template))
-        data = message['payload']['nova_object.data']
-        address = json.loads(json.dumps(ip))
-        address['nova_object.data'].update(
-            address='10.%d.%d.%d' % (index // 65536 % 256,
-                                     index // 256 % 256, index % 256),
-            port_uuid='port-%08d' % index)
-        volume = json.loads(json.dumps(device))
-        volume['nova_object.data']['volume_id'] = 'vol-%08d' % index
-        data.update(uuid='00000000-0000-0000-0000-%012d' % index,
-                    host_name='bench-%d' % index, ip_addresses=[address],
-                    block_devices=[volume])
-        found.append(message)
-    return found
-
-
-def nova_conf(directory: pathlib.Path) -> Any:
-    from oslo_config import cfg
-    path = directory / 'nova.conf'
-    path.write_text('[DEFAULT]\ncontrol_exchange = nova\n'
-                    '[oslo_messaging_rabbit]\namqp_durable_queues = true\n')
-    conf = cfg.ConfigOpts()
-    conf(args=[], default_config_files=[str(path)])
-    return conf
+    return [samples.notification(
+        directory, 'instance-create-end',
+        '00000000-0000-0000-0000-%012d' % index, hostname='bench-%d' % index,
+        ips=[('port-%08d' % index, 'fa:16:3e:00:00:01', '10.%d.%d.%d' % (
+            index // 65536 % 256, index // 256 % 256, index % 256), 4)],
+        devices=[{'volume_id': 'vol-%08d' % index}])
+        for index in range(count)]
 
 
 def publish(url: str, directory: pathlib.Path,
             batch: List[Dict[str, Any]]) -> None:
-    import oslo_messaging
-    transport = oslo_messaging.get_notification_transport(
-        nova_conf(directory), url=url)
-    notifier = oslo_messaging.Notifier(
-        transport, publisher_id='nova-compute:bench', driver='messagingv2',
-        topics=[TOPIC], retry=-1)
+    publisher = Publisher(url, directory)
     for message in batch:
-        notifier.info({}, message['event_type'], message['payload'])
-    transport.cleanup()
+        publisher.send(message, {})
+    publisher.close()
 
 
 class Bare:
@@ -119,7 +96,7 @@ class Bare:
 
         self.server = oslo_messaging.get_notification_listener(
             self.transport,
-            [oslo_messaging.Target(topic=TOPIC, exchange='nova')],
+            [oslo_messaging.Target(topic=TOPIC, exchange=EXCHANGE)],
             [Endpoint()], executor='threading', pool=pool,
             allow_requeue=True)
         conf.set_override('executor_thread_pool_size', 1)

@@ -19,8 +19,9 @@ import os
 import shutil
 import sys
 import tempfile
-import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
+
+from benchlib import per_call_us
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, config, db, dispatch
 from novahooks_core.testing import factories
@@ -41,16 +42,6 @@ def four_vifs(offset: int) -> Any:
                       ipv6='fd00:10::%x' % (0x10 * (i + 1) + offset),
                       port_id='port-%d' % i, network_label='net%d' % i)
         for i in range(4)))
-
-
-def per_call_us(func: Callable[[], None], rounds: int, n: int) -> float:
-    best = float('inf')
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            func()
-        best = min(best, (time.perf_counter_ns() - start) / n / 1000.0)
-    return best
 
 
 def load(directory: str, plugins: str, extra: str = '') -> None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 #: The newest Nova release whose samples the suite uses.
 DEFAULT_RELEASE = '34.0.0'
@@ -88,4 +88,33 @@ def load(directory: pathlib.Path, name: str) -> Dict[str, Any]:
                                   path.parent))
 
 
-__all__ = ['DEFAULT_RELEASE', 'cache_dir', 'fetch', 'load']
+def notification(directory: pathlib.Path, name: str, uuid: str,
+                 hostname: str = 'web-1',
+                 ips: Sequence[Sequence[Any]] = (),
+                 devices: Sequence[Dict[str, Any]] = (),
+                 **fields: Any) -> Dict[str, Any]:
+    """Sample ``name`` made about instance ``uuid``: ``ips`` are (port,
+    MAC, address, IP version) and ``devices`` ``BlockDevicePayload``
+    fields; ``fields`` override any other payload field."""
+    found = load(directory, name)
+    ip_template = load(directory, 'common_payloads/IpPayload')
+    device_template = load(directory, 'common_payloads/BlockDevicePayload')
+    addresses = []
+    for port, mac, address, version in ips:
+        ip = copy.deepcopy(ip_template)
+        ip['nova_object.data'].update(
+            port_uuid=port, mac=mac, address=address, version=version,
+            device_name='tap' + port[:11])
+        addresses.append(ip)
+    block_devices = []
+    for device in devices:
+        item = copy.deepcopy(device_template)
+        item['nova_object.data'].update(device)
+        block_devices.append(item)
+    found['payload']['nova_object.data'].update(
+        uuid=uuid, host_name=hostname, display_name=hostname,
+        ip_addresses=addresses, block_devices=block_devices, **fields)
+    return found
+
+
+__all__ = ['DEFAULT_RELEASE', 'cache_dir', 'fetch', 'load', 'notification']
