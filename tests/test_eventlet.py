@@ -284,7 +284,8 @@ def summary(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     tmp = tmp_path_factory.mktemp('eventlet')
     conf = tmp / 'novahooks.conf'
     conf.write_text('[DEFAULT]\nenabled_plugins = green,audit\n'
-                    'state_dir = %s\n' % (tmp / 'state'))
+                    'state_dir = %s\n[audit]\nnetwork_info = true\n'
+                    % (tmp / 'state'))
     env = dict(os.environ, NOVAHOOKS_CONFIG=str(conf))
     proc = subprocess.run(
         [sys.executable, '-c', SCRIPT, str(GREEN_THREADS), str(COUNT),

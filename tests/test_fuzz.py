@@ -132,7 +132,8 @@ def fuzz_config(tmp_path: pathlib.Path) -> Iterator[str]:
     per-test isolation, which runs first as the outer autouse fixture)."""
     path = tmp_path / 'fuzz.conf'
     path.write_text('[DEFAULT]\nenabled_plugins = fuzz,audit\n'
-                    'state_dir = %s\n' % (tmp_path / 'state'))
+                    'state_dir = %s\n[audit]\nnetwork_info = true\n'
+                    % (tmp_path / 'state'))
     config.reset()
     config.load(str(path))
     yield str(path)

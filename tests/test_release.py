@@ -123,6 +123,10 @@ def test_wheel_has_packages_at_top_level(release: Release) -> None:
     with zipfile.ZipFile(str(release.wheel)) as wheel:
         names = set(wheel.namelist())
     assert 'novahooks_core/hook.py' in names
+    # Users' mypy reads the types of every package (PEP 561).
+    for package in ('novahooks_core', 'novahooks_dns', 'novahooks_storage',
+                    'novahooks_netinfo'):
+        assert package + '/py.typed' in names
     assert not any(name.startswith('src/') for name in names)
     entry_points = _wheel_text(release.wheel, 'entry_points.txt')
     assert '[nova.hooks]' in entry_points

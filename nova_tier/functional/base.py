@@ -15,7 +15,7 @@ import fixtures
 from nova import hooks
 from nova.tests.functional import integrated_helpers
 
-from novahooks_core import config, timing
+from novahooks_core import config, dispatch, timing
 from novahooks_core.testing import SECRETS
 
 USER_DATA = base64.b64encode(SECRETS['user_data'].encode()).decode()
@@ -34,6 +34,8 @@ class NovaHooksTestCase(integrated_helpers._IntegratedTestBase):
         self.write_config()
         hooks.reset()
         timing.reset()
+        dispatch.reset()
+        self.addCleanup(dispatch.reset)
         self.addCleanup(hooks.reset)
         self.addCleanup(config.reset)
         super().setUp()

@@ -3,7 +3,8 @@
 Installed only into the real-Nova test environment, so the tests can see
 what our core made of Nova's real arguments. ``[recorder] fail`` lists
 ``hook:phase`` pairs whose handler raises; ``[recorder] veto`` lists hook
-points whose ``pre`` refuses.
+points whose ``pre`` refuses. ``BrokenInit`` (plugin ``broken``, behind
+novahooks' dispatcher) cannot even be built.
 """
 
 import json
@@ -54,3 +55,16 @@ class RecordDelete(Recorder):
 
 class RecordNetworkInfo(Recorder):
     hook_point = HookPoint.INSTANCE_NETWORK_INFO
+
+
+class BrokenInit(NovaHook):
+    """A handler class whose constructor raises."""
+
+    plugin_name = 'broken'
+    hook_point = HookPoint.INSTANCE_NETWORK_INFO
+
+    def __init__(self) -> None:
+        raise RuntimeError('BrokenInit cannot be built')
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        return 'never'

@@ -11,5 +11,11 @@ setuptools.setup(
         'build_instance = novahooks_recorder:RecordBuild',
         'delete_instance = novahooks_recorder:RecordDelete',
         'instance_network_info = novahooks_recorder:RecordNetworkInfo',
+    ], 'novahooks.hooks': [
+        # Broken on purpose, behind novahooks' dispatcher (plugin
+        # "broken"): a class whose constructor raises, and an entry point
+        # whose module does not exist.
+        'broken.instance_network_info = novahooks_recorder:BrokenInit',
+        'broken.build_instance = novahooks_recorder_missing:Nothing',
     ]},
 )

@@ -3,11 +3,17 @@
 What custom hooks import: :class:`NovaHook` to subclass, the models its
 handlers receive, :class:`Veto`, and the :func:`isolated` and :func:`timed`
 decorators for users' own code.
+
+``FatalHookException`` is the class a veto really raises: Nova's own
+``nova.hooks.FatalHookException`` where Nova is importable (looked up on
+first access, so importing novahooks never imports Nova), else a stand-in.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from novahooks_core.event import HookEvent
 from novahooks_core.hook import NovaHook
-from novahooks_core.isolation import FatalHookException, Veto, isolated
+from novahooks_core.isolation import Veto, isolated
 from novahooks_core.models import (
                                    BlockDevice,
                                    CreateRequest,
@@ -29,3 +35,13 @@ __all__ = ['BadInput', 'BlockDevice', 'CreateRequest', 'FatalHookException',
            'Flavor', 'HookEvent', 'HookPoint', 'Instance', 'IpAddress',
            'NetworkInfo', 'NovaHook', 'Phase', 'RequestInfo',
            'RequestedNetwork', 'Subnet', 'Veto', 'Vif', 'isolated', 'timed']
+
+if TYPE_CHECKING:
+    from novahooks_core.isolation import FatalHookException
+
+
+def __getattr__(name: str) -> Any:
+    if name == 'FatalHookException':
+        from novahooks_core.isolation import fatal_exception_class
+        return fatal_exception_class()
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))

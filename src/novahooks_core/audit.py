@@ -1,25 +1,40 @@
 """The ``audit`` plugin: one secret-free log line per lifecycle step.
 
 Built into core, on by default, and the smallest complete example of a
-plugin. Periodic network-info refreshes are logged at DEBUG only.
+plugin. Network-info cache updates are not handled unless ``[audit]
+network_info`` is on (then logged at DEBUG): Nova 21 logs "Hooks are
+deprecated" at WARNING for every hook that runs, so merely installing
+novahooks would add a WARNING to every periodic heal of every instance.
 """
 
 from typing import Optional
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
+from novahooks_core import config
 from novahooks_core.event import HookEvent
 from novahooks_core.hook import NovaHook
-from novahooks_core.models import HookPoint, Instance
+from novahooks_core.models import HookPoint, Instance, Phase
 from novahooks_core.plugin import Plugin
 
 LOG = logging.getLogger(__name__)
+
+OPTS = [
+    cfg.BoolOpt('network_info', default=False,
+                help='Also log every network-info cache update (at DEBUG), '
+                     'the periodic heal included. Off by default: Nova 21 '
+                     'logs "Hooks are deprecated" at WARNING each time a '
+                     'hook runs, so this adds a WARNING per instance per '
+                     'heal to Nova\'s log.'),
+]
 
 
 class AuditPlugin(Plugin):
     """Descriptor of the audit plugin."""
 
     name = 'audit'
+    options = OPTS
 
 
 def _addresses(instance: Instance) -> str:
@@ -86,3 +101,8 @@ class AuditDeleteInstance(AuditHook):
 
 class AuditInstanceNetworkInfo(AuditHook):
     hook_point = HookPoint.INSTANCE_NETWORK_INFO
+
+    @classmethod
+    def runs(cls, phase: Phase) -> bool:
+        return super().runs(phase) and bool(
+            config.register_plugin_opts('audit', OPTS).audit.network_info)

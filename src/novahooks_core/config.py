@@ -35,6 +35,12 @@ CORE_OPTS = [
     cfg.FloatOpt('slow_hook_threshold_ms', default=100.0, min=0.0,
                  help='Log a WARNING when one handler call takes longer '
                       'than this many milliseconds.'),
+    cfg.FloatOpt('write_budget_ms', default=500.0, min=0.0,
+                 help='Longest a hook waits for a plugin\'s database '
+                      '(locked, unreachable, slow) before it keeps the '
+                      'write in the plugin\'s spool under state_dir, to be '
+                      'replayed in order later. Nothing is lost either '
+                      'way; this bounds what Nova waits.'),
 ]
 
 _lock = threading.Lock()
@@ -104,6 +110,11 @@ def slow_seconds() -> float:
     return _slow_seconds
 
 
+def write_budget() -> float:
+    """``write_budget_ms`` in seconds."""
+    return float(get().write_budget_ms) / 1000.0
+
+
 def get() -> cfg.ConfigOpts:
     """The process's configuration, loaded on first use.
 
@@ -130,6 +141,11 @@ def get() -> cfg.ConfigOpts:
                       'novahooks plugins are disabled until this is fixed '
                       'and Nova is restarted', path, message)
             return _conf
+
+
+def current() -> Optional[cfg.ConfigOpts]:
+    """The loaded configuration, without loading it."""
+    return _conf
 
 
 def load_error() -> Optional[str]:

@@ -2,15 +2,20 @@
 any SQLAlchemy URL (e.g. PostgreSQL) when many hosts share it.
 
 Engines are created lazily, once per process and plugin, and reused.
+Writes made inside Nova run in :func:`transaction` with a time limit, and
+:func:`is_transient` tells the failures that waiting can cure from the
+others (see :mod:`novahooks_core.spool`).
 """
 
+import contextlib
 import os
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import sqlalchemy
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 
 from novahooks_core import config
 
@@ -25,8 +30,52 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute('PRAGMA journal_mode=WAL')
     cursor.execute('PRAGMA synchronous=NORMAL')
-    cursor.execute('PRAGMA busy_timeout=5000')
+    cursor.execute('PRAGMA busy_timeout=%d' % BUSY_TIMEOUT_MS)
     cursor.close()
+
+
+#: How long a statement waits for a lock by default (SQLite's busy
+#: timeout, PostgreSQL's lock_timeout).
+BUSY_TIMEOUT_MS = 5000
+
+#: Failures that waiting can cure: the database is unreachable, locked,
+#: busy, or timed out (DB-API ``OperationalError``), the pool is
+#: exhausted, a connection was lost, or the disk said no.
+TRANSIENT = (sa_exc.OperationalError, sa_exc.TimeoutError,
+             sa_exc.DisconnectionError, sa_exc.InterfaceError, OSError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure that a later retry may not meet."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT)
+
+
+@contextlib.contextmanager
+def transaction(engine: Any, timeout: Optional[float] = None
+                ) -> Iterator[Any]:
+    """``engine.begin()``, its lock waits bounded by ``timeout`` seconds
+    (SQLite's busy timeout, PostgreSQL's lock and statement timeouts)."""
+    with engine.begin() as conn:
+        if timeout is None:
+            yield conn
+            return
+        wait = max(1, int(timeout * 1000))
+        if conn.dialect.name == 'sqlite':
+            conn.execute(sqlalchemy.text('PRAGMA busy_timeout=%d' % wait))
+            try:
+                yield conn
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.execute(sqlalchemy.text(
+                        'PRAGMA busy_timeout=%d' % BUSY_TIMEOUT_MS))
+            return
+        if conn.dialect.name == 'postgresql':
+            conn.execute(sqlalchemy.text(
+                "SET LOCAL lock_timeout = %d; "
+                "SET LOCAL statement_timeout = %d" % (wait, wait)))
+        yield conn
 
 
 def engine(name: str, url: Optional[str] = None) -> Any:

@@ -23,10 +23,14 @@ and ``setup.cfg`` maps ``nova.hooks`` ``build_instance = pkg.mod:MyBuild``.
 import functools
 from typing import Any, Callable, ClassVar, Dict, Optional
 
+from oslo_log import log as logging
+
 from novahooks_core import config, redact
 from novahooks_core.event import HookEvent
 from novahooks_core.isolation import guarded
 from novahooks_core.models import HookPoint, Phase
+
+LOG = logging.getLogger(__name__)
 
 VETOABLE = frozenset([HookPoint.CREATE_INSTANCE, HookPoint.BUILD_INSTANCE])
 
@@ -70,11 +74,24 @@ class NovaHook:
         """
         return None
 
+    @classmethod
+    def runs(cls, phase: Phase) -> bool:
+        """Whether hooks of this class run for ``phase`` now: a handler is
+        defined and the plugin enabled. A subclass may narrow it further
+        by its own configuration (call ``super().runs(phase)``)."""
+        return (cls._handles.get(phase, False)
+                and cls.hook_point is not None
+                and config.is_enabled(cls.plugin_name))
+
     def active(self, phase: Phase) -> bool:
-        """Whether this hook runs for ``phase`` (handler defined, enabled)."""
-        return (self._handles.get(phase, False)
-                and self.hook_point is not None
-                and config.is_enabled(self.plugin_name))
+        """Whether this hook runs for ``phase``; never raises (Nova reads
+        ``pre``/``post`` outside its ``try``)."""
+        try:
+            return self.runs(phase)
+        except Exception:
+            LOG.exception('novahooks: cannot tell whether %s runs; it does '
+                          'not', self._names.get(phase, type(self).__name__))
+            return False
 
     @property
     def pre(self) -> Optional[Callable[..., None]]:
@@ -107,4 +124,5 @@ class NovaHook:
             veto_allowed=(event.phase is Phase.PRE
                           and event.hook in VETOABLE),
             instance_uuid=lambda: event.instance_uuid,
-            secrets=lambda: redact.secret_values(event.call.values))[0]
+            secrets=lambda: redact.secret_values(event.call.values)
+            + redact.configured_secrets(config.current()))[0]

@@ -30,7 +30,8 @@ class Veto(Exception):
 
 
 class FatalHookException(Exception):
-    """Stand-in for ``nova.hooks.FatalHookException`` where Nova is absent."""
+    """Stand-in for ``nova.hooks.FatalHookException`` where Nova is absent
+    (``novahooks_core.FatalHookException`` is Nova's own where it is)."""
 
 
 _fatal: Optional[Type[Exception]] = None

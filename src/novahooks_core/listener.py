@@ -14,10 +14,14 @@ guarded the same way, as the hook dispatcher.
   is recorded as failed at once: retrying cannot help, and the queue is
   never blocked.
 - SIGTERM and SIGINT stop consuming, let the in-flight messages finish,
-  and exit.
+  and exit, within :data:`STOP_SECONDS` whatever the broker does: while
+  it cannot be reached (oslo.messaging retries for ever) the listener
+  stops at once, and a stop that hangs on a dead broker is given up (the
+  broker redelivers what was not acknowledged).
 - If the broker goes away, oslo.messaging reconnects; messages waiting in
   the durable queue (``[oslo_messaging_rabbit] amqp_durable_queues``) are
-  then delivered.
+  then delivered. While it cannot be reached the listener says so (a
+  WARNING with the URL, its password masked).
 
 The failure records hold the message id, event type, publisher, instance
 UUID, outcome and attempts: never the payload.
@@ -34,7 +38,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from novahooks_core import config, dispatch, notifications
+from novahooks_core import config, dispatch, notifications, redact
 from novahooks_core.journal import Journal
 from novahooks_core.normalize import BadInput, as_str
 
@@ -69,6 +73,13 @@ OPTS = [
 #: Time given to oslo.messaging to send the last acknowledgements when the
 #: listener stops (its acknowledging thread runs every millisecond).
 ACK_GRACE_SECONDS = 0.5
+
+#: Longest a stop may take once asked (SIGTERM), whatever the broker does.
+STOP_SECONDS = 5.0
+
+#: How long connecting may take before the listener says it cannot reach
+#: the broker (and then again every minute).
+CONNECT_WARNING_SECONDS = 5.0
 
 #: Attempts remembered per process (a message taken by another listener
 #: of the pool is never seen again here): forgotten beyond this many.
@@ -205,6 +216,7 @@ class Listener:
         import oslo_messaging
         conf = config.register_plugin_opts('listen', OPTS)
         group = conf.listen
+        self.url = group.transport_url
         self.transport = oslo_messaging.get_notification_transport(
             conf, url=group.transport_url)
         self.failed = failed_journal()
@@ -224,6 +236,8 @@ class Listener:
         return self.endpoint.stats
 
     def start(self) -> None:
+        """Connect and consume (blocks while the broker cannot be
+        reached)."""
         self.server.start()
         LOG.info('novahooks listen: consuming; plugins %s',
                  ','.join(sorted(config.enabled_plugins())))
@@ -248,18 +262,64 @@ class Listener:
         self._stopping.set()
 
     def run(self, ready: Optional[threading.Event] = None) -> None:
-        """Consume until SIGTERM or SIGINT (or :meth:`request_stop`)."""
+        """Consume until SIGTERM or SIGINT (or :meth:`request_stop`);
+        returns within :data:`STOP_SECONDS` of being asked, whatever the
+        broker does."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
-        self.start()
+        # oslo.messaging retries a broker it cannot reach for ever, inside
+        # start(): connect in a thread, so a stop is heard meanwhile.
+        started = threading.Event()
+        failure: List[BaseException] = []
+
+        def connect() -> None:
+            try:
+                self.start()
+            except BaseException as exc:  # raised again below
+                failure.append(exc)
+            finally:
+                started.set()
+        threading.Thread(target=connect, daemon=True,
+                         name='novahooks-listen-connect').start()
+        since = time.monotonic()
+        warn_at = since + CONNECT_WARNING_SECONDS
+        while not self._stopping.is_set() and not started.is_set():
+            if time.monotonic() >= warn_at:
+                LOG.warning('novahooks listen: cannot reach the broker at %s '
+                            'for %.0f s; still trying',
+                            redact.mask_url(self.url),
+                            time.monotonic() - since)
+                warn_at = time.monotonic() + 60.0
+            self._stopping.wait(0.1)
+        if failure:
+            raise failure[0]
+        if not started.is_set():
+            LOG.warning('novahooks listen: stopped before the broker at %s '
+                        'could be reached', redact.mask_url(self.url))
+            return
         if ready is not None:
             ready.set()
         try:
             while not self._stopping.wait(1.0):
                 pass
         finally:
-            self.stop()
+            self._bounded_stop()
+
+    def _bounded_stop(self) -> None:
+        """:meth:`stop`, given up after :data:`STOP_SECONDS` (a dead
+        broker can hold oslo.messaging's clean-up): what was not
+        acknowledged is redelivered by the broker."""
+        stopper = threading.Thread(
+            target=self.stop, kwargs={'timeout': STOP_SECONDS},
+            daemon=True, name='novahooks-listen-stop')
+        stopper.start()
+        stopper.join(STOP_SECONDS + ACK_GRACE_SECONDS + 1.0)
+        if stopper.is_alive():
+            LOG.warning('novahooks listen: the broker did not let the '
+                        'listener stop cleanly within %.0f s; exiting '
+                        'anyway (unacknowledged messages are redelivered)',
+                        STOP_SECONDS)
 
 
 def list_opts() -> List[Any]:

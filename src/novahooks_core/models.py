@@ -229,6 +229,18 @@ def to_primitive(model: Any) -> Any:
     return model
 
 
+def network_info_from_primitive(data: Mapping[str, Any]) -> NetworkInfo:
+    """A :class:`NetworkInfo` back from :func:`to_primitive`'s output (as
+    stored in a database or a spool)."""
+    return NetworkInfo(vifs=tuple(
+        Vif(**dict(v, subnets=tuple(
+            Subnet(**dict(s, dns=tuple(s['dns']), ips=tuple(
+                IpAddress(**dict(ip, floating_ips=tuple(
+                    ip['floating_ips']))) for ip in s['ips'])))
+            for s in v['subnets'])))
+        for v in data['vifs']))
+
+
 _PLAIN = frozenset([str, int, float, bool])
 _FIELD_NAMES: Dict[type, Tuple[str, ...]] = {}
 

@@ -84,8 +84,9 @@ T = TypeVar('T')
 
 class ProcessLocal(Generic[T]):
     """A plugin's shared service: built on first use, once per process and
-    configuration (a reloaded configuration builds it anew). Cheap on the
-    hot path: no lock once built."""
+    configuration (a reloaded configuration builds it anew, and the old
+    one's ``close()`` is called, if it has one). Cheap on the hot path: no
+    lock once built."""
 
     def __init__(self, build: Callable[[], T]) -> None:
         self._build = build
@@ -100,9 +101,19 @@ class ProcessLocal(Generic[T]):
         with self._lock:
             current = self._current
             if current is None or current[0] is not conf:
+                if current is not None:
+                    _close(current[1])
                 current = self._current = (conf, self._build())
             return current[1]
 
     def reset(self) -> None:
         """Forget the service (tests, or after a fork)."""
-        self._current = None
+        current, self._current = self._current, None
+        if current is not None:
+            _close(current[1])
+
+
+def _close(service: Any) -> None:
+    close = getattr(service, 'close', None)
+    if close is not None:
+        close()

@@ -71,19 +71,18 @@ def record(name: str, outcome: str, seconds: float,
            ) -> None:
     """Count one call. ``outcome``: ok, error, bad_input or veto.
 
-    ``instance_uuid`` is called only for a log line or a listener.
+    ``instance_uuid`` is called only for a log line or a listener. Never
+    raises: a failing listener is logged and the others still called.
     """
-    slow_after = config.slow_seconds()
+    try:
+        slow_after = config.slow_seconds()
+    except Exception:
+        slow_after = float('inf')
     with _lock:
-        entry = _stats.get(name)
-        if entry is None:
-            entry = _stats[name] = CallStats()
-        entry.calls += 1
-        counter = _COUNTERS.get(outcome)
-        if counter:
-            setattr(entry, counter, getattr(entry, counter) + 1)
+        entry = _counted(name, outcome)
         entry.total_seconds += seconds
-        entry.max_seconds = max(entry.max_seconds, seconds)
+        if seconds > entry.max_seconds:
+            entry.max_seconds = seconds
         slow = seconds > slow_after
         if slow:
             entry.slow += 1
@@ -96,7 +95,31 @@ def record(name: str, outcome: str, seconds: float,
         call = CallRecord(name, outcome, seconds, summary,
                           safe_call(instance_uuid))
         for listener in list(_listeners):
-            listener(call)
+            try:
+                listener(call)
+            except Exception:
+                LOG.exception('novahooks: timing listener %r failed',
+                              listener)
+
+
+def count(name: str, outcome: str = 'ok') -> None:
+    """Count one event under ``name`` that is not a timed call (work
+    spooled, a broken handler skipped): no duration, no listeners."""
+    with _lock:
+        _counted(name, outcome)
+
+
+def _counted(name: str, outcome: str) -> CallStats:
+    """``name``'s entry with one more call of ``outcome`` (the caller
+    holds ``_lock``)."""
+    entry = _stats.get(name)
+    if entry is None:
+        entry = _stats[name] = CallStats()
+    entry.calls += 1
+    counter = _COUNTERS.get(outcome)
+    if counter:
+        setattr(entry, counter, getattr(entry, counter) + 1)
+    return entry
 
 
 def snapshot() -> Dict[str, CallStats]:

@@ -6,10 +6,11 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from cliff import lister
 
+from novahooks_core.cli import base
 from novahooks_dns import service as dns_service
 from novahooks_dns import state
 from novahooks_dns.backends import BackendError
-from novahooks_dns.records import Record
+from novahooks_dns.records import Record, absolute
 
 Rows = Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]
 
@@ -29,6 +30,7 @@ class Records(lister.Lister):
 
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()
+        dns.ready()
         with dns.engine.begin() as conn:
             rows = state.applied_records(conn, parsed_args.uuid)
         return (('Instance', 'Zone', 'Name', 'Type', 'Value', 'TTL'),
@@ -36,46 +38,125 @@ class Records(lister.Lister):
 
 
 class Pending(lister.Lister):
-    """Changes waiting in the outbox, with their last error."""
+    """Changes waiting in the outbox, with their last error.
+
+    Changes for a zone that is no longer configured are held: "held" in
+    the Note column; configure the zone again, or discard them with
+    "novahooks dns discard".
+    """
 
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()
+        spooled = dns.ready()
         with dns.engine.begin() as conn:
             rows = state.pending(conn)
+        if spooled:
+            self.app.stderr.write(
+                '%d decision(s) wait in %s for the database\n'
+                % (spooled, dns.spool.path))
+        zones = set(dns.zones)
         return (('Id', 'Instance', 'Op', 'Zone', 'Name', 'Type', 'Value',
-                 'Attempts', 'Next attempt', 'Last error'),
+                 'Attempts', 'Next attempt', 'Last error', 'Note'),
                 [(r.id, r.instance_uuid, r.op, r.zone, r.name, r.rtype,
                   r.value, r.attempts, r.next_attempt_at.isoformat(),
-                  r.last_error or '') for r in rows])
+                  r.last_error or '',
+                  '' if r.zone in zones else 'held: zone not configured')
+                 for r in rows])
 
 
-class Flush(lister.Lister):
-    """Apply every pending change now (ignoring backoff)."""
+class Discard(base.Lister):
+    """Discard pending changes on purpose (they are never sent).
+
+    Select them by id, by --zone, by --instance (every selector given must
+    match), or all those held for zones no longer configured (--held).
+    """
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('ids', nargs='*', type=int, metavar='ID',
+                            help='outbox ids (see "novahooks dns pending")')
+        parser.add_argument('--zone', action='append', default=[],
+                            help='changes for this zone (repeatable)')
+        parser.add_argument('--instance', metavar='UUID')
+        parser.add_argument('--held', action='store_true',
+                            help='every change for a zone that is not '
+                                 'configured')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        dns = dns_service.service()
+        dns.ready()
+        zones = [absolute(z) for z in parsed_args.zone]
+        if parsed_args.held:
+            with dns.engine.begin() as conn:
+                held = {r.zone for r in state.pending(conn)} - set(dns.zones)
+            zones = sorted(held & set(zones)) if zones else sorted(held)
+            if not zones:
+                return _DISCARD_COLUMNS, []
+        if not (parsed_args.ids or zones or parsed_args.instance):
+            raise base.UsageError('say what to discard: IDs, --zone, '
+                                  '--instance or --held')
+        with dns.engine.begin() as conn:
+            rows = state.discard(conn, parsed_args.ids, zones,
+                                 parsed_args.instance)
+        return _DISCARD_COLUMNS, [
+            (r.id, r.instance_uuid, r.op, r.zone, r.name, r.rtype, r.value)
+            for r in rows]
+
+
+_DISCARD_COLUMNS = ('Discarded', 'Instance', 'Op', 'Zone', 'Name', 'Type',
+                    'Value')
+
+
+class Flush(base.Lister):
+    """Apply every pending change now (ignoring backoff); exit 1 if any
+    change is left (a server error, a held zone, the database down)."""
 
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()
         result = dns.sender.flush(force=True)
         with dns.engine.begin() as conn:
             left = state.counts(conn)['pending']
-        self.failed = bool(left)
-        return (('Sent', 'Failed', 'Pending', 'Last error'),
-                [(result.sent, result.failed, left,
+        self.failed = bool(left or result.spooled)
+        return (('Sent', 'Failed', 'Pending', 'Spooled', 'Last error'),
+                [(result.sent, result.failed, left, result.spooled,
                   result.errors[-1] if result.errors else '')])
-
-    failed = False
-
-    def run(self, parsed_args: Any) -> int:
-        code = super().run(parsed_args)
-        return 1 if self.failed else int(code or 0)
 
 
 def _existing_instances(path: Optional[str]) -> Optional[Set[str]]:
-    """UUIDs from ``openstack server list --all-projects -f json``."""
+    """UUIDs from ``openstack server list --all-projects -f json``; a
+    :class:`UsageError` naming the file when it is anything else."""
     if not path:
         return None
-    with (sys.stdin if path == '-' else open(path)) as stream:
-        servers = json.load(stream)
-    return {str(s.get('ID') or s.get('id')) for s in servers}
+    name = 'standard input' if path == '-' else path
+    try:
+        if path == '-':
+            servers = json.load(sys.stdin)
+        else:
+            with open(path) as stream:
+                servers = json.load(stream)
+    except OSError as exc:
+        raise base.UsageError('--servers: cannot read %s: %s'
+                              % (name, exc.strerror)) from None
+    except ValueError as exc:
+        raise base.UsageError('--servers: %s is not JSON: %s'
+                              % (name, exc)) from None
+    expected = ('expected the output of "openstack server list '
+                '--all-projects -f json"')
+    if not isinstance(servers, list):
+        raise base.UsageError('--servers: %s holds a JSON %s, %s (a list '
+                              'of servers)' % (name, type(servers).__name__,
+                                               expected))
+    found = set()
+    for index, server in enumerate(servers):
+        uuid = (server.get('ID', server.get('id'))
+                if isinstance(server, dict) else None)
+        if not isinstance(uuid, str) or not uuid.strip():
+            raise base.UsageError(
+                '--servers: %s item %d has no "ID": %s' % (
+                    name, index, expected))
+        found.add(uuid.strip())
+    return found
 
 
 def _progress(done: int, total: int) -> None:
@@ -90,12 +171,40 @@ def _progress(done: int, total: int) -> None:
         sys.stderr.flush()
 
 
-class Reconcile(lister.Lister):
+Drift = Tuple[str, str, Record]
+
+
+def find_drift(owners: Dict[Tuple[Record, str], None], live: Set[Record],
+               existing: Optional[Set[str]]) -> List[Drift]:
+    """Compare applied records (with their owners) with the live zones and
+    the instances that exist: a pure function.
+
+    missing: applied, not served; stale: its instance no longer exists;
+    unmanaged: served, applied for no instance.
+    """
+    live_keys = {state.key_of(r) for r in live}
+    drift: List[Drift] = []
+    for record, uuid in sorted(owners):
+        if existing is not None and uuid not in existing:
+            drift.append(('stale', uuid, record))
+        elif state.key_of(record) not in live_keys:
+            drift.append(('missing', uuid, record))
+    owned = {state.key_of(r) for r, _ in owners}
+    drift.extend(('unmanaged', '', record) for record in sorted(live)
+                 if state.key_of(record) not in owned)
+    return drift
+
+
+class Reconcile(base.Lister):
     """Compare applied records with the live zones and existing instances.
 
     Drift kinds: missing (applied but not served: re-added by --fix),
     stale (its instance no longer exists: removed by --fix), unmanaged
-    (served, not ours: reported only).
+    (served, not ours: reported only). Exit 0 when there is no missing or
+    stale record (or --fix repaired them all), 1 when some are left, 2 when
+    --servers is not a server list. --fix refuses to remove the records
+    of more than --max-remove percent of the managed instances unless
+    --force.
     """
 
     def get_parser(self, prog_name: str) -> Any:
@@ -106,17 +215,25 @@ class Reconcile(lister.Lister):
                  '("-" for stdin): instances not in it are stale')
         parser.add_argument('--fix', action='store_true',
                             help='queue and send the repairs')
+        parser.add_argument('--max-remove', type=float, default=10.0,
+                            metavar='PERCENT',
+                            help='largest share of the managed instances '
+                                 'whose records --fix may remove '
+                                 '(default 10; at least one instance)')
+        parser.add_argument('--force', action='store_true',
+                            help='remove stale records beyond --max-remove')
         return parser
 
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()
         existing = _existing_instances(parsed_args.servers)
+        dns.ready()
         with dns.engine.begin() as conn:
             applied_rows = state.applied_records(conn)
-        owners: Dict[Record, str] = {state.record_of(r): r.instance_uuid
-                                     for r in applied_rows}
-        zones = sorted({r.zone for r in owners} | {dns.settings.zone}
-                       | set(dns.settings.reverse_zones))
+        holdable = dns.backend.record_types
+        owners = {(state.record_of(r), r.instance_uuid): None
+                  for r in applied_rows if r.rtype in holdable}
+        zones = sorted({r.zone for r, _ in owners} | set(dns.zones))
         live: Set[Record] = set()
         for index, zone in enumerate(zones, 1):
             try:
@@ -125,56 +242,75 @@ class Reconcile(lister.Lister):
                 raise RuntimeError('cannot read zone %s: %s'
                                    % (zone, exc)) from None
             _progress(index, len(zones))
-        live_keys = {(r.zone, r.name, r.rtype, r.value) for r in live}
-        drift: List[Tuple[str, str, Record]] = []
-        for record, uuid in sorted(owners.items()):
-            if existing is not None and uuid not in existing:
-                drift.append(('stale', uuid, record))
-            elif (record.zone, record.name, record.rtype,
-                  record.value) not in live_keys:
-                drift.append(('missing', uuid, record))
-        owned = {(r.zone, r.name, r.rtype, r.value) for r in owners}
-        for record in sorted(live):
-            if (record.zone, record.name, record.rtype,
-                    record.value) not in owned:
-                drift.append(('unmanaged', '', record))
-        if parsed_args.fix:
-            self._fix(dns, drift)
-        return (('Drift', 'Instance', 'Zone', 'Name', 'Type', 'Value'),
-                [(kind, uuid, r.zone, r.name, r.rtype, r.value)
-                 for kind, uuid, r in drift])
+        drift = find_drift(owners, live, existing)
+        actions = {index: '' for index in range(len(drift))}
+        repairable = [i for i, (kind, _, _) in enumerate(drift)
+                      if kind in ('missing', 'stale')]
+        if parsed_args.fix and repairable:
+            self._fix(dns, drift, repairable, actions, owners, parsed_args)
+        left = [i for i in repairable if actions[i] not in ('re-added',
+                                                            'removed')]
+        self.failed = bool(left)
+        added = sum(1 for a in actions.values() if a == 're-added')
+        removed = sum(1 for a in actions.values() if a == 'removed')
+        self.app.stderr.write(
+            'reconcile: %d missing, %d stale, %d unmanaged; %d re-added, '
+            '%d removed, %d left\n' % (
+                sum(1 for k, _, _ in drift if k == 'missing'),
+                sum(1 for k, _, _ in drift if k == 'stale'),
+                sum(1 for k, _, _ in drift if k == 'unmanaged'),
+                added, removed, len(left)))
+        return (('Drift', 'Instance', 'Zone', 'Name', 'Type', 'Value',
+                 'Action'),
+                [(kind, uuid, r.zone, r.name, r.rtype, r.value, actions[i])
+                 for i, (kind, uuid, r) in enumerate(drift)])
 
-    @staticmethod
-    def _fix(dns: Any, drift: List[Tuple[str, str, Record]]) -> None:
-        by_instance: Dict[str, Tuple[List[Record], List[Record]]] = {}
-        for kind, uuid, record in drift:
-            if kind == 'missing':
-                by_instance.setdefault(uuid, ([], []))[0].append(record)
-            elif kind == 'stale':
-                by_instance.setdefault(uuid, ([], []))[1].append(record)
+    def _fix(self, dns: Any, drift: List[Drift], repairable: List[int],
+             actions: Dict[int, str], owners: Dict[Tuple[Record, str], None],
+             parsed_args: Any) -> None:
+        managed = {uuid for _, uuid in owners}
+        stale = {drift[i][1] for i in repairable if drift[i][0] == 'stale'}
+        allowed = max(1, int(len(managed) * parsed_args.max_remove / 100.0))
+        remove = True
+        if len(stale) > allowed and not parsed_args.force:
+            remove = False
+            self.app.stderr.write(
+                'reconcile: refusing to remove the records of %d of %d '
+                'managed instances (more than %g%%): is %s the complete '
+                'server list of every project? --force removes them\n' % (
+                    len(stale), len(managed), parsed_args.max_remove,
+                    parsed_args.servers))
+        by_instance: Dict[str, Tuple[List[int], List[int]]] = {}
+        for i in repairable:
+            kind, uuid, _ = drift[i]
+            if kind == 'stale' and not remove:
+                actions[i] = 'refused'
+                continue
+            by_instance.setdefault(uuid, ([], []))[
+                0 if kind == 'missing' else 1].append(i)
         with dns.engine.begin() as conn:
             for uuid, (adds, deletes) in by_instance.items():
-                state.enqueue(conn, uuid, adds, deletes)
+                state.lock_instance(conn, uuid)
+                state.enqueue(conn, uuid, [drift[i][2] for i in adds], ())
                 if deletes:
+                    state.release_records(conn, uuid,
+                                          [drift[i][2] for i in deletes])
                     state.forget_instance(conn, uuid)
-        dns.sender.flush()
+        result = dns.sender.flush()
+        for adds, deletes in by_instance.values():
+            for i in adds:
+                actions[i] = 're-added' if result.done else 'queued'
+            for i in deletes:
+                actions[i] = 'removed' if result.done else 'queued'
 
 
-class CheckDns(lister.Lister):
-    """Server reachable, key accepted, zones served."""
+class CheckDns(base.Lister):
+    """Server reachable, key accepted, zones served (exit 1 if not)."""
 
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()
-        zones = [dns.settings.zone] + list(dns.settings.reverse_zones)
-        results = dns.backend.check(zones)
+        results = dns.backend.check(list(dns.zones))
         self.failed = any(not r.ok for r in results)
         return (('Check', 'OK', 'Detail'),
                 [(r.what, 'yes' if r.ok else 'NO', r.detail)
                  for r in results])
-
-    failed = False
-
-    def run(self, parsed_args: Any) -> int:
-        code = super().run(parsed_args)
-        return 1 if self.failed else int(code or 0)
-

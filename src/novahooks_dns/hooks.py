@@ -93,4 +93,4 @@ class DnsDeleteInstance(DnsHook):
         if instance is None or not instance.uuid:
             return None
         dns = service()
-        return dns.remove(instance, dns.fallback.pop(instance.uuid, None))
+        return dns.remove(instance, dns.fallback.pop(instance.uuid))

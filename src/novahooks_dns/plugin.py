@@ -22,13 +22,21 @@ class DnsPlugin(Plugin):
         except Exception as exc:
             return [CheckResult('dns', 'backend and database', False,
                                 '%s: %s' % (type(exc).__name__, exc))]
-        zones = [dns.settings.zone] + list(dns.settings.reverse_zones)
-        results = dns.backend.check(zones)
-        with dns.engine.begin() as conn:
-            counts = state.counts(conn)
+        results = dns.backend.check(list(dns.zones))
+        try:
+            spooled = dns.ready()
+            with dns.engine.begin() as conn:
+                counts = state.counts(conn, list(dns.zones))
+        except Exception as exc:
+            return results + [CheckResult(
+                'dns', 'state database', False,
+                '%s: %s' % (type(exc).__name__, exc))]
         results.append(CheckResult(
-            'dns', 'outbox', True, '%(pending)d pending, %(applied)d '
-            'applied' % counts))
+            'dns', 'outbox', not counts['held'],
+            '%(pending)d pending (%(held)d held for zones not configured), '
+            '%(applied)d applied' % counts))
+        results.append(CheckResult('dns', 'spool empty', not spooled,
+                                   '%d decision(s) waiting' % spooled))
         return results
 
     @classmethod

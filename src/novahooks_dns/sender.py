@@ -2,7 +2,11 @@
 waits, then in a lazily started background worker with backoff.
 
 Order is kept per zone: a zone whose oldest pending change is not yet due
-(backing off after a failure) sends nothing newer either.
+(backing off after a failure) sends nothing newer either. Changes queued
+for a zone that is no longer configured are held (a WARNING once per zone
+and process; ``novahooks dns pending`` marks them) until an operator
+discards them or configures the zone again: a typo in ``zone`` must not
+silently drop queued deletes.
 """
 
 import collections
@@ -10,12 +14,13 @@ import dataclasses
 import datetime
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 import uuid
 
 from oslo_log import log as logging
 import sqlalchemy.exc
 
+from novahooks_core import redact
 from novahooks_dns import state
 from novahooks_dns.backends import BackendError, Change, DnsBackend
 
@@ -29,6 +34,8 @@ class FlushResult:
     errors: List[str] = dataclasses.field(default_factory=list)
     #: Nothing was left: every change that was pending got applied.
     done: bool = False
+    #: Decisions still in the service's spool (its database is down).
+    spooled: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,15 +51,21 @@ class Sender:
     """One per process and database."""
 
     def __init__(self, engine: Any, backend: DnsBackend,
-                 policy: SendPolicy, zones: Sequence[str] = ()) -> None:
+                 policy: SendPolicy, zones: Sequence[str] = (),
+                 before: Callable[[], int] = lambda: 0) -> None:
         self.engine = engine
         self.backend = backend
         self.policy = policy
         #: Configured zones; changes queued for any other zone (the
-        #: configuration changed since) are dropped with a warning.
+        #: configuration changed since) are held, not sent.
         self.zones = frozenset(zones)
+        #: Run before each flush: the service replays its spool and says
+        #: how many decisions are still in it.
+        self.before = before
         self._lock = threading.Lock()
         self._worker: Optional[threading.Thread] = None
+        self._stopped = threading.Event()
+        self._warned_zones: Set[str] = set()
 
     def _batches(self, conn: Any, token: str
                  ) -> Tuple[Dict[str, List[Any]], bool]:
@@ -62,15 +75,16 @@ class Sender:
         now = state.now()
         blocked = set()
         wanted: Dict[str, List[int]] = collections.OrderedDict()
-        orphans = []
+        held: Dict[str, int] = collections.Counter()
         limit = self.policy.batch * 4
-        rows = list(conn.execute(state.outbox.select().order_by(
+        query = state.outbox.select()
+        if self.zones:
+            query = query.where(state.outbox.c.zone.in_(sorted(self.zones)))
+            held.update(state.held_by_zone(conn, sorted(self.zones)))
+        rows = list(conn.execute(query.order_by(
             state.outbox.c.id).limit(limit)))
         complete = len(rows) < limit
         for row in rows:
-            if self.zones and row.zone not in self.zones:
-                orphans.append(row.id)
-                continue
             if row.zone in blocked:
                 complete = False
                 continue
@@ -85,11 +99,14 @@ class Sender:
                 ids.append(row.id)
             else:
                 complete = False
-        if orphans:
-            LOG.warning('novahooks dns: dropping %d pending change(s) for '
-                        'zones no longer configured', len(orphans))
-            conn.execute(state.outbox.delete().where(
-                state.outbox.c.id.in_(orphans)))
+        for zone, count in held.items():
+            if zone not in self._warned_zones:
+                self._warned_zones.add(zone)
+                LOG.warning('novahooks dns: %d pending change(s) for zone '
+                            '%s, which is not configured, are held (see '
+                            '"novahooks dns pending"; configure the zone '
+                            'again, or "novahooks dns discard --zone %s")',
+                            count, zone, zone)
         lease = now + datetime.timedelta(seconds=self.policy.timeout * 2 + 30)
         batches: Dict[str, List[Any]] = collections.OrderedDict()
         for zone, ids in wanted.items():
@@ -121,11 +138,12 @@ class Sender:
         deadline = time.monotonic() + (budget if budget is not None
                                        else float('inf'))
         token = str(uuid.uuid4())
+        result.spooled = self.before()
         while True:
             with self.engine.begin() as conn:
                 batches, complete = self._batches(conn, token)
             if not batches:
-                result.done = complete
+                result.done = complete and not result.spooled
                 return result
             progressed = False
             for zone, rows in batches.items():
@@ -133,10 +151,11 @@ class Sender:
                 if remaining <= 0:
                     return result
                 changes = [Change(row.op, state.record_of(row))
-                           for row in rows]
+                           for row in rows if row.op != state.FORGET]
                 try:
-                    self.backend.apply(zone, changes,
-                                       min(remaining, self.policy.timeout))
+                    if changes:
+                        self.backend.apply(zone, changes,
+                                           min(remaining, self.policy.timeout))
                 except BackendError as exc:
                     result.failed += len(rows)
                     result.errors.append(str(exc))
@@ -152,7 +171,7 @@ class Sender:
                 result.sent += len(rows)
                 progressed = True
             if complete and not result.failed:
-                result.done = True
+                result.done = not result.spooled
                 return result
             if not progressed:
                 return result
@@ -171,27 +190,42 @@ class Sender:
                 time.sleep(0.01 * (attempt + 1))
 
     def has_pending(self) -> bool:
+        """Whether changes for configured zones wait to be sent."""
         with self.engine.begin() as conn:
-            return bool(state.counts(conn)['pending'])
+            counts = state.counts(conn, sorted(self.zones))
+        return counts['pending'] > counts['held']
+
+    def stop(self) -> None:
+        """Stop the background worker (the service is replaced); what is
+        pending stays in the outbox."""
+        self._stopped.set()
 
     def ensure_worker(self) -> None:
         """Start the background retry worker unless it runs."""
         with self._lock:
-            if self._worker is not None:
+            if self._worker is not None or self._stopped.is_set():
                 return
             self._worker = threading.Thread(
                 target=self._work, name='novahooks-dns-sender', daemon=True)
             self._worker.start()
 
     def _work(self) -> None:
-        while True:
-            time.sleep(self.policy.poll)
+        failing_since: Optional[float] = None
+        while not self._stopped.wait(self.policy.poll):
             try:
-                self.flush()
+                result = self.flush()
                 with self._lock:  # ensure_worker() sees either us or None
-                    if not self.has_pending():
+                    if not self.has_pending() and not result.spooled:
                         self._worker = None
                         return
-            except Exception:
-                LOG.exception('novahooks dns: background sender failed; '
-                              'retrying')
+                failing_since = None
+            except Exception as exc:
+                # Said once, then once a minute while it lasts.
+                at = time.monotonic()
+                if failing_since is None or at - failing_since >= 60:
+                    failing_since = at
+                    LOG.warning('novahooks dns: background sender cannot '
+                                'work (%s); retrying every %.0f s',
+                                redact.scrub('%s: %s' % (
+                                    type(exc).__name__, exc)),
+                                self.policy.poll)

@@ -10,9 +10,11 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from stevedore import driver
 
-from novahooks_core import config, db
+from novahooks_core import config, db, models
+from novahooks_core.lru import LRU
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.plugin import ProcessLocal
+from novahooks_core.spool import Spool
 from novahooks_dns import state
 from novahooks_dns.backends import NAMESPACE, DnsBackend
 from novahooks_dns.records import (
@@ -70,36 +72,133 @@ OPTS = [
 ]
 
 
+#: Instances whose last synced inputs each process remembers (an
+#: unchanged heal ends there), and deletes whose info cache ``pre`` keeps
+#: for ``post``: bounded, the least recently used forgotten first.
+KNOWN_LIMIT = 50000
+FALLBACK_LIMIT = 10000
+
+
+def _instance_op(instance: Instance) -> Dict[str, Any]:
+    return {'uuid': instance.uuid, 'hostname': instance.hostname,
+            'display_name': instance.display_name,
+            'project_id': instance.project_id}
+
+
+def _network(data: Any) -> Optional[NetworkInfo]:
+    return (None if data is None
+            else models.network_info_from_primitive(data))
+
+
 class DnsService:
     """Shared by every DNS hook of a process."""
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
         dns = conf.dns
+        self.backend = load_backend(conf)
+        # Records the backend cannot hold are not desired (no PTR in a
+        # hosts file), so they are never reported missing.
         self.settings = Settings(
             zone=absolute(dns.zone),
-            reverse_zones=tuple(absolute(z) for z in dns.reverse_zones),
+            reverse_zones=tuple(absolute(z) for z in dns.reverse_zones)
+            if 'PTR' in self.backend.record_types else (),
             ttl=dns.ttl, forward_template=dns.forward_template,
             floating_template=dns.floating_template,
             networks=tuple(dns.networks))
         self.engine = db.engine('dns', dns.database_url or None)
-        db.upgrade(self.engine, MIGRATIONS, 'dns_alembic_version')
-        self.backend = load_backend(conf)
+        self._migrated = False
+        self.spool = Spool('dns', os.path.join(
+            config.state_dir(), 'dns-spool.jsonl'), self.engine,
+            self._apply, self.ensure_schema)
         self.sender = Sender(self.engine, self.backend, SendPolicy(
             batch=dns.batch_size, timeout=self.backend_timeout(),
             retry_initial=dns.retry_initial_seconds,
             retry_max=dns.retry_max_seconds),
-            (self.settings.zone,) + self.settings.reverse_zones)
+            (self.settings.zone,) + self.settings.reverse_zones,
+            before=self.ready)
         self.budget = dns.send_budget_ms / 1000.0
         self.recheck = dns.heal_recheck_seconds
         #: uuid -> (inputs of the records last synced, when).
-        self._known: Dict[str, Tuple[Tuple[Any, ...], float]] = {}
+        self._known: LRU[str, Tuple[Tuple[Any, ...], float]] = LRU(
+            KNOWN_LIMIT)
         #: Network info seen in delete pre, for delete post.
-        self.fallback: Dict[str, Optional[NetworkInfo]] = {}
+        self.fallback: LRU[str, Optional[NetworkInfo]] = LRU(FALLBACK_LIMIT)
+
+    def close(self) -> None:
+        """The service is replaced (a new configuration): stop its
+        background sender."""
+        self.sender.stop()
+
+    @property
+    def zones(self) -> Tuple[str, ...]:
+        """The configured zones, forward first."""
+        return (self.settings.zone,) + self.settings.reverse_zones
 
     def backend_timeout(self) -> float:
         group = getattr(self.conf, 'dns_' + self.conf.dns.backend, None)
         return float(getattr(group, 'timeout', 2.0) or 2.0)
+
+    def ensure_schema(self) -> None:
+        """Migrate the state database to the newest schema, once per
+        process."""
+        if not self._migrated:
+            db.upgrade(self.engine, MIGRATIONS, 'dns_alembic_version')
+            self._migrated = True
+
+    def ready(self) -> int:
+        """Schema migrated and spooled decisions replayed (before any read
+        of the state); returns how many are still spooled."""
+        self.ensure_schema()
+        return self.spool.replay()[1]
+
+    # -- decisions, each in one transaction under the instance's lock ----
+
+    def _apply(self, conn: Any, op: Dict[str, Any]) -> Tuple[int, int, str]:
+        """Carry out one operation (from a hook, or from the spool):
+        (added, removed, note)."""
+        kind = op['op']
+        if kind == 'remember':
+            state.remember_instance(conn, op['uuid'], op.get('name'),
+                                    op.get('project_id'))
+            return 0, 0, ''
+        instance = Instance(**op['instance'])
+        uuid = str(instance.uuid)
+        tracked = state.is_tracked(conn, uuid)
+        state.lock_instance(conn, uuid)
+        have = state.effective(conn, uuid)
+        if kind == 'sync':
+            network = _network(op['network'])
+            desired = desired_records(instance, network, self.settings)
+            if not desired and have and not op.get('deleting'):
+                LOG.warning('novahooks dns: network info of live instance '
+                            '%s is empty; keeping its %d record(s) (run '
+                            '"novahooks dns reconcile" if it really lost '
+                            'its addresses)', uuid, len(have))
+                return 0, 0, 'empty network info of a live instance: kept'
+            adds = desired - have
+            removed = sum(state.release_records(conn, uuid, have - desired))
+            state.enqueue(conn, uuid, adds, ())
+            return len(adds), removed, ''
+        if kind == 'remove':
+            fallback = _network(op.get('fallback'))
+            if not tracked and fallback is not None:
+                # No state kept here (lost, or kept by another host's
+                # database): delete what the info cache implies.
+                have = desired_records(instance, fallback, self.settings)
+            removed = sum(state.release_records(conn, uuid, have))
+            state.forget_instance(conn, uuid)
+            return 0, removed, ''
+        raise ValueError('unknown DNS operation %r' % kind)
+
+    def _write(self, op: Dict[str, Any]) -> Optional[Tuple[int, int, str]]:
+        """Decide ``op`` now within ``[DEFAULT] write_budget_ms``, or keep
+        it in the spool (``None``) for the background sender to replay."""
+        applied, result = self.spool.write(op, config.write_budget())
+        if not applied:
+            self.sender.ensure_worker()
+            return None
+        return result
 
     def sync(self, instance: Instance, network: Optional[NetworkInfo],
              deleting: bool = False) -> str:
@@ -114,32 +213,25 @@ class DnsService:
         if known is not None and known[0] == inputs and (
                 time.monotonic() - known[1] < self.recheck):
             return 'unchanged'
-        desired = desired_records(instance, network, self.settings)
-        with self.engine.begin() as conn:
-            have = state.effective(conn, uuid)
-            if not desired and have and not deleting:
-                LOG.warning('novahooks dns: network info of live instance '
-                            '%s is empty; keeping its %d record(s) (run '
-                            '"novahooks dns reconcile" if it really lost '
-                            'its addresses)', uuid, len(have))
-                return 'empty network info of a live instance: kept'
-            adds, deletes = desired - have, have - desired
-            queued = state.enqueue(conn, uuid, adds, deletes)
-        self._known[uuid] = (inputs, time.monotonic())
-        if not queued:
+        result = self._write({
+            'op': 'sync', 'uuid': uuid, 'instance': _instance_op(instance),
+            'network': models.to_primitive(network), 'deleting': deleting})
+        if result is None:
+            return 'database unavailable: spooled'
+        adds, removed, note = result
+        if note:
+            return note
+        self._known.put(uuid, (inputs, time.monotonic()))
+        if not adds and not removed:
             return 'in sync'
-        return '%d added, %d removed%s' % (len(adds), len(deletes),
-                                           self.send())
+        return '%d added, %d removed%s' % (adds, removed, self.send())
 
     def prepare_removal(self, instance: Instance) -> None:
-        """Before a delete: if no state is kept for the instance (lost, or
-        applied by another host's database), keep its info cache, which
-        deallocation empties before ``delete_instance`` post."""
+        """Before a delete: keep its info cache, which deallocation empties
+        before ``delete_instance`` post, in case no state is kept for the
+        instance (lost, or applied by another host's database)."""
         assert instance.uuid
-        with self.engine.begin() as conn:
-            have = state.effective(conn, instance.uuid)
-        if not have:
-            self.fallback[instance.uuid] = instance.network_info
+        self.fallback.put(instance.uuid, instance.network_info)
 
     def remove(self, instance: Instance,
                fallback: Optional[NetworkInfo]) -> str:
@@ -147,15 +239,14 @@ class DnsService:
         uuid = instance.uuid
         if not uuid:
             return 'no uuid: nothing to do'
-        with self.engine.begin() as conn:
-            have = state.effective(conn, uuid)
-            if not have and fallback is not None:
-                # Local state lost: delete what the info cache implies.
-                have = desired_records(instance, fallback, self.settings)
-            state.enqueue(conn, uuid, (), have)
-            state.forget_instance(conn, uuid)
-        self._known.pop(uuid, None)
-        return '%d removed%s' % (len(have), self.send() if have else '')
+        self._known.pop(uuid)
+        result = self._write({
+            'op': 'remove', 'uuid': uuid, 'instance': _instance_op(instance),
+            'fallback': models.to_primitive(fallback)})
+        if result is None:
+            return 'database unavailable: spooled'
+        removed = result[1]
+        return '%d removed%s' % (removed, self.send() if removed else '')
 
     def send(self) -> str:
         """Send now within the budget; leave the rest to the worker."""
@@ -174,6 +265,7 @@ class DnsService:
         name = forward_name(instance, self.settings)
         if name is None:
             return None
+        self.ensure_schema()
         with self.engine.begin() as conn:
             owner = state.owner_of_name(conn, name)
         return owner if owner != instance.uuid else None
@@ -181,10 +273,9 @@ class DnsService:
     def remember(self, instance: Instance) -> None:
         if not instance.uuid:
             return
-        with self.engine.begin() as conn:
-            state.remember_instance(conn, instance.uuid,
-                                    forward_name(instance, self.settings),
-                                    instance.project_id)
+        self._write({'op': 'remember', 'uuid': instance.uuid,
+                     'name': forward_name(instance, self.settings),
+                     'project_id': instance.project_id})
 
 
 def load_backend(conf: cfg.ConfigOpts) -> DnsBackend:

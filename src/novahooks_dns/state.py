@@ -3,6 +3,14 @@
 Every change is written to the outbox before it is sent; a record moves to
 ``dns_applied`` only after the server confirmed it. What an instance
 "has" is the applied set with its pending changes replayed in order.
+
+Records are owned per instance: two instances may hold the same record
+(a name or an address reused before the old instance's records went).
+An instance that lets go of a record another instance still holds queues
+a ``forget``: its ownership ends without the record leaving the server.
+Each instance's changes are decided under its row lock in
+``dns_instances`` (:func:`lock_instance`), so processes sharing one
+database decide one after the other.
 """
 
 import datetime
@@ -49,10 +57,16 @@ applied = sa.Table(
     sa.Column('name', sa.String(255), primary_key=True),
     sa.Column('rtype', sa.String(8), primary_key=True),
     sa.Column('value', sa.String(255), primary_key=True),
+    sa.Column('instance_uuid', sa.String(36), primary_key=True, index=True),
     sa.Column('ttl', sa.Integer, nullable=False),
-    sa.Column('instance_uuid', sa.String(36), nullable=False, index=True),
     sa.Column('applied_at', sa.DateTime, nullable=False),
 )
+
+#: Outbox operations: ``forget`` ends an instance's ownership of a record
+#: that another instance still holds; nothing is sent for it.
+ADD, DELETE, FORGET = 'add', 'delete', 'forget'
+
+Key = Tuple[str, str, str, str]
 
 instances = sa.Table(
     'dns_instances', metadata,
@@ -72,29 +86,92 @@ def record_of(row: Any) -> Record:
     return Record(row.zone, row.name, row.rtype, row.value, row.ttl)
 
 
+def key_of(record: Any) -> Key:
+    return (record.zone, record.name, record.rtype, record.value)
+
+
+def lock_instance(conn: Any, uuid: str) -> None:
+    """Take the instance's row lock for the rest of the transaction (its
+    row is made if missing). The first statement is a write, so SQLite's
+    write lock is held from here too."""
+    row = dict(uuid=uuid, created_at=now())
+    if conn.dialect.name == 'postgresql':
+        from sqlalchemy.dialects import postgresql
+        conn.execute(postgresql.insert(instances).values(
+            **row).on_conflict_do_nothing())
+    else:
+        conn.execute(instances.insert().prefix_with('OR IGNORE').values(
+            **row))
+    conn.execute(instances.update().where(instances.c.uuid == uuid).values(
+        uuid=uuid))
+
+
+def is_tracked(conn: Any, uuid: str) -> bool:
+    """Whether this database holds state for the instance (it was synced
+    or remembered here)."""
+    return conn.execute(instances.select().where(
+        instances.c.uuid == uuid)).first() is not None
+
+
 def effective(conn: Any, instance_uuid: str) -> FrozenSet[Record]:
     """Applied records of an instance with its pending changes replayed."""
     have = {record_of(r) for r in conn.execute(applied.select().where(
         applied.c.instance_uuid == instance_uuid))}
     for row in conn.execute(outbox.select().where(
             outbox.c.instance_uuid == instance_uuid).order_by(outbox.c.id)):
-        (have.add if row.op == 'add' else have.discard)(record_of(row))
+        (have.add if row.op == ADD else have.discard)(record_of(row))
     return frozenset(have)
 
 
+def held_by_others(conn: Any, instance_uuid: str,
+                   records: Iterable[Record]) -> FrozenSet[Record]:
+    """Those of ``records`` that another instance holds (applied, or
+    pending as an add), whatever their TTL."""
+    wanted = {key_of(r): r for r in records}
+    if not wanted:
+        return frozenset()
+    names = sorted({key[1] for key in wanted})
+    held: Dict[Tuple[str, Key], bool] = {}
+    for row in conn.execute(applied.select().where(
+            applied.c.name.in_(names)
+            & (applied.c.instance_uuid != instance_uuid))):
+        held[(row.instance_uuid, key_of(row))] = True
+    for row in conn.execute(outbox.select().where(
+            outbox.c.name.in_(names)
+            & (outbox.c.instance_uuid != instance_uuid)).order_by(
+                outbox.c.id)):
+        held[(row.instance_uuid, key_of(row))] = row.op == ADD
+    taken = {key for (_, key), holds in held.items() if holds}
+    return frozenset(r for key, r in wanted.items() if key in taken)
+
+
 def enqueue(conn: Any, instance_uuid: str, adds: Iterable[Record],
-            deletes: Iterable[Record]) -> int:
-    """Queue deletes then adds for an instance; returns how many."""
+            deletes: Iterable[Record],
+            forgets: Iterable[Record] = ()) -> int:
+    """Queue deletes and forgets, then adds, for an instance; returns how
+    many."""
     stamp = now()
     rows = [dict(instance_uuid=instance_uuid, op=op, zone=r.zone,
                  name=r.name, rtype=r.rtype, value=r.value, ttl=r.ttl,
                  created_at=stamp, attempts=0, next_attempt_at=stamp)
-            for op, records in (('delete', sorted(deletes)),
-                                ('add', sorted(adds)))
+            for op, records in ((DELETE, sorted(deletes)),
+                                (FORGET, sorted(forgets)),
+                                (ADD, sorted(adds)))
             for r in records]
     if rows:
         conn.execute(outbox.insert(), rows)
     return len(rows)
+
+
+def release_records(conn: Any, instance_uuid: str,
+                    records: Iterable[Record]) -> Tuple[int, int]:
+    """Queue the removal of ``records`` from an instance: a delete for
+    those no other instance holds, a forget for the others. Returns
+    (deleted, forgotten)."""
+    records = frozenset(records)
+    shared = held_by_others(conn, instance_uuid, records)
+    enqueue(conn, instance_uuid, (), records - shared, shared)
+    return len(records - shared), len(shared)
 
 
 def due(conn: Any, limit: int, at: Optional[datetime.datetime] = None
@@ -111,6 +188,27 @@ def pending(conn: Any, instance_uuid: Optional[str] = None) -> List[Any]:
     if instance_uuid:
         query = query.where(outbox.c.instance_uuid == instance_uuid)
     return list(conn.execute(query))
+
+
+def discard(conn: Any, ids: Sequence[int] = (), zones: Sequence[str] = (),
+            instance_uuid: Optional[str] = None) -> List[Any]:
+    """Remove the pending changes that match every selector given (ids,
+    zones, instance); returns them. No selector: nothing."""
+    if not (ids or zones or instance_uuid):
+        return []
+    where: Any = sa.true()
+    if ids:
+        where = where & outbox.c.id.in_(list(ids))
+    if zones:
+        where = where & outbox.c.zone.in_(list(zones))
+    if instance_uuid:
+        where = where & (outbox.c.instance_uuid == instance_uuid)
+    rows = list(conn.execute(outbox.select().where(where).order_by(
+        outbox.c.id)))
+    if rows:
+        conn.execute(outbox.delete().where(
+            outbox.c.id.in_([row.id for row in rows])))
+    return rows
 
 
 def claim(conn: Any, ids: Sequence[int], token: str,
@@ -139,23 +237,25 @@ def release(conn: Any, rows: Sequence[Any], token: str) -> None:
 
 
 def confirm(conn: Any, rows: Sequence[Any], token: str) -> None:
-    """The server applied ``rows``: update applied state, drop them."""
+    """The server applied ``rows`` (forgets need no server): update
+    applied state, drop them."""
     stamp = now()
-    # The final state of each record after these changes, in order.
-    final: Dict[Tuple[str, str, str, str], Any] = {}
+    # The final state of each record of each instance, in order.
+    final: Dict[Tuple[str, str, str, str, str], Any] = {}
     for row in rows:
-        final[(row.zone, row.name, row.rtype, row.value)] = row
+        final[key_of(row) + (row.instance_uuid,)] = row
     conn.execute(applied.delete().where(
         (applied.c.zone == sa.bindparam('k_zone'))
         & (applied.c.name == sa.bindparam('k_name'))
         & (applied.c.rtype == sa.bindparam('k_rtype'))
-        & (applied.c.value == sa.bindparam('k_value'))),
-        [dict(k_zone=z, k_name=n, k_rtype=t, k_value=v)
-         for z, n, t, v in final])
+        & (applied.c.value == sa.bindparam('k_value'))
+        & (applied.c.instance_uuid == sa.bindparam('k_uuid'))),
+        [dict(k_zone=z, k_name=n, k_rtype=t, k_value=v, k_uuid=u)
+         for z, n, t, v, u in final])
     adds = [dict(zone=row.zone, name=row.name, rtype=row.rtype,
                  value=row.value, ttl=row.ttl,
                  instance_uuid=row.instance_uuid, applied_at=stamp)
-            for row in final.values() if row.op == 'add']
+            for row in final.values() if row.op == ADD]
     if adds:
         conn.execute(applied.insert(), adds)
     conn.execute(outbox.delete().where(
@@ -198,9 +298,10 @@ def owner_of_name(conn: Any, name: str) -> Optional[str]:
 
 def remember_instance(conn: Any, uuid: str, name: Optional[str],
                       project_id: Optional[str]) -> None:
-    conn.execute(instances.delete().where(instances.c.uuid == uuid))
-    conn.execute(instances.insert().values(
-        uuid=uuid, name=name, project_id=project_id, created_at=now()))
+    lock_instance(conn, uuid)
+    conn.execute(instances.update().where(instances.c.uuid == uuid).values(
+        name=name, project_id=project_id, created_at=now(),
+        deleted_at=None))
 
 
 def forget_instance(conn: Any, uuid: str) -> None:
@@ -208,9 +309,24 @@ def forget_instance(conn: Any, uuid: str) -> None:
         deleted_at=now()))
 
 
-def counts(conn: Any) -> Dict[str, int]:
-    return {
+def held_by_zone(conn: Any, zones: Sequence[str]) -> Dict[str, int]:
+    """Pending changes for zones other than ``zones``, by zone."""
+    found: Dict[str, int] = {}
+    for row in conn.execute(outbox.select().where(
+            ~outbox.c.zone.in_(list(zones)))):
+        found[row.zone] = found.get(row.zone, 0) + 1
+    return found
+
+
+def counts(conn: Any, zones: Sequence[str] = ()) -> Dict[str, int]:
+    """Pending and applied changes; with ``zones`` (the configured ones),
+    also ``held``: pending changes for any other zone."""
+    found = {
         'pending': conn.execute(sa.func.count(outbox.c.id).select()
                                 ).scalar() or 0,
         'applied': conn.execute(sa.func.count(applied.c.name).select()
                                 ).scalar() or 0}
+    if zones:
+        found['held'] = conn.execute(sa.func.count(outbox.c.id).select(
+        ).where(~outbox.c.zone.in_(list(zones)))).scalar() or 0
+    return found

@@ -6,13 +6,14 @@ import logging as logging_std
 from logging import handlers as log_handlers
 import os
 import time
-from typing import Dict, Hashable, NamedTuple, Optional
+from typing import Hashable, NamedTuple, Optional
 
 from oslo_config import cfg
 from oslo_log import log as logging
 from sqlalchemy import exc as sa_exc
 
 from novahooks_core import HookEvent, config, db, models
+from novahooks_core.lru import LRU
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.plugin import ProcessLocal
 from novahooks_netinfo import changes, store
@@ -39,7 +40,8 @@ OPTS = [
 ]
 
 
-#: Instances remembered in memory per process (then forgotten at once).
+#: Instances remembered in memory per process (the least recently seen
+#: forgotten first: then checked against the history again).
 MEMORY_LIMIT = 100000
 
 
@@ -62,7 +64,7 @@ class NetinfoService:
         self.engine = db.engine('netinfo', conf.netinfo.database_url or None)
         db.upgrade(self.engine, MIGRATIONS, 'netinfo_alembic_version')
         self.recheck_seconds = conf.netinfo.recheck_seconds
-        self._seen: Dict[str, _Seen] = {}
+        self._seen: LRU[str, _Seen] = LRU(MEMORY_LIMIT)
         self.sink: Optional[logging_std.Logger] = None
         if conf.netinfo.jsonl_path:
             # WatchedFileHandler reopens the file when logrotate moves it:
@@ -102,7 +104,7 @@ class NetinfoService:
         if (seen is not None and seen.digest == digest
                 and time.monotonic() < seen.until):
             if key is not None:  # a new raw shape of the same cache
-                self._seen[uuid] = seen._replace(key=key)
+                self._seen.put(uuid, seen._replace(key=key))
             return 'unchanged'
         for attempt in range(2):
             try:
@@ -119,12 +121,10 @@ class NetinfoService:
     def _remember(self, uuid: str, key: Optional[Hashable], digest: str,
                   instance: Instance, network: NetworkInfo) -> None:
         if not len(network) and not changes.is_live(instance):
-            self._seen.pop(uuid, None)  # deallocated while deleting
+            self._seen.pop(uuid)  # deallocated while deleting
             return
-        if len(self._seen) >= MEMORY_LIMIT:
-            self._seen.clear()
-        self._seen[uuid] = _Seen(key, digest,
-                                 time.monotonic() + self.recheck_seconds)
+        self._seen.put(uuid, _Seen(key, digest,
+                                   time.monotonic() + self.recheck_seconds))
 
     def _record(self, instance: Instance, network: NetworkInfo,
                 digest: str) -> str:
@@ -196,14 +196,7 @@ class NetinfoService:
 
 def _load(text: str) -> NetworkInfo:
     """A stored network info back as a model."""
-    data = json.loads(text)
-    return NetworkInfo(vifs=tuple(
-        models.Vif(**dict(v, subnets=tuple(
-            models.Subnet(**dict(s, dns=tuple(s['dns']), ips=tuple(
-                models.IpAddress(**dict(ip, floating_ips=tuple(
-                    ip['floating_ips']))) for ip in s['ips'])))
-            for s in v['subnets'])))
-        for v in data['vifs']))
+    return models.network_info_from_primitive(json.loads(text))
 
 
 _service = ProcessLocal(

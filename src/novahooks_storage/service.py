@@ -1,18 +1,18 @@
 """The storage plugin's per-process service: options, the ledger
-database (migrated on first use), the policy, and a durable spool for
-records the database could not take in time."""
+database (migrated on first use), the policy, and the core's durable spool
+for records the database could not take in time
+(:mod:`novahooks_core.spool`)."""
 
 import os
-import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from novahooks_core import config, db, models
-from novahooks_core.journal import Journal
 from novahooks_core.models import BlockDevice, CreateRequest
 from novahooks_core.plugin import ProcessLocal
+from novahooks_core.spool import Spool
 from novahooks_storage import ledger, migrate, policy
 
 LOG = logging.getLogger(__name__)
@@ -23,8 +23,11 @@ OPTS = [
                     'by many hosts); empty: SQLite at '
                     '<state_dir>/storage.sqlite.'),
     cfg.IntOpt('write_attempts', default=3, min=1,
-               help='Tries of a ledger write before it is spooled to '
-                    '<state_dir>/storage-spool.jsonl and replayed later.'),
+               help='Tries of a ledger write, within [DEFAULT] '
+                    'write_budget_ms, before it is spooled to '
+                    '<state_dir>/storage-spool.jsonl and replayed later. '
+                    'Only failures that waiting can cure (unreachable, '
+                    'locked, timed out) are tried again.'),
     cfg.IntOpt('max_volume_gb', default=0, min=0,
                help='Policy: largest volume a create may ask for (GB); 0: '
                     'no limit.'),
@@ -65,8 +68,9 @@ class StorageService:
             forbidden_device_types=tuple(group.forbidden_device_types))
         self.overrides = (policy.load_overrides(group.policy_file)
                           if group.policy_file else {})
-        self.spool = Journal(os.path.join(config.state_dir(),
-                                          'storage-spool.jsonl'))
+        self.spool = Spool(
+            'storage', os.path.join(config.state_dir(), 'storage-spool.jsonl'),
+            self.engine, self._apply, self.ensure_schema)
         self._migrated = False
 
     # -- policy ---------------------------------------------------------
@@ -85,24 +89,11 @@ class StorageService:
     # -- writes ---------------------------------------------------------
 
     def write(self, op: Op) -> str:
-        """Apply ``op`` to the ledger; spool it durably if the database
-        stays unavailable, so nothing is lost."""
-        last = ''
-        for attempt in range(self.attempts):
-            try:
-                self.ensure_schema()
-                self.replay_spool()
-                with self.engine.begin() as conn:
-                    self._apply(conn, op)
-                return 'recorded'
-            except Exception as exc:
-                last = '%s: %s' % (type(exc).__name__, exc)
-                time.sleep(0.05 * (2 ** attempt))
-        self._spool(op)
-        LOG.warning('novahooks storage: ledger unavailable (%s); %s of '
-                    'instance %s kept in %s for replay', last, op['op'],
-                    op['uuid'], self.spool.path)
-        return 'spooled'
+        """Apply ``op`` to the ledger within ``[DEFAULT] write_budget_ms``;
+        past it, spool it durably, so nothing is lost."""
+        applied, _ = self.spool.write(op, config.write_budget(),
+                                      self.attempts)
+        return 'recorded' if applied else 'spooled'
 
     def ensure_schema(self) -> None:
         """Migrate the ledger to the newest schema, once per process."""
@@ -127,20 +118,13 @@ class StorageService:
         else:
             raise ValueError('unknown ledger operation %r' % kind)
 
-    def _spool(self, op: Op) -> None:
-        self.spool.append(op)
-
     def replay_spool(self) -> int:
         """Apply spooled operations in order (before any read or write);
-        raises, keeping them, while the database is unavailable."""
-        def replay(ops: List[Op]) -> None:
-            with self.engine.begin() as conn:
-                for op in ops:
-                    self._apply(conn, op)
-        return self.spool.drain(replay)
+        returns how many are still waiting (the database is unavailable)."""
+        return self.spool.replay()[1]
 
     def spooled(self) -> int:
-        return len(self.spool.records())
+        return self.spool.depth()
 
 
 def op(kind: str, instance_uuid: str, project_id: Optional[str],

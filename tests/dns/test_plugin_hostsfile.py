@@ -197,7 +197,7 @@ def test_reconcile_reports_and_repairs(hosts: pathlib.Path,
     servers.write_text(json.dumps([{'ID': alive.uuid, 'Name': 'alive'}]))
     code, rows = cli('dns', 'reconcile', '--servers', str(servers), '-f',
                      'json')
-    assert code == 0
+    assert code == 1  # drift found, not fixed
     assert sorted((r['Drift'], r['Value']) for r in rows) == [
         ('missing', '10.0.0.21'), ('stale', '10.0.0.22'),
         ('unmanaged', '10.9.9.9')]

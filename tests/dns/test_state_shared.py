@@ -111,6 +111,7 @@ def build(runner: NovaRunner, hostname: str, address: str,
 
 
 def test_the_configured_database_is_used(shared: Shared) -> None:
+    dns_service.service().ready()  # the schema is migrated on first use
     engine = dns_service.service().engine
     assert engine.dialect.name == shared.dialect
     assert set(state.metadata.tables) <= set(

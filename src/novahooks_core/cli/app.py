@@ -13,7 +13,7 @@ from cliff import app, commandmanager
 from oslo_config import cfg
 from oslo_log import log
 
-from novahooks_core import config
+from novahooks_core import config, redact
 
 COMMAND_NAMESPACE = 'novahooks.cli'
 
@@ -59,7 +59,12 @@ class NovaHooksApp(app.App):
         level = {0: logging.WARNING, 1: logging.WARNING,
                  2: logging.INFO}.get(self.options.verbose_level,
                                       logging.DEBUG)
-        logging.getLogger().setLevel(level)
+        root = logging.getLogger()
+        root.setLevel(level)
+        # Whatever is logged (by us, cliff, SQLAlchemy, oslo.messaging)
+        # leaves without URL passwords or the configuration's secrets.
+        redact.scrub_handlers(root, lambda: redact.configured_secrets(
+            config.current()))
 
     def initialize_app(self, argv: List[str]) -> None:
         config.reset()

@@ -8,7 +8,8 @@ from cliff import command, lister
 from oslo_config import generator
 from stevedore import extension
 
-from novahooks_core import config, inventory, plugin
+from novahooks_core import config, inventory, plugin, redact
+from novahooks_core.cli import base
 from novahooks_core.plugin import CheckResult
 from novahooks_core.runner import NovaRunner
 from novahooks_core.testing import run_lifecycle
@@ -90,7 +91,7 @@ def _plugin_checks(name: str,
                       ', '.join(sorted(h.hook for h in mine)) or 'none')
 
 
-class Check(lister.Lister):
+class Check(base.Lister):
     """Check the configuration, the state directory and every enabled plugin.
 
     Exits non-zero when any check fails.
@@ -113,15 +114,10 @@ class Check(lister.Lister):
         for name in sorted(config.enabled_plugins()):
             results += _plugin_checks(name, hooks)
         self.failed = [r for r in results if not r.ok]
+        secrets = redact.configured_secrets(config.get())
         return (('Plugin', 'Check', 'OK', 'Detail'),
-                [(r.plugin, r.what, 'yes' if r.ok else 'NO', r.detail)
-                 for r in results])
-
-    failed: List[CheckResult] = []
-
-    def run(self, parsed_args: Any) -> int:
-        result = super().run(parsed_args)
-        return 1 if self.failed else int(result or 0)
+                [(r.plugin, r.what, 'yes' if r.ok else 'NO',
+                  redact.scrub(r.detail, secrets)) for r in results])
 
 
 class Simulate(lister.Lister):

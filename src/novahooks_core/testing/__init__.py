@@ -13,9 +13,14 @@
 from novahooks_core.runner import HookRun, NovaRunner
 from novahooks_core.testing import factories, fakes
 from novahooks_core.testing.factories import SECRETS
-from novahooks_core.testing.lifecycle import run_lifecycle, update_cache
+from novahooks_core.testing.lifecycle import (
+    delete_instance,
+    run_lifecycle,
+    update_cache,
+)
 
 RELEASES = (12, 14, 15, 16, 17, 19, 20, 21)
 
-__all__ = ['HookRun', 'NovaRunner', 'RELEASES', 'SECRETS', 'factories',
-           'fakes', 'run_lifecycle', 'update_cache']
+__all__ = ['HookRun', 'NovaRunner', 'RELEASES', 'SECRETS',
+           'delete_instance', 'factories', 'fakes', 'run_lifecycle',
+           'update_cache']

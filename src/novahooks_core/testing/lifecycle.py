@@ -69,17 +69,25 @@ def run_lifecycle(runner: NovaRunner, release: int = 21, count: int = 1,
                     **heal_kwargs)
 
     for inst in instances:
-        def delete(service: Any, context: Any, instance: Any, *rest: Any
-                   ) -> None:
-            net_args, net_kwargs = factories.instance_network_info_args(
-                instance, fakes.NetworkInfo(), release, positional=True)
-            runner.call('instance_network_info', update_cache, *net_args,
-                        **net_kwargs)
-            instance.vm_state, instance.task_state = 'deleted', None
-            instance.deleted = True
-            instance.terminated_at = datetime.datetime.utcnow()
-
-        inst.task_state = 'deleting'
-        delete_args, _ = factories.delete_instance_args(inst, release, bdms)
-        runner.call('delete_instance', delete, *delete_args)
+        delete_instance(runner, inst, release, bdms)
     return list(instances)
+
+
+def delete_instance(runner: NovaRunner, inst: Any, release: int = 21,
+                    bdms: Optional[fakes.BlockDeviceMappingList] = None
+                    ) -> None:
+    """Delete ``inst`` as Nova's compute manager does: ``delete_instance``
+    pre, the network deallocation (an empty cache), then post."""
+    def delete(service: Any, context: Any, instance: Any, *rest: Any
+               ) -> None:
+        net_args, net_kwargs = factories.instance_network_info_args(
+            instance, fakes.NetworkInfo(), release, positional=True)
+        runner.call('instance_network_info', update_cache, *net_args,
+                    **net_kwargs)
+        instance.vm_state, instance.task_state = 'deleted', None
+        instance.deleted = True
+        instance.terminated_at = datetime.datetime.utcnow()
+
+    inst.task_state = 'deleting'
+    delete_args, _ = factories.delete_instance_args(inst, release, bdms)
+    runner.call('delete_instance', delete, *delete_args)

@@ -8,20 +8,34 @@ resolves the references the way Nova's own tests do (the keys beside a
 
     directory = samples.fetch('34.0.0')
     create_end = samples.load(directory, 'instance-create-end')
+
+The sdist is taken from the package index directly (its simple API, the
+file's sha256 checked), not through ``pip download``: pip would prepare the
+package's metadata, which for a Nova newer than the running Python (Nova 34
+needs 3.11) fails, and operators test their handlers on Python 3.8 too.
 """
 
 import copy
+import hashlib
+from html import parser as html_parser
 import json
 import os
 import pathlib
-import subprocess
-import sys
+import posixpath
+import shutil
 import tarfile
 import tempfile
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+from urllib import parse, request
 
 #: The newest Nova release whose samples the suite uses.
 DEFAULT_RELEASE = '34.0.0'
+
+#: The package index (PEP 503/691 simple API): ``$NOVAHOOKS_INDEX_URL``,
+#: else ``$PIP_INDEX_URL``, else PyPI.
+DEFAULT_INDEX = 'https://pypi.org/simple'
+
+_PREFIX = 'doc/notification_samples/'
 
 
 def cache_dir() -> pathlib.Path:
@@ -32,29 +46,114 @@ def cache_dir() -> pathlib.Path:
                      'samples')))
 
 
+def index_url() -> str:
+    return (os.environ.get('NOVAHOOKS_INDEX_URL')
+            or os.environ.get('PIP_INDEX_URL') or DEFAULT_INDEX)
+
+
+class _Links(html_parser.HTMLParser):
+    """The ``<a href>`` of a PEP 503 project page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: List[str] = []
+
+    def handle_starttag(self, tag: str,
+                        attrs: List[Tuple[str, Optional[str]]]) -> None:
+        href = dict(attrs).get('href')
+        if tag == 'a' and href:
+            self.links.append(href)
+
+
+def sdist_location(release: str, index: Optional[str] = None
+                   ) -> Tuple[str, str]:
+    """URL and sha256 of ``nova-<release>.tar.gz`` on the index."""
+    page = '%s/nova/' % (index or index_url()).rstrip('/')
+    wanted = 'nova-%s.tar.gz' % release
+    asked = request.Request(page, headers={
+        'Accept': 'application/vnd.pypi.simple.v1+json, text/html;q=0.1'})
+    with request.urlopen(asked, timeout=60) as answer:
+        body = answer.read()
+        kind = answer.headers.get('Content-Type', '')
+    if 'json' in kind:
+        for item in json.loads(body)['files']:
+            if item['filename'] == wanted and item['hashes'].get('sha256'):
+                return (parse.urljoin(page, item['url']),
+                        item['hashes']['sha256'])
+    else:
+        links = _Links()
+        links.feed(body.decode('utf-8', 'replace'))
+        for href in links.links:
+            url, _, fragment = href.partition('#')
+            if (posixpath.basename(parse.urlparse(url).path) == wanted
+                    and fragment.startswith('sha256=')):
+                return parse.urljoin(page, url), fragment[len('sha256='):]
+    raise LookupError('%s with a sha256 is not on %s' % (wanted, page))
+
+
+def _download(url: str, sha256: str, target: pathlib.Path) -> None:
+    digest = hashlib.sha256()
+    with request.urlopen(url, timeout=300) as answer, \
+            open(str(target), 'wb') as out:
+        for chunk in iter(lambda: answer.read(1 << 20), b''):
+            digest.update(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != sha256:
+        raise ValueError('%s: sha256 %s, the index says %s'
+                         % (url, digest.hexdigest(), sha256))
+
+
+def sample_members(tar: tarfile.TarFile, release: str
+                   ) -> List[Tuple[tarfile.TarInfo, str]]:
+    """The sample files of the sdist and their paths below the samples
+    folder; refuses any member whose path would leave it."""
+    prefix = 'nova-%s/%s' % (release, _PREFIX)
+    found = []
+    for member in tar.getmembers():
+        if not member.name.startswith(prefix):
+            continue
+        relative = member.name[len(prefix):]
+        normal = posixpath.normpath(relative) if relative else ''
+        if (not member.isfile() and not member.isdir()) or (
+                normal.startswith(('/', '../')) or normal == '..'
+                or '\\' in relative):
+            raise ValueError('unsafe member in the nova sdist: %r'
+                             % member.name)
+        if member.isfile():
+            found.append((member, normal))
+    return found
+
+
 def fetch(release: str = DEFAULT_RELEASE,
           cache: Optional[pathlib.Path] = None) -> pathlib.Path:
     """The ``notification_samples`` directory of nova ``release``,
-    downloaded (``pip download --no-binary :all:``) on first use."""
+    downloaded from the package index on first use (works from any Python
+    novahooks supports, whatever Python that Nova needs)."""
     target = (cache or cache_dir()) / ('nova-%s' % release)
     samples = target / 'notification_samples'
     if (samples / 'common_payloads').is_dir():
         return samples
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=str(target)) as download:
-        subprocess.run(
-            [sys.executable, '-m', 'pip', 'download', '-q', '--no-deps',
-             '--no-binary', ':all:', '-d', download, 'nova==%s' % release],
-            check=True, stdin=subprocess.DEVNULL)
-        (archive,) = pathlib.Path(download).glob('nova-*.tar.gz')
-        prefix = 'nova-%s/doc/notification_samples/' % release
+        url, sha256 = sdist_location(release)
+        archive = pathlib.Path(download) / ('nova-%s.tar.gz' % release)
+        _download(url, sha256, archive)
         unpacked = pathlib.Path(download) / 'unpacked'
         with tarfile.open(str(archive)) as tar:
-            for member in tar.getmembers():
-                if member.isfile() and member.name.startswith(prefix):
-                    member.name = member.name[len(prefix):]
-                    tar.extract(member, str(unpacked))
-        os.replace(str(unpacked), str(samples))
+            for member, relative in sample_members(tar, release):
+                path = unpacked.joinpath(*relative.split('/'))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                assert source is not None
+                with source, open(str(path), 'wb') as out:
+                    shutil.copyfileobj(source, out)
+        if not (unpacked / 'common_payloads').is_dir():
+            raise ValueError('nova %s has no %s' % (release, _PREFIX))
+        try:
+            os.replace(str(unpacked), str(samples))
+        except OSError:
+            if not (samples / 'common_payloads').is_dir():
+                raise  # not a concurrent fetch that got there first
     return samples
 
 

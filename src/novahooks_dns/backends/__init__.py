@@ -30,6 +30,8 @@ class DnsBackend(abc.ABC):
 
     #: Options of the backend's own group (``dns_<name>``).
     options: Sequence[cfg.Opt] = ()
+    #: The record types the backend can hold (others are never desired).
+    record_types: FrozenSet[str] = frozenset(['A', 'AAAA', 'PTR'])
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf

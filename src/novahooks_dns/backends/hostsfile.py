@@ -2,7 +2,7 @@
 
 What dnsmasq's ``addn-hosts`` or CoreDNS's ``hosts`` plugin serve (they
 answer reverse lookups from the same lines). Only A and AAAA records are
-written; PTR changes are accepted and ignored. An optional command (e.g.
+written (the plugin desires no PTR for it). An optional command (e.g.
 ``pkill -HUP dnsmasq``) runs after every rewrite.
 """
 
@@ -25,6 +25,8 @@ HEADER = '# Managed by novahooks dns: edits are overwritten.\n'
 
 class HostsFileBackend(DnsBackend):
     """A/AAAA records as ``address name`` lines in one file."""
+
+    record_types = frozenset(['A', 'AAAA'])
 
     options = [
         cfg.StrOpt('path', default='',

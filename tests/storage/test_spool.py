@@ -1,0 +1,131 @@
+"""The storage spool (core's :mod:`novahooks_core.spool`) when lines are
+torn, operations cannot be replayed, or the ledger is locked: bad entries
+are quarantined and never block good ones, a bug is not spooled for ever,
+and Nova waits no longer than ``[DEFAULT] write_budget_ms``."""
+
+import json
+import pathlib
+import sqlite3
+import time
+
+import pytest
+
+from novahooks_core import timing
+from novahooks_core.testing import NovaRunner, factories
+from novahooks_storage import service as storage_service
+from tests.conftest import WriteConfig, cli
+from tests.storage.test_storage import boot_and_delete
+
+
+@pytest.fixture
+def ledger_file(write_config: WriteConfig, tmp_path: pathlib.Path
+                ) -> pathlib.Path:
+    path = tmp_path / 'ledger.sqlite'
+    write_config(enabled_plugins='storage', write_budget_ms=300, extra=(
+        '[storage]\ndatabase_url = sqlite:///%s\n' % path))
+    return path
+
+
+def spool_path(tmp_path: pathlib.Path) -> pathlib.Path:
+    return tmp_path / 'state' / 'storage-spool.jsonl'
+
+
+def quarantine_path(tmp_path: pathlib.Path) -> pathlib.Path:
+    return tmp_path / 'state' / 'storage-spool.quarantine.jsonl'
+
+
+def locked_delete(runner: NovaRunner, ledger_file: pathlib.Path,
+                  volume: str) -> float:
+    """Delete an instance while another writer holds the ledger; returns
+    how long the delete hooks held the caller."""
+    inst = boot_and_delete(runner, False, volume, delete=False)
+    blocker = sqlite3.connect(str(ledger_file), timeout=0)
+    blocker.execute('BEGIN EXCLUSIVE')
+    try:
+        bdms = factories.bdm_list(factories.volume_bdm(
+            volume_id=volume, delete_on_termination=False))
+        inst.task_state = 'deleting'
+        args, _ = factories.delete_instance_args(inst, bdms=bdms)
+        started = time.monotonic()
+        runner.call('delete_instance', lambda *a: None, *args)
+        waited = time.monotonic() - started
+        assert [r.summary for r in runner.runs[-2:]] == ['spooled'] * 2
+    finally:
+        blocker.rollback()
+        blocker.close()
+    return waited
+
+
+def test_a_locked_ledger_holds_nova_no_longer_than_the_budget(
+        ledger_file: pathlib.Path) -> None:
+    runner = NovaRunner()
+    waited = locked_delete(runner, ledger_file, 'vol-budget')
+    # Two hook calls (pre, post) of 0.3 s each; before the budget, three
+    # attempts of SQLite's 5 s busy timeout each held Nova for > 15 s.
+    assert waited < 3.0
+    assert timing.snapshot()['storage:spooled'].calls == 2
+    code, rows = cli('storage', 'retained', '-f', 'json')
+    assert [r['Volume'] for r in rows] == ['vol-budget']
+
+
+def test_a_torn_line_is_quarantined_and_blocks_nothing(
+        ledger_file: pathlib.Path, tmp_path: pathlib.Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    runner = NovaRunner()
+    locked_delete(runner, ledger_file, 'vol-torn')
+    spool = spool_path(tmp_path)
+    # A crash in the middle of a third append: half a line, no newline.
+    with open(str(spool), 'a') as stream:
+        stream.write('{"op": "deleted", "uuid": "half')
+    # The database is back; the next write replays before itself.
+    boot_and_delete(runner, True, 'vol-next')
+    assert all(r.summary != 'spooled' for r in runner.runs[-6:])
+    assert not spool.exists()
+    assert quarantine_path(tmp_path).read_text() == \
+        '{"op": "deleted", "uuid": "half\n'
+    assert timing.snapshot()['storage:quarantined'].errors == 1
+    assert str(quarantine_path(tmp_path)) in caplog.text
+    code, rows = cli('storage', 'retained', '-f', 'json')
+    assert code == 0 and [r['Volume'] for r in rows] == ['vol-torn']
+
+
+def test_a_line_appended_after_a_torn_one_is_kept_whole(
+        ledger_file: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    storage = storage_service.service()
+    storage.ensure_schema()
+    spool = spool_path(tmp_path)
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    spool.write_text('{"op": "deleted", "uu')  # torn, no newline
+    storage.spool.journal.append(storage_service.op('deleted', 'u-1', 'p'))
+    assert spool.read_text().splitlines()[1] == json.dumps(
+        storage_service.op('deleted', 'u-1', 'p'), sort_keys=True)
+    assert storage.replay_spool() == 0
+    assert len(quarantine_path(tmp_path).read_text().splitlines()) == 1
+
+
+def test_an_operation_that_cannot_be_applied_is_quarantined(
+        ledger_file: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    storage = storage_service.service()
+    storage.ensure_schema()
+    spool = spool_path(tmp_path)
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    good = storage_service.op('built', 'u-good', 'p', host='h')
+    spool.write_text('\n'.join(json.dumps(o) for o in (
+        {'op': 'no-such-operation', 'uuid': 'u-bad'},
+        {'op': 'built', 'uuid': 'u-bad2', 'devices': [{'nonsense': 1}]},
+        good)) + '\n')
+    assert storage.replay_spool() == 0  # nothing left behind
+    assert [json.loads(line)['uuid'] for line in quarantine_path(
+        tmp_path).read_text().splitlines()] == ['u-bad', 'u-bad2']
+    code, rows = cli('storage', 'summary', '-f', 'json')
+    assert code == 0 and rows[0]['Instances'] == 1  # the good one
+
+
+def test_a_bug_is_raised_and_counted_not_spooled(
+        ledger_file: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    storage = storage_service.service()
+    assert storage.write(storage_service.op('built', 'u-1', 'p')) == \
+        'recorded'
+    with pytest.raises(ValueError, match='unknown ledger operation'):
+        storage.write({'op': 'typo', 'uuid': 'u-2'})
+    assert not spool_path(tmp_path).exists()
