@@ -8,7 +8,10 @@
 #      test factories (tools/run-nova-objects-tests.sh),
 #   4. real Nova, layer 1: Nova 21.2.4's own functional harness booting and
 #      deleting servers with our hooks installed, DNS on a real BIND
-#      (tools/run-nova-tests.sh).
+#      (tools/run-nova-tests.sh),
+#   5. real Nova 34 (no hooks): its functional harness's versioned
+#      notifications on a real RabbitMQ, consumed by the installed
+#      `novahooks listen` (tools/run-nova34-tests.sh).
 # The pytest suites need BIND, PostgreSQL and RabbitMQ from Debian (installed
 # here with apt-get when missing) and fetch Nova 34's notification samples
 # from PyPI once (tests/listen).
@@ -17,14 +20,14 @@
 #
 # Usage: tools/run-tests.sh [pytest args...]
 # Env:   NOVAHOOKS_PY38, NOVAHOOKS_PY311 (interpreters), NOVAHOOKS_ENVS
-#        (subset of "py38 py311 objects nova21", e.g. "py311").
+#        (subset of "py38 py311 objects nova21 nova34", e.g. "py311").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENVS="$ROOT/.venvs"
 UC="$ROOT/tools/constraints/ussuri-upper-constraints.txt"
-ENVS=${NOVAHOOKS_ENVS:-"py38 py311 objects nova21"}
+ENVS=${NOVAHOOKS_ENVS:-"py38 py311 objects nova21 nova34"}
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -118,7 +121,7 @@ for name in $ENVS; do
     case $name in
         py38) build_env py38 "$(interpreter 3.8)" yes ;;
         py311) build_env py311 "$(interpreter 3.11)" no ;;
-        nova21|objects) ;;  # built by their own scripts
+        nova21|nova34|objects) ;;  # built by their own scripts
         *) echo "unknown env $name" >&2; exit 2 ;;
     esac
 done
@@ -133,6 +136,10 @@ for name in $ENVS; do
                     | grep -vE "^WARNING: Location" | tee "$VENVS/nova21.out"
                 grep -qE '^OK' "$VENVS/nova21.out" || { echo "nova21 tier failed" >&2; exit 1; }
                 count "$VENVS/nova21.out" '^Ran [0-9]+ test' ;;
+        nova34) log "nova34: real Nova 34 notifications tier"
+                bash tools/run-nova34-tests.sh 2>&1 | tee "$VENVS/nova34.out"
+                grep -qE '^OK' "$VENVS/nova34.out" || { echo "nova34 tier failed" >&2; exit 1; }
+                count "$VENVS/nova34.out" '^Ran [0-9]+ test' ;;
         *) run_suite "$name" "$@" ;;
     esac
 done
