@@ -145,6 +145,8 @@ class Publisher:
 
     def send(self, message: Dict[str, Any],
              context: Optional[Dict[str, Any]] = None) -> None:
+        """Publish ``message`` (a sample's event type, payload, publisher
+        and priority) as Nova does."""
         import oslo_messaging
         publisher = message['publisher_id']
         notifier = self._notifiers.get(publisher)
@@ -152,8 +154,10 @@ class Publisher:
             notifier = self._notifiers[publisher] = oslo_messaging.Notifier(
                 self.transport, publisher_id=publisher,
                 driver='messagingv2', topics=[TOPIC], retry=-1)
-        notifier.info(context or {'request_id': 'req-test'},
-                      message['event_type'], message['payload'])
+        priority = str(message.get('priority') or 'info').lower()
+        send = getattr(notifier, priority)
+        send(context or {'request_id': 'req-test'}, message['event_type'],
+             message['payload'])
 
     def close(self) -> None:
         self.transport.cleanup()

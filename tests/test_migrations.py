@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from novahooks_core import db
+from novahooks_core.notify import guard
 from novahooks_dns import service as dns_service
 from novahooks_dns import state as dns_state
 from novahooks_netinfo import service as netinfo_service
@@ -24,6 +25,9 @@ PLUGINS = {
     'netinfo': (netinfo_store.metadata, 'netinfo_alembic_version',
                 lambda engine: db.upgrade(engine, netinfo_service.MIGRATIONS,
                                           'netinfo_alembic_version')),
+    'listen': (guard.metadata, 'listen_alembic_version',
+               lambda engine: db.upgrade(engine, guard.MIGRATIONS,
+                                         'listen_alembic_version')),
 }
 
 

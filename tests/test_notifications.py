@@ -9,10 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 import pytest
 
-from novahooks_core import models, normalize, notifications
+from novahooks_core import models, normalize
 from novahooks_core.event import make_event
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput
+from novahooks_core.notify import mapping
 from novahooks_core.testing import factories, samples
 
 MAPPED = {
@@ -23,9 +24,21 @@ MAPPED = {
     'instance-interface_detach-end': [('instance_network_info', 'post')],
     'instance-shutdown-end': [('instance_network_info', 'post')],
     'instance-delete-end': [('delete_instance', 'pre'),
+                            ('instance_network_info', 'post'),
                             ('delete_instance', 'post')],
     'instance-delete-end_compute_down': [('delete_instance', 'pre'),
+                                         ('instance_network_info', 'post'),
                                          ('delete_instance', 'post')],
+    'instance-create-error': [('build_instance', 'post')],
+    'instance-rebuild-end': [('build_instance', 'post')],
+    'instance-evacuate': [('build_instance', 'post')],
+    'instance-resize_finish-end': [('build_instance', 'post')],
+    'instance-resize_revert-end': [('build_instance', 'post')],
+    'instance-unshelve-end': [('build_instance', 'post')],
+    'instance-live_migration_post_dest-end': [('build_instance', 'post')],
+    'instance-shelve_offload-end': [('instance_network_info', 'post')],
+    'instance-soft_delete-end': [('instance_network_info', 'post')],
+    'instance-restore-end': [('instance_network_info', 'post')],
 }
 
 
@@ -42,31 +55,38 @@ def load(directory: pathlib.Path, name: str) -> Dict[str, Any]:
 def test_every_mapped_sample_gives_its_events(samples_dir: pathlib.Path,
                                               name: str) -> None:
     message = load(samples_dir, name)
-    events = notifications.events(message['event_type'], message['payload'])
+    events = mapping.events(message['event_type'], message['payload'])
     assert [(e.hook.value, e.phase.value) for e in events] == MAPPED[name]
     for event in events:
         # Everything a handler may read is there, normalized.
         fields = event.normalize_all()
-        assert fields['nova_releases'] == list(notifications.RELEASES)
+        assert fields['nova_releases'] == list(mapping.RELEASES)
         assert event.request.request_id == (
             'req-5b6c791d-5709-4f36-8fbe-c3e02869e35d')
         instance = event.instances[0]
+        sent = message['payload']['nova_object.data']
         assert instance.uuid == '178b0921-8f85-4257-88b6-2e743b5a975c'
         assert (instance.hostname, instance.host, instance.flavor
-                and instance.flavor.memory_mb) == ('some-server', 'compute',
-                                                   512)
+                and instance.flavor.memory_mb) == (
+            'some-server', sent['host'],
+            sent['flavor']['nova_object.data']['memory_mb'])
         if event.hook is not HookPoint.CREATE_INSTANCE:
             assert event.instance == instance
             assert event.instance_uuid == instance.uuid
         assert event.network_info == instance.network_info
         assert event.create_request is None
     build = [e for e in events if e.hook is HookPoint.BUILD_INSTANCE]
-    assert [e.result for e in build] == ['active'] * len(build)
+    assert [e.result for e in build] == [
+        'failed' if name == 'instance-create-error' else 'active'
+    ] * len(build)
+    # What a notification does not carry is said, never read as "none".
+    assert events[0].network_info is not None
+    assert 'ip.floating_ips' in events[0].network_info.unknown
 
 
 def test_network_info_from_ip_addresses(samples_dir: pathlib.Path) -> None:
     message = load(samples_dir, 'instance-interface_attach-end')
-    (event,) = notifications.events(message['event_type'],
+    (event,) = mapping.events(message['event_type'],
                                     message['payload'])
     network = event.network_info
     assert network is not None
@@ -85,8 +105,11 @@ def test_network_info_from_ip_addresses(samples_dir: pathlib.Path) -> None:
 def test_a_deleted_instance_reads_as_deleted(samples_dir: pathlib.Path
                                              ) -> None:
     message = load(samples_dir, 'instance-delete-end')
-    pre, post = notifications.events(message['event_type'],
-                                     message['payload'])
+    pre, deallocation, post = mapping.events(message['event_type'],
+                                             message['payload'])
+    # As hooks see a delete: the deallocation between pre and post, its
+    # network known to be empty (not "unknown").
+    assert deallocation.network_info == models.NetworkInfo()
     assert post.instance is not None
     assert (post.instance.vm_state, post.instance.deleted) == ('deleted',
                                                                True)
@@ -126,7 +149,7 @@ def _payload_for(directory: pathlib.Path, inst: models.Instance
         user_id=inst.user_id, host=inst.host, node=inst.node,
         availability_zone=inst.availability_zone, state=inst.vm_state,
         task_state=inst.task_state, power_state={
-            v: k for k, v in notifications.POWER_STATES.items()}[
+            v: k for k, v in mapping.POWER_STATES.items()}[
             inst.power_state],
         image_uuid=inst.image_ref, key_name=inst.key_name,
         reservation_id=inst.reservation_id, launched_at=inst.launched_at,
@@ -149,7 +172,7 @@ def test_handlers_cannot_tell_the_adapters_apart(
     inst = hooked.instance
     assert inst is not None and inst.network_info is not None
     message = _payload_for(samples_dir, inst)
-    (notified,) = notifications.events(message['event_type'],
+    (notified,) = mapping.events(message['event_type'],
                                        message['payload'])
     other = notified.instance
     assert other is not None and other.network_info is not None
@@ -189,7 +212,7 @@ def test_a_garbled_payload_is_bad_input_or_events(
     key = data.draw(st.sampled_from(sorted(fields)))
     fields[key] = data.draw(JSON)
     try:
-        events = notifications.events(message['event_type'],
+        events = mapping.events(message['event_type'],
                                       message['payload'])
     except BadInput:
         return
@@ -202,11 +225,11 @@ def test_a_garbled_payload_is_bad_input_or_events(
 def test_a_payload_that_is_not_an_instance_is_bad_input(payload: Any
                                                         ) -> None:
     with pytest.raises(BadInput):
-        notifications.events('instance.update', payload)
+        mapping.events('instance.update', payload)
 
 
 def test_unmapped_types_give_nothing() -> None:
-    assert notifications.events('instance.pause.end', None) == []
+    assert mapping.events('instance.pause.end', None) == []
 
 
 def test_samples_resolve_references(samples_dir: pathlib.Path) -> None:

@@ -49,7 +49,7 @@ class BootDeleteTest(NovaHooksTestCase):
         addresses = [ip['address'] for vif in network['vifs']
                      for subnet in vif['subnets'] for ip in subnet['ips']]
         self.assertIn('192.168.1.30', addresses)  # the Neutron fixture's
-        self.assertEqual({'vifs': []}, deallocation)
+        self.assertEqual({'vifs': [], 'unknown': []}, deallocation)
         deleted = events['delete_instance:post']['instances'][0]
         self.assertEqual('deleted', deleted['vm_state'])
         stats = timing.snapshot()

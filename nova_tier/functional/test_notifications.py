@@ -24,7 +24,7 @@ from nova.tests.unit import fake_notifier
 from nova_tier.functional.base import NovaHooksTestCase
 from novahooks_core import config, db, dispatch, timing
 from novahooks_core.journal import Journal
-from novahooks_core.listener import OPTS, NotificationEndpoint
+from novahooks_core.notify.listener import OPTS, NotificationEndpoint
 from novahooks_dns import service as dns_service
 from novahooks_netinfo import service as netinfo_service
 from novahooks_storage import service as storage_service
@@ -152,3 +152,96 @@ class NotificationParityTest(NovaHooksTestCase):
                                 for s in timing.snapshot().values()))
         self.assertNoSecrets()
         shutil.rmtree(fed)
+
+
+class UpgradePathTest(NovaHooksTestCase):
+    """Nova 21's hooks built the state (a floating IP, real network ids);
+    then the same instance's notifications arrive, as after an upgrade to
+    Nova 22 with ``novahooks listen``: what they cannot carry is kept."""
+
+    plugins = 'audit,recorder,dns,netinfo'
+    floating = '172.24.4.10'
+
+    def setUp(self) -> None:
+        for service in SERVICES:
+            service.reset()
+            self.addCleanup(service.reset)
+        db.reset()
+        self.addCleanup(db.reset)
+        super().setUp()
+        self.flags(notification_format='versioned',
+                   notify_on_state_change='vm_and_task_state',
+                   group='notifications')
+        fake_notifier.reset()
+
+        def floating_ips(retrieve_all: bool = True, **params: Any
+                         ) -> Dict[str, Any]:
+            """Neutron associates our floating IP with every fixed IPv4."""
+            fixed = str(params.get('fixed_ip_address') or '')
+            found = [{'floating_ip_address': self.floating,
+                      'fixed_ip_address': fixed,
+                      'port_id': params.get('port_id')}] if (
+                          '.' in fixed) else []
+            return {'floatingips': found}
+        self.neutron.list_floatingips = floating_ips
+
+    def write_config(self, extra: str = '', **defaults: Any) -> None:
+        super().write_config(extra='[dns]\nfloating_template = '
+                             '{hostname}-public\n' + extra, **defaults)
+
+    def hosts(self) -> List[str]:
+        path = os.path.join(self.state, 'dns.hosts')
+        with open(path) as stream:
+            return sorted(line.strip() for line in stream
+                          if line.strip() and not line.startswith('#'))
+
+    def netinfo(self, query: str) -> List[Tuple[Any, ...]]:
+        with contextlib.closing(sqlite3.connect(
+                os.path.join(self.state, 'netinfo.sqlite'))) as conn:
+            return list(conn.execute(query))
+
+    def test_notifications_keep_what_only_the_hooks_told(self) -> None:
+        server = self.boot(name='upgraded')
+        self.wait_for_event('build_instance:post')
+        fake_notifier.wait_for_versioned_notifications('instance.create.end')
+        by_hooks = self.hosts()
+        self.assertIn('%s upgraded-public.cloud.internal' % self.floating,
+                      by_hooks)
+        history = self.netinfo('select kind, vif_id, detail from '
+                               'netinfo_events order by id')
+        self.assertEqual(['vif_added', 'floating_ip_associated'],
+                         [kind for kind, _, _ in history])
+        # Nova is upgraded: what the listener gets from now on, here the
+        # notifications of a pause and an unpause.
+        booted = len(fake_notifier.VERSIONED_NOTIFICATIONS)
+        self.api.post_server_action(server['id'], {'pause': None})
+        self._wait_for_state_change(server, 'PAUSED')
+        self.api.post_server_action(server['id'], {'unpause': None})
+        self._wait_for_state_change(server, 'ACTIVE')
+        fake_notifier.wait_for_versioned_notifications('instance.unpause.end')
+        sent = list(fake_notifier.VERSIONED_NOTIFICATIONS)[booted:]
+        updates = [n for n in sent if n['event_type'] == 'instance.update']
+        self.assertTrue(updates)
+        self.assertTrue(all(n['payload']['nova_object.data']['ip_addresses']
+                            for n in updates))  # fixed IPs, no floating
+        # The listener, on the same state: fresh processes' services.
+        for service in SERVICES:
+            service.reset()
+        db.reset()
+        dispatch.reset()
+        timing.reset()
+        endpoint = NotificationEndpoint(
+            config.register_plugin_opts('listen', OPTS),
+            Journal(os.path.join(self.state, 'listen-failed.jsonl')))
+        for message in sent:
+            endpoint.info({}, message['publisher_id'], message['event_type'],
+                          message['payload'],
+                          {'message_id': str(uuid.uuid4())})
+        self.assertEqual(by_hooks, self.hosts())  # the floating record too
+        self.assertEqual(history, self.netinfo(
+            'select kind, vif_id, detail from netinfo_events order by id'))
+        self.assertEqual(0, endpoint.stats.snapshot().get('failed', 0))
+        self.assertEqual(0, sum(s.errors + s.bad_input
+                                for s in timing.snapshot().values()))
+        self._delete_server(server)
+        self.wait_for_event('delete_instance:post')

@@ -267,6 +267,13 @@ class HookEvent:
         return ()
 
     @lazy
+    def block_devices_known(self) -> bool:
+        """Whether the source told the block devices: a hook call always
+        does; a notification only with Nova's ``bdms_in_notifications``.
+        When not, :attr:`block_devices` is empty but means "not told"."""
+        return True
+
+    @lazy
     def result(self) -> Optional[str]:
         """``build_instance``'s outcome in ``post``; ``None`` elsewhere."""
         if self.hook is HookPoint.BUILD_INSTANCE:
@@ -305,7 +312,8 @@ class HookEvent:
 def normalized_event(hook: HookPoint, phase: Phase,
                      instance: Optional[models.Instance] = None, *,
                      instances: Optional[Tuple[models.Instance, ...]] = None,
-                     block_devices: Tuple[models.BlockDevice, ...] = (),
+                     block_devices: Optional[
+                         Tuple[models.BlockDevice, ...]] = (),
                      request: Optional[models.RequestInfo] = None,
                      result: Optional[str] = None,
                      reservation_id: Optional[str] = None,
@@ -316,7 +324,7 @@ def normalized_event(hook: HookPoint, phase: Phase,
 
     There are no raw arguments (``call`` is empty), no create request and
     no cheap network-info key; the network info and flavor are the
-    instance's.
+    instance's. ``block_devices=None``: the source did not tell them.
     """
     event = HookEvent(hook, phase, (), {})
     if instances is None:
@@ -331,7 +339,8 @@ def normalized_event(hook: HookPoint, phase: Phase,
                        instance is None else instance.uuid),
         instances=instances, reservation_id=reservation_id,
         flavor=instance.flavor if instance else None, create_request=None,
-        block_devices=block_devices, result=result)
+        block_devices=block_devices or (),
+        block_devices_known=block_devices is not None, result=result)
     return event
 
 

@@ -9,7 +9,7 @@ model can be logged or stored as it is.
 import collections.abc
 import dataclasses
 import enum
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 
 class HookPoint(str, enum.Enum):
@@ -92,11 +92,28 @@ class Vif:
         return tuple(ip for subnet in self.subnets for ip in subnet.ips)
 
 
+#: Fields a source may not carry, by model: ``vif.<field>``,
+#: ``subnet.<field>``, ``ip.<field>`` (see :attr:`NetworkInfo.unknown`).
+UNKNOWABLE = frozenset(
+    ['vif.' + name for name in ('type', 'active', 'vnic_type', 'network_id',
+                                'bridge', 'tenant_id', 'mtu')]
+    + ['subnet.' + name for name in ('cidr', 'gateway', 'dns')]
+    + ['ip.floating_ips'])
+
+
 @dataclasses.dataclass(frozen=True)
 class NetworkInfo:
-    """An instance's network-info cache: its VIFs in order."""
+    """An instance's network-info cache: its VIFs in order.
+
+    ``unknown`` names the fields its source does not carry (a versioned
+    notification has no floating IPs, network ids, CIDRs, VIF type or
+    active flag): their values here are placeholders, never "none". A hook
+    call carries everything (``unknown`` is empty). See
+    :func:`merge_network_info`.
+    """
 
     vifs: Tuple[Vif, ...] = ()
+    unknown: FrozenSet[str] = frozenset()
 
     @property
     def fixed_ips(self) -> Tuple[IpAddress, ...]:
@@ -226,6 +243,8 @@ def to_primitive(model: Any) -> Any:
         return {str(k): to_primitive(v) for k, v in model.items()}
     if isinstance(model, (tuple, list)):
         return [to_primitive(v) for v in model]
+    if isinstance(model, (set, frozenset)):
+        return sorted(to_primitive(v) for v in model)
     return model
 
 
@@ -238,7 +257,62 @@ def network_info_from_primitive(data: Mapping[str, Any]) -> NetworkInfo:
                 IpAddress(**dict(ip, floating_ips=tuple(
                     ip['floating_ips']))) for ip in s['ips'])))
             for s in v['subnets'])))
-        for v in data['vifs']))
+        for v in data['vifs']), unknown=frozenset(data.get('unknown', ())))
+
+
+def _filled(new: Any, known: Any, prefix: str, unknown: FrozenSet[str]
+            ) -> Dict[str, Any]:
+    """The fields of ``new`` that its source did not carry, from
+    ``known``."""
+    return {name.split('.', 1)[1]: getattr(known, name.split('.', 1)[1])
+            for name in unknown if name.startswith(prefix)
+            and hasattr(new, name.split('.', 1)[1])}
+
+
+def merge_network_info(known: Optional[NetworkInfo], new: NetworkInfo
+                       ) -> NetworkInfo:
+    """``new`` with what its source does not carry (``new.unknown``) taken
+    from ``known``: a pure function.
+
+    VIFs are matched by port id, else MAC; a subnet by IP version and the
+    addresses it shares; an address by itself. Presence is what ``new``
+    says (a VIF or address it lacks is gone); only the unknown fields come
+    from ``known``. Fields known by neither stay unknown.
+    """
+    if not new.unknown or known is None:
+        return new
+    by_id = {v.id: v for v in known.vifs if v.id}
+    by_mac = {v.address: v for v in known.vifs if v.address}
+    vifs = []
+    for vif in new.vifs:
+        old = ((by_id.get(vif.id) if vif.id else None)
+               or (by_mac.get(vif.address) if vif.address else None))
+        if old is None:
+            vifs.append(vif)
+            continue
+        subnets = []
+        for subnet in vif.subnets:
+            addresses = {ip.address for ip in subnet.ips}
+            candidates = [s for s in old.subnets
+                          if s.version == subnet.version or
+                          addresses & {ip.address for ip in s.ips}]
+            match = max(candidates, default=None, key=lambda s: len(
+                addresses & {ip.address for ip in s.ips}))
+            if match is None:
+                subnets.append(subnet)
+                continue
+            old_ips = {ip.address: ip for ip in match.ips}
+            ips = tuple(
+                dataclasses.replace(ip, **_filled(
+                    ip, old_ips[ip.address], 'ip.', new.unknown))
+                if ip.address in old_ips else ip for ip in subnet.ips)
+            subnets.append(dataclasses.replace(
+                subnet, ips=ips, **_filled(subnet, match, 'subnet.',
+                                           new.unknown)))
+        vifs.append(dataclasses.replace(
+            vif, subnets=tuple(subnets),
+            **_filled(vif, old, 'vif.', new.unknown)))
+    return NetworkInfo(vifs=tuple(vifs), unknown=new.unknown & known.unknown)
 
 
 _PLAIN = frozenset([str, int, float, bool])

@@ -150,3 +150,38 @@ def forward_name(instance: Instance, settings: Settings) -> Optional[str]:
         return None
     return _render(template, absolute(settings.zone),
                    _variables(instance, None, None))
+
+
+def pointer_address(name: str) -> Optional[str]:
+    """The address a reverse name (``in-addr.arpa.``/``ip6.arpa.``) points
+    from, or ``None``."""
+    labels = name.rstrip('.').lower().split('.')
+    try:
+        if labels[-2:] == ['in-addr', 'arpa'] and len(labels) == 6:
+            return str(ipaddress.IPv4Address('.'.join(reversed(labels[:4]))))
+        if labels[-2:] == ['ip6', 'arpa'] and len(labels) == 34:
+            nibbles = ''.join(reversed(labels[:32]))
+            return str(ipaddress.IPv6Address(':'.join(
+                nibbles[i:i + 4] for i in range(0, 32, 4))))
+    except ValueError:
+        return None
+    return None
+
+
+def could_be_floating(record: Record, instance: Instance,
+                      settings: Settings) -> bool:
+    """Whether ``record`` is one the floating template would make for the
+    instance (its own address taken as the floating IP): while a source
+    carries no floating IPs, such a record is kept, not removed."""
+    if not settings.floating_template:
+        return False
+    if '{network_label' in settings.floating_template:
+        return True  # which network it was on is not known here: keep
+    address = (record.value if record.rtype in ('A', 'AAAA')
+               else pointer_address(record.name))
+    if address is None:
+        return False
+    return record in set(_for_address(
+        instance, None, address, record.ttl, absolute(settings.zone),
+        tuple(absolute(z) for z in settings.reverse_zones),
+        settings.floating_template))

@@ -2,6 +2,7 @@
 sender, and the decisions the hooks delegate to.
 """
 
+import json
 import os
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -20,6 +21,7 @@ from novahooks_dns.backends import NAMESPACE, DnsBackend
 from novahooks_dns.records import (
     Settings,
     absolute,
+    could_be_floating,
     desired_records,
     forward_name,
 )
@@ -168,7 +170,11 @@ class DnsService:
         state.lock_instance(conn, uuid)
         have = state.effective(conn, uuid)
         if kind == 'sync':
-            network = _network(op['network'])
+            given = _network(op['network'])
+            assert given is not None
+            known = state.known_network(conn, uuid) if tracked else None
+            network = models.merge_network_info(
+                _network(json.loads(known)) if known else None, given)
             desired = desired_records(instance, network, self.settings)
             if not desired and have and not op.get('deleting'):
                 LOG.warning('novahooks dns: network info of live instance '
@@ -177,8 +183,17 @@ class DnsService:
                             'its addresses)', uuid, len(have))
                 return 0, 0, 'empty network info of a live instance: kept'
             adds = desired - have
-            removed = sum(state.release_records(conn, uuid, have - desired))
+            stale = have - desired
+            if stale and 'ip.floating_ips' in network.unknown:
+                # The source carries no floating IPs and nothing is known
+                # of them: a record the floating template could have made
+                # is kept, never taken for removed.
+                stale = frozenset(r for r in stale if not could_be_floating(
+                    r, instance, self.settings))
+            removed = sum(state.release_records(conn, uuid, stale))
             state.enqueue(conn, uuid, adds, ())
+            state.keep_network(conn, uuid, json.dumps(
+                models.to_primitive(network), sort_keys=True))
             return len(adds), removed, ''
         if kind == 'remove':
             fallback = _network(op.get('fallback'))

@@ -75,6 +75,8 @@ instances = sa.Table(
     sa.Column('project_id', sa.String(64)),
     sa.Column('created_at', sa.DateTime, nullable=False),
     sa.Column('deleted_at', sa.DateTime),
+    #: The network info the records were last decided from (JSON).
+    sa.Column('network_json', sa.Text),
 )
 
 
@@ -104,6 +106,21 @@ def lock_instance(conn: Any, uuid: str) -> None:
             **row))
     conn.execute(instances.update().where(instances.c.uuid == uuid).values(
         uuid=uuid))
+
+
+def known_network(conn: Any, uuid: str) -> Optional[str]:
+    """The network info (JSON) the instance's records were last decided
+    from, if any."""
+    row = conn.execute(instances.select().where(
+        instances.c.uuid == uuid)).first()
+    return row.network_json if row is not None else None
+
+
+def keep_network(conn: Any, uuid: str, network_json: str) -> None:
+    """Remember what the instance's records were decided from (its row
+    exists: :func:`lock_instance`)."""
+    conn.execute(instances.update().where(instances.c.uuid == uuid).values(
+        network_json=network_json))
 
 
 def is_tracked(conn: Any, uuid: str) -> bool:

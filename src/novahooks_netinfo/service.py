@@ -108,7 +108,7 @@ class NetinfoService:
             return 'unchanged'
         for attempt in range(2):
             try:
-                outcome = self._record(instance, network, digest)
+                outcome = self._record(instance, network)
                 break
             except sa_exc.IntegrityError:
                 # Another process inserted the instance's first state at
@@ -126,11 +126,17 @@ class NetinfoService:
         self._seen.put(uuid, _Seen(key, digest,
                                    time.monotonic() + self.recheck_seconds))
 
-    def _record(self, instance: Instance, network: NetworkInfo,
-                digest: str) -> str:
+    def _record(self, instance: Instance, given: NetworkInfo) -> str:
+        """Record the change ``given`` makes to the instance's history.
+        What its source does not carry (``given.unknown``: a notification
+        has no network id, type, active flag or floating IP) is taken from
+        the history, never read as changed."""
         uuid = str(instance.uuid)
         with self.engine.connect() as conn:
             row = store.state(conn, uuid)
+        old = _load(row.network_json) if row is not None else None
+        network = models.merge_network_info(old, given)
+        digest = changes.fingerprint(network)
         if row is not None and row.fingerprint == digest:
             return 'unchanged'  # read only: no write lock for a heal
         with self.engine.begin() as conn:
@@ -140,13 +146,18 @@ class NetinfoService:
             conn.execute(store.states.update().where(
                 store.states.c.uuid == uuid).values(uuid=uuid))
             row = store.state(conn, uuid)
+            old = (_load(row.network_json) if row is not None else None)
+            network = models.merge_network_info(old, given)
+            digest = changes.fingerprint(network)
             if row is not None and row.fingerprint == digest:
                 return 'unchanged'
-            old = (_load(row.network_json) if row is not None else None)
             found = changes.diff(old, network)
             odd = changes.anomalies(instance, old, network)
-            pairs = sorted({(vif.network_id or '', ip.address)
-                            for vif in network.vifs for ip in vif.fixed_ips})
+            # An address whose network is not known (a VIF only a
+            # notification told) cannot be compared across networks.
+            pairs = sorted({(vif.network_id, ip.address)
+                            for vif in network.vifs if vif.network_id
+                            for ip in vif.fixed_ips})
             for other in store.replace_addresses(conn, uuid, pairs):
                 odd.append(changes.Change('duplicate_fixed_ip', None,
                                           'also held by instance %s' % other))

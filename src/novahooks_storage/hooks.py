@@ -23,7 +23,10 @@ def _op(kind: str, event: HookEvent, with_devices: bool = True
     instance = event.instance
     if instance is None or not instance.uuid:
         return None
-    devices = event.block_devices if with_devices else ()
+    # A notification without Nova's bdms_in_notifications tells none:
+    # the ledger keeps what it knows rather than record "no volumes".
+    devices = ((event.block_devices if event.block_devices_known else None)
+               if with_devices else ())
     return service().write(op(kind, instance.uuid, instance.project_id,
                               devices, instance.host))
 

@@ -153,10 +153,15 @@ def record_requested(conn: Any, uuid: str, project_id: Optional[str],
 
 
 def record_built(conn: Any, uuid: str, project_id: Optional[str],
-                 host: Optional[str], devices: Sequence[BlockDevice]) -> None:
+                 host: Optional[str],
+                 devices: Optional[Sequence[BlockDevice]]) -> None:
+    """The instance is up on ``host`` with ``devices`` (``None``: not
+    told, the mappings already recorded stay)."""
     stamp = now()
     _upsert_instance(conn, uuid, project_id=project_id, host=host,
                      state='built', built_at=stamp)
+    if devices is None:
+        return
     replace_mappings(conn, uuid, 'built', devices)
     for device in devices:
         if device.volume_id and device.destination_type == 'volume':
@@ -179,9 +184,12 @@ def _upsert_volume(conn: Any, device: BlockDevice, uuid: str,
 
 def record_deleting(conn: Any, uuid: str, project_id: Optional[str],
                     host: Optional[str],
-                    devices: Sequence[BlockDevice]) -> None:
-    """The mappings as they are at deletion (delete pre)."""
+                    devices: Optional[Sequence[BlockDevice]]) -> None:
+    """The mappings as they are at deletion (delete pre; ``None``: not
+    told)."""
     _upsert_instance(conn, uuid, project_id=project_id, host=host)
+    if devices is None:
+        return
     replace_mappings(conn, uuid, 'at_delete', devices)
     stamp = now()
     for device in devices:

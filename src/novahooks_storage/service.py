@@ -102,11 +102,13 @@ class StorageService:
             self._migrated = True
 
     def _apply(self, conn: Any, op: Op) -> None:
-        devices = [BlockDevice(**d) for d in op.get('devices', ())]
+        told = op.get('devices', ())
+        devices = (None if told is None
+                   else [BlockDevice(**d) for d in told])
         kind = op['op']
         if kind == 'requested':
             ledger.record_requested(conn, op['uuid'], op['project_id'],
-                                    devices)
+                                    devices or ())
         elif kind == 'built':
             ledger.record_built(conn, op['uuid'], op['project_id'],
                                 op['host'], devices)
@@ -128,12 +130,14 @@ class StorageService:
 
 
 def op(kind: str, instance_uuid: str, project_id: Optional[str],
-       devices: Sequence[BlockDevice] = (), host: Optional[str] = None
-       ) -> Op:
-    """A ledger operation as plain data (what the spool keeps)."""
+       devices: Optional[Sequence[BlockDevice]] = (),
+       host: Optional[str] = None) -> Op:
+    """A ledger operation as plain data (what the spool keeps);
+    ``devices=None``: the source did not tell them."""
     return {'op': kind, 'uuid': instance_uuid, 'project_id': project_id,
             'host': host,
-            'devices': [models.to_primitive(d) for d in devices]}
+            'devices': None if devices is None else [
+                models.to_primitive(d) for d in devices]}
 
 
 _service = ProcessLocal(

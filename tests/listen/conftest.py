@@ -2,8 +2,10 @@
 with Nova 34's own notification samples (fetched from PyPI at test time)
 and the DNS (real BIND), storage and netinfo plugins behind it."""
 
+import contextlib
 import pathlib
 import re
+import sqlite3
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List
@@ -43,7 +45,7 @@ LISTEN_CONF = '''
 [listen]
 transport_url = %(url)s
 pool = %(pool)s
-requeue_delay = 0.1
+retry_delay = 0.1
 
 [oslo_messaging_rabbit]
 amqp_durable_queues = true
@@ -91,7 +93,7 @@ class Running:
     """A listener running in a thread of the test process."""
 
     def __init__(self) -> None:
-        from novahooks_core.listener import Listener
+        from novahooks_core.notify.listener import Listener
         self.listener = Listener()
         ready = threading.Event()
         self.thread = threading.Thread(target=self.listener.run,
@@ -155,3 +157,15 @@ def consumers(url: str, queue: str) -> int:
         except Exception:
             return 0
     return int(count)
+
+
+def rows(state: pathlib.Path, database: str, query: str) -> List[Any]:
+    """Rows of an SQLite database in ``state`` ([] before its tables)."""
+    path = state / database
+    if not path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(str(path))) as conn:
+        try:
+            return list(conn.execute(query))
+        except sqlite3.OperationalError:  # tables not made yet
+            return []

@@ -1,13 +1,11 @@
 """``novahooks listen`` end to end: Nova's own notification samples through
 a real RabbitMQ into the DNS (BIND), storage and netinfo plugins."""
 
-import contextlib
 import json
 import os
 import pathlib
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,6 +23,7 @@ from tests.listen.conftest import (
     Running,
     consumers,
     pool_of,
+    rows,
     wait_until,
     write_listen_conf,
 )
@@ -39,17 +38,6 @@ KEPT = {'volume_id': 'vol-kept', 'delete_on_termination': False,
         'device_name': '/dev/vdb'}
 GONE = {'volume_id': 'vol-gone', 'delete_on_termination': True,
         'device_name': '/dev/vdc'}
-
-
-def rows(state: pathlib.Path, database: str, query: str) -> List[Any]:
-    path = state / database
-    if not path.exists():
-        return []
-    with contextlib.closing(sqlite3.connect(str(path))) as conn:
-        try:
-            return list(conn.execute(query))
-        except sqlite3.OperationalError:  # tables not made yet
-            return []
 
 
 def a_records(bind: BindServer, host: str) -> set:
@@ -150,16 +138,23 @@ def flaky(listen_conf: pathlib.Path, bind: BindServer,
     dispatch.reset()
 
 
-def test_a_failing_handler_requeues_until_it_succeeds(
+def test_a_failing_handler_is_retried_until_it_succeeds(
         samples_dir: pathlib.Path, publisher: Publisher, running: Any,
         flaky: pathlib.Path) -> None:
+    """Parked (acknowledged, kept in listen-retry.jsonl) and retried: the
+    consumer never sleeps, and the next message is not held up."""
     Flaky.failures = 2
     listener: Running = running()
     publisher.send(notification(samples_dir, 'instance-create-end', UUID))
-    wait_until(lambda: listener.stats().get('handled') == 1, what='handled')
-    assert Flaky.calls == [UUID] * 3
-    assert listener.stats()['requeued'] == 2
+    wait_until(lambda: listener.stats().get('parked') == 1, what='parked')
+    publisher.send(notification(samples_dir, 'instance-create-end',
+                                UUID[::-1]))
+    wait_until(lambda: listener.stats().get('handled') == 2, what='handled')
+    # Both failed once (the next one was not held up), then succeeded.
+    assert Flaky.calls == [UUID, UUID[::-1]] * 2
+    assert listener.stats()['parked'] == 2
     assert not flaky.exists()
+    assert not (flaky.parent / 'listen-retry.jsonl').exists()
 
 
 def test_a_handler_failing_every_time_is_recorded_and_dropped(
@@ -335,3 +330,20 @@ def test_two_listeners_of_one_pool_share_the_work_once(
     names = {name for name, rtype, _ in bind.zone_records('cloud.internal.')
              if rtype == 'A'}
     assert len(names) == count
+
+
+def test_error_notifications_are_consumed_too(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        tmp_path: pathlib.Path) -> None:
+    """Priority ERROR (instance.create.error): consumed, so the error
+    queue Nova's notifier declares does not grow without a consumer."""
+    listener: Running = running()
+    failed = notification(samples_dir, 'instance-create-error', UUID,
+                          hostname='failed-boot', ips=[IP_1])
+    assert failed['priority'] == 'ERROR'
+    publisher.send(failed)
+    wait_until(lambda: listener.stats().get('instance.create.error') == 1,
+               what='the error notification handled')
+    assert rows(tmp_path / 'state', 'storage.sqlite',
+                'select uuid, state from storage_instances') == [
+        (UUID, 'built')]

@@ -37,14 +37,9 @@ from typing import Any, Dict, List, Optional
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from novahooks_core import (  # noqa: E402
-    config,
-    db,
-    dispatch,
-    notifications,
-    timing,  # noqa: E402
-)
-from novahooks_core.listener import Listener  # noqa: E402
+from novahooks_core import config, db, dispatch, timing  # noqa: E402
+from novahooks_core.notify import mapping  # noqa: E402
+from novahooks_core.notify.listener import Listener  # noqa: E402
 from novahooks_core.testing import samples  # noqa: E402
 from tests.rabbit import (  # noqa: E402
     EXCHANGE,
@@ -155,7 +150,7 @@ def run_novahooks(url: str, directory: pathlib.Path, batch: List[Any],
         spent[plugin] = spent.get(plugin, 0.0) + stats.total_seconds
     mapping_start = time.perf_counter()
     for message in batch:
-        notifications.events(message['event_type'], message['payload'])
+        mapping.events(message['event_type'], message['payload'])
     spent['(mapping to events)'] = time.perf_counter() - mapping_start
     if workers == 1:  # else handler times overlap: no remainder
         spent['(transport, oslo.messaging, dispatch)'] = (

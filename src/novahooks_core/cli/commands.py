@@ -162,17 +162,47 @@ class Listen(command.Command):
     """
 
     def take_action(self, parsed_args: Any) -> int:
-        from novahooks_core.listener import Listener
+        from novahooks_core.notify.listener import Listener
         Listener().run()
         return 0
 
 
-class ListenFailed(lister.Lister):
+class ListenFailed(base.Lister):
     """Notifications ``novahooks listen`` gave up on, oldest first (from
-    <state_dir>/listen-failed.jsonl; never their payloads)."""
+    <state_dir>/listen-failed.jsonl).
+
+    --replay feeds them (all, or those of the message ids given) through
+    the handlers again, under the order guard, once the cause is fixed:
+    those that succeed leave the list; exit 1 if any still fails.
+    """
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--replay', action='store_true',
+                            help='handle them again')
+        parser.add_argument('ids', nargs='*', metavar='MESSAGE_ID',
+                            help='with --replay: only these')
+        return parser
 
     def take_action(self, parsed_args: Any) -> Rows:
-        from novahooks_core.listener import failed_journal
+        from novahooks_core.notify.listener import (
+            OPTS,
+            NotificationEndpoint,
+            failed_journal,
+        )
+        if parsed_args.ids and not parsed_args.replay:
+            raise base.UsageError('message ids go with --replay')
+        if parsed_args.replay:
+            endpoint = NotificationEndpoint(
+                config.register_plugin_opts('listen', OPTS),
+                failed_journal())
+            rows = endpoint.replay(parsed_args.ids)
+            self.failed = any(r['outcome'] != 'ok' for r in rows)
+            return (('Message id', 'Event type', 'Instance', 'Outcome',
+                     'Reason'),
+                    [(r.get('message_id'), r.get('event_type'),
+                      r.get('instance'), r['outcome'], r['reason'])
+                     for r in rows])
         columns = ('At', 'Event type', 'Instance', 'Outcome', 'Attempts',
                    'Reason', 'Message id')
         return (columns, [

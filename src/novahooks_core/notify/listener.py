@@ -1,0 +1,573 @@
+"""``novahooks listen``: the enabled plugins fed from Nova's versioned
+notifications (Nova 22 and later have no hooks).
+
+An oslo.messaging notification listener (threading executor) on the
+``versioned_notifications`` topic of the ``nova`` exchange, priorities
+``INFO`` and ``ERROR``, in its own pool, so it never takes messages from
+other consumers. Each mapped notification (:mod:`.mapping`) runs the same
+handlers, guarded the same way, as the hook dispatcher, under the order
+guard (:mod:`.guard`): effects take place once, in each instance's order,
+whatever the bus redelivers, reorders or splits between listeners.
+
+- A handler that fails (``error``), or an order guard that cannot be
+  reached, parks the message in ``<state_dir>/listen-retry.jsonl``
+  (fsync'd) and acknowledges it: the consumer never sleeps, and the queue
+  moves on. Parked messages are retried after ``retry_delay`` seconds
+  (times the attempt); the plugins that already applied one skip it
+  (their marks). After ``max_attempts`` it is recorded as failed.
+- A message that cannot be read, or that a handler rejects as bad input,
+  is recorded as failed at once: retrying cannot help.
+- Failed messages are kept in ``<state_dir>/listen-failed.jsonl`` with the
+  notification itself, so ``novahooks listen failed --replay`` can feed
+  them again once the cause is fixed. Kept: the event type, publisher,
+  priority, message id and timestamp, and the payload with the values of
+  secret-looking instance metadata keys masked; of the request context
+  only its request, project and user ids (never its token).
+- SIGTERM and SIGINT stop consuming, let the in-flight messages finish,
+  and exit, within :data:`STOP_SECONDS` whatever the broker does: while
+  it cannot be reached (oslo.messaging retries for ever) the listener
+  stops at once, and a stop that hangs on a dead broker is given up (the
+  broker redelivers what was not acknowledged).
+- If the broker goes away, oslo.messaging reconnects; messages waiting in
+  the durable queue (``[oslo_messaging_rabbit] amqp_durable_queues``) are
+  then delivered. While it cannot be reached the listener says so (a
+  WARNING with the URL, its password masked).
+"""
+
+import collections
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import threading
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from novahooks_core import config, db, dispatch, redact
+from novahooks_core.event import HookEvent
+from novahooks_core.journal import Journal
+from novahooks_core.normalize import BadInput, as_str
+from novahooks_core.notify import mapping
+from novahooks_core.notify.guard import Guard, Verdict
+
+LOG = logging.getLogger(__name__)
+
+OPTS = [
+    cfg.StrOpt('transport_url', secret=True,
+               default='rabbit://guest:guest@127.0.0.1:5672/',
+               help='oslo.messaging URL of the bus Nova notifies on (the '
+                    'transport_url of Nova\'s [oslo_messaging_notifications]'
+                    ' or [DEFAULT]).'),
+    cfg.StrOpt('exchange', default='nova',
+               help='Exchange Nova publishes on (Nova\'s control_exchange).'),
+    cfg.StrOpt('topic', default='versioned_notifications',
+               help='Nova\'s [notifications] versioned_notifications_topics.'),
+    cfg.StrOpt('pool', default='novahooks',
+               help='Listener pool: listeners of one pool share a queue '
+                    'and split the messages; other consumers of the topic '
+                    'are not affected.'),
+    cfg.IntOpt('workers', default=1, min=1,
+               help='Messages handled at once by one listener. 1 keeps '
+                    'the notifications of an instance in order; more '
+                    'trades that order for throughput.'),
+    cfg.IntOpt('max_attempts', default=3, min=1,
+               help='Attempts at a message whose handler fails before it is '
+                    'recorded as failed (see "novahooks listen failed").'),
+    cfg.FloatOpt('retry_delay', default=1.0, min=0,
+                 deprecated_name='requeue_delay',
+                 help='Seconds before a failed message is tried again '
+                      '(times the attempt number); it waits in '
+                      '<state_dir>/listen-retry.jsonl meanwhile.'),
+    cfg.StrOpt('database_url', default='', secret=True,
+               help='SQLAlchemy URL of the order guard (each instance\'s '
+                    'newest notification applied, per plugin, and its '
+                    'tombstone); every listener of a pool must share it. '
+                    'Empty: SQLite at <state_dir>/listen.sqlite.'),
+    cfg.FloatOpt('tombstone_days', default=7.0, min=0,
+                 help='How long a deleted instance is remembered, so that '
+                      'a late notification about it is ignored.'),
+]
+
+#: Time given to oslo.messaging to send the last acknowledgements when the
+#: listener stops (its acknowledging thread runs every millisecond).
+ACK_GRACE_SECONDS = 0.5
+
+#: Longest a stop may take once asked (SIGTERM), whatever the broker does.
+STOP_SECONDS = 5.0
+
+#: How long connecting may take before the listener says it cannot reach
+#: the broker (and then again every minute).
+CONNECT_WARNING_SECONDS = 5.0
+
+#: How often parked messages are looked at, and tombstones pruned.
+RETRY_POLL_SECONDS = 0.5
+PRUNE_SECONDS = 3600.0
+
+
+class Stats:
+    """What one listener did (thread-safe counters)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Dict[str, int] = collections.Counter()
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] += 1
+
+    def snapshot(self) -> Dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Message:
+    """One notification as received: what is kept of it to retry or replay
+    it (never the context's token)."""
+
+    event_type: str
+    publisher_id: str
+    payload: Any
+    message_id: str = ''
+    timestamp: Optional[str] = None
+    priority: str = 'info'
+    context: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def received(cls, ctxt: Any, publisher_id: Any, event_type: Any,
+                 payload: Any, metadata: Any,
+                 priority: str = 'info') -> 'Message':
+        metadata = metadata if isinstance(metadata, Mapping) else {}
+        ctxt = ctxt if isinstance(ctxt, Mapping) else {}
+        return cls(str(event_type), str(publisher_id), payload,
+                   str(metadata.get('message_id') or ''),
+                   as_str(metadata.get('timestamp')), priority,
+                   {k: ctxt.get(k) for k in _CONTEXT_KEPT if ctxt.get(k)})
+
+    @property
+    def key(self) -> str:
+        """Its message id, or a digest of what is kept of it when it has
+        none (the same for the message and its parked copy)."""
+        if self.message_id:
+            return self.message_id
+        text = json.dumps(self.record(), sort_keys=True, default=str)
+        return 'sha1:' + hashlib.sha1(text.encode()).hexdigest()
+
+    def record(self) -> Dict[str, Any]:
+        """What is kept: a payload that is not a versioned object (a poison
+        message, whatever it holds) is not."""
+        payload = self.payload
+        fields = (payload.get('nova_object.data')
+                  if isinstance(payload, Mapping) else None)
+        if not isinstance(fields, Mapping):
+            payload = None
+        elif isinstance(fields.get('metadata'), Mapping):
+            payload = dict(payload)
+            payload['nova_object.data'] = dict(
+                fields, metadata=redact.mask_mapping(fields['metadata']))
+        return {'event_type': self.event_type,
+                'publisher_id': self.publisher_id, 'payload': payload,
+                'message_id': self.message_id, 'timestamp': self.timestamp,
+                'priority': self.priority, 'context': dict(self.context)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> 'Message':
+        return cls(str(record['event_type']), str(record['publisher_id']),
+                   record['payload'], str(record.get('message_id') or ''),
+                   record.get('timestamp'),
+                   str(record.get('priority') or 'info'),
+                   dict(record.get('context') or {}))
+
+    @property
+    def metadata(self) -> Dict[str, Any]:
+        """oslo.messaging's metadata, its id the key (a redelivered copy
+        of a message without id is then a duplicate too)."""
+        return {'message_id': self.key, 'timestamp': self.timestamp}
+
+
+#: What is kept of a notification's request context.
+_CONTEXT_KEPT = ('request_id', 'project_id', 'user_id')
+
+#: Outcomes of one attempt at a message.
+OK, ERROR, BAD_INPUT = 'ok', 'error', 'bad_input'
+
+
+class NotificationEndpoint:
+    """The oslo.messaging endpoint (priorities ``INFO`` and ``ERROR``)."""
+
+    def __init__(self, conf: cfg.ConfigOpts, failed: Journal,
+                 guard: Optional[Guard] = None,
+                 retry: Optional[Journal] = None) -> None:
+        import oslo_messaging
+        self._handled = oslo_messaging.NotificationResult.HANDLED
+        self._requeue = oslo_messaging.NotificationResult.REQUEUE
+        self.filter_rule = oslo_messaging.NotificationFilter(
+            event_type='^(%s)$' % '|'.join(
+                t.replace('.', r'\.') for t in mapping.EVENT_TYPES))
+        self.max_attempts = conf.listen.max_attempts
+        self.retry_delay = conf.listen.retry_delay
+        self.failed = failed
+        self.guard = guard or guard_for(conf)
+        self.retry = retry or Journal(os.path.join(
+            os.path.dirname(failed.path), 'listen-retry.jsonl'))
+        self.stats = Stats()
+        self._lock = threading.Lock()
+        #: Messages being handled now.
+        self.in_flight = 0
+
+    def info(self, ctxt: Any, publisher_id: str, event_type: str,
+             payload: Any, metadata: Mapping[str, Any]) -> Any:
+        return self._receive(Message.received(
+            ctxt, publisher_id, event_type, payload, metadata))
+
+    def error(self, ctxt: Any, publisher_id: str, event_type: str,
+              payload: Any, metadata: Mapping[str, Any]) -> Any:
+        """``*.error`` notifications (priority ERROR; without a consumer
+        the error queue Nova's notifier declares only grows)."""
+        return self._receive(Message.received(
+            ctxt, publisher_id, event_type, payload, metadata, 'error'))
+
+    def _receive(self, message: Message) -> Any:
+        with self._lock:
+            self.in_flight += 1
+        try:
+            return self.process(message)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def process(self, message: Message) -> Any:
+        """Handle a message as it arrives: ``HANDLED``, or ``REQUEUE`` only
+        when it can be neither handled nor kept."""
+        outcome, reason = self.attempt(message)
+        if outcome == ERROR and self.max_attempts > 1:
+            try:
+                self._park(message, 1, reason)
+            except Exception:
+                LOG.exception('novahooks listen: cannot keep %s %s for a '
+                              'retry; the broker gets it back',
+                              message.event_type, message.key)
+                return self._requeue
+            return self._handled
+        if outcome != OK:
+            self._fail(message, outcome, reason, 1)
+        return self._handled
+
+    def attempt(self, message: Message) -> Tuple[str, str]:
+        """One attempt: ``(ok|error|bad_input, why)``; never raises."""
+        try:
+            note = mapping.read(message.event_type, message.payload,
+                                message.context, message.metadata)
+        except BadInput as exc:
+            return BAD_INPUT, str(exc)
+        except Exception as exc:  # a bug of ours: never block the queue
+            LOG.exception('novahooks listen: cannot map %s %s',
+                          message.event_type, message.key)
+            return BAD_INPUT, type(exc).__name__
+        if note is None:
+            return OK, 'not mapped'
+        try:
+            failing, bad = self._apply(note)
+        except Exception as exc:
+            return ERROR, 'order guard: %s' % redact.scrub(
+                '%s: %s' % (type(exc).__name__, exc))
+        if bad:
+            return BAD_INPUT, ', '.join(bad)
+        if failing:
+            return ERROR, ', '.join(failing)
+        self.stats.add('handled')
+        self.stats.add(message.event_type)
+        return OK, ''
+
+    def _apply(self, note: mapping.Notification
+               ) -> Tuple[List[str], List[str]]:
+        """Run each plugin's handlers the guard lets through; advance the
+        marks of those that succeeded. Returns the failing and the bad
+        input handler names."""
+        by_plugin: Dict[str, List[Tuple[HookEvent, Any]]] = (
+            collections.OrderedDict())
+        for event in note.events:
+            for handler in dispatch.active_handlers(event.hook, event.phase):
+                by_plugin.setdefault(handler.plugin_name, []).append(
+                    (event, handler))
+        failing: List[str] = []
+        bad: List[str] = []
+        with self.guard.instance(note.instance_uuid) as held:
+            for plugin, pairs in by_plugin.items():
+                seen = held.verdict(plugin, note)
+                if seen is not Verdict.RUN:
+                    self.stats.add(seen.value)
+                    LOG.debug('novahooks listen: %s %s is %s for %s '
+                              '(instance %s)', note.event_type,
+                              note.message_id, seen.value, plugin,
+                              note.instance_uuid)
+                    continue
+                outcomes = []
+                for event, handler in pairs:
+                    outcome = handler.handle(event)
+                    outcomes.append(outcome)
+                    if outcome in (ERROR, BAD_INPUT):
+                        (bad if outcome == BAD_INPUT else failing).append(
+                            '%s:%s:%s' % (plugin, event.hook.value,
+                                          event.phase.value))
+                if not set(outcomes) & {ERROR, BAD_INPUT}:
+                    held.applied(plugin, note)
+            if note.deletes and not failing and not bad:
+                held.tombstone()
+        return failing, bad
+
+    # -- parked messages -------------------------------------------------
+
+    def _park(self, message: Message, attempts: int, reason: str) -> None:
+        self.retry.append({
+            'key': message.key, 'attempts': attempts, 'reason': reason[:500],
+            'due': time.time() + self.retry_delay * attempts,
+            'message': message.record()})
+        self.stats.add('parked')
+        LOG.warning('novahooks listen: %s %s failed in %s (attempt %d of '
+                    '%d); retried in %.1f s', message.event_type,
+                    message.key, reason[:500], attempts, self.max_attempts,
+                    self.retry_delay * attempts)
+
+    def retry_due(self) -> int:
+        """Try the parked messages that are due again; returns how many
+        are still parked."""
+        if not self.retry.exists():
+            return 0
+        with self.retry.locked():
+            left: List[str] = []
+            for line in self.retry.lines():
+                try:
+                    record = json.loads(line)
+                    message = Message.from_record(record['message'])
+                    attempts = int(record['attempts'])
+                    due = float(record['due'])
+                except (ValueError, KeyError, TypeError):
+                    LOG.warning('novahooks listen: an unreadable line in %s '
+                                'dropped', self.retry.path)
+                    continue
+                if due > time.time():
+                    left.append(line)
+                    continue
+                outcome, reason = self.attempt(message)
+                attempts += 1
+                if outcome == ERROR and attempts < self.max_attempts:
+                    record.update(attempts=attempts, reason=reason[:500],
+                                  due=time.time()
+                                  + self.retry_delay * attempts)
+                    left.append(json.dumps(record, sort_keys=True))
+                    self.stats.add('parked')
+                elif outcome != OK:
+                    self._fail(message, outcome, reason, attempts)
+            self.retry.rewrite(left)
+            return len(left)
+
+    # -- failed messages -------------------------------------------------
+
+    def _fail(self, message: Message, outcome: str, reason: str,
+              attempts: int) -> None:
+        instance = None
+        try:
+            instance = as_str(mapping.data(message.payload, 'payload').get(
+                'uuid'))
+        except Exception:
+            pass
+        record = {
+            'at': timeutils.utcnow().isoformat() + 'Z',
+            'message_id': message.message_id or message.key,
+            'event_type': message.event_type[:100],
+            'publisher_id': message.publisher_id[:100],
+            'instance': instance, 'outcome': outcome,
+            'reason': reason[:500], 'attempts': attempts,
+            'message': message.record()}
+        self.failed.append(record)
+        self.stats.add('failed')
+        LOG.error('novahooks listen: %s %s (instance %s) recorded as failed '
+                  'after %d attempt(s): %s: %s', message.event_type,
+                  message.key, instance, attempts, outcome, reason[:500])
+
+    def replay(self, ids: Sequence[str] = ()) -> List[Dict[str, Any]]:
+        """Feed failed messages (all, or those of these message ids) through
+        the handlers again; those that now succeed leave the journal.
+        Returns one row per message tried."""
+        done: List[Dict[str, Any]] = []
+        with self.failed.locked():
+            kept: List[str] = []
+            for line in self.failed.lines():
+                try:
+                    record = json.loads(line)
+                    message = Message.from_record(record['message'])
+                except (ValueError, KeyError, TypeError):
+                    kept.append(line)  # an old record, without the message
+                    continue
+                if ids and record.get('message_id') not in ids:
+                    kept.append(line)
+                    continue
+                outcome, reason = self.attempt(message)
+                done.append(dict(record, outcome=outcome, reason=reason))
+                if outcome != OK:
+                    record.update(outcome=outcome, reason=reason[:500],
+                                  attempts=int(record.get('attempts', 0)) + 1)
+                    kept.append(json.dumps(record, sort_keys=True))
+            self.failed.rewrite(kept)
+        return done
+
+
+def guard_for(conf: cfg.ConfigOpts) -> Guard:
+    """The order guard of the configuration's ``[listen] database_url``."""
+    return Guard(db.engine('listen', conf.listen.database_url or None),
+                 conf.listen.tombstone_days)
+
+
+def failed_journal() -> Journal:
+    """Where the messages given up on are recorded."""
+    return Journal(os.path.join(config.state_dir(), 'listen-failed.jsonl'))
+
+
+class Listener:
+    """A notification listener for the current configuration."""
+
+    def __init__(self) -> None:
+        import oslo_messaging
+        conf = config.register_plugin_opts('listen', OPTS)
+        group = conf.listen
+        self.url = group.transport_url
+        self.transport = oslo_messaging.get_notification_transport(
+            conf, url=group.transport_url)
+        self.failed = failed_journal()
+        self.endpoint = NotificationEndpoint(conf, self.failed)
+        self._retrier: Optional[threading.Thread] = None
+        self.server = oslo_messaging.get_notification_listener(
+            self.transport,
+            [oslo_messaging.Target(topic=group.topic,
+                                   exchange=group.exchange)],
+            [self.endpoint], executor='threading', pool=group.pool,
+            allow_requeue=True)
+        # Registered by the listener just made; read when it starts.
+        conf.set_override('executor_thread_pool_size', group.workers)
+        self._stopping = threading.Event()
+
+    @property
+    def stats(self) -> Stats:
+        return self.endpoint.stats
+
+    def start(self) -> None:
+        """Connect and consume (blocks while the broker cannot be
+        reached); retry parked messages in the background."""
+        if self._retrier is None:
+            self._retrier = threading.Thread(
+                target=self._retry_parked, daemon=True,
+                name='novahooks-listen-retry')
+            self._retrier.start()
+        self.server.start()
+        LOG.info('novahooks listen: consuming; plugins %s',
+                 ','.join(sorted(config.enabled_plugins())))
+
+    def _retry_parked(self) -> None:
+        pruned_at = 0.0
+        while not self._stopping.wait(RETRY_POLL_SECONDS):
+            try:
+                self.endpoint.retry_due()
+                if time.monotonic() - pruned_at >= PRUNE_SECONDS:
+                    pruned_at = time.monotonic()
+                    gone = self.endpoint.guard.prune()
+                    if gone:
+                        LOG.info('novahooks listen: forgot %d deleted '
+                                 'instance(s) older than the tombstone '
+                                 'retention', gone)
+            except Exception:
+                LOG.exception('novahooks listen: retrying parked messages '
+                              'failed; trying again')
+
+    def stop(self, timeout: float = 300.0) -> None:
+        """Stop consuming; return when the in-flight messages are done and
+        acknowledged."""
+        self.server.stop()
+        deadline = time.monotonic() + timeout
+        while self.endpoint.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # oslo.messaging acknowledges from another thread once the handler
+        # has returned; before 12.x's clean-up stops that thread (which may
+        # drop a last acknowledgement: the message would come again).
+        time.sleep(ACK_GRACE_SECONDS)
+        self.server.wait()
+        self.transport.cleanup()
+        LOG.info('novahooks listen: stopped; %s', self.stats.snapshot())
+
+    def request_stop(self, *_: Any) -> None:
+        """Signal handler: make :meth:`run` stop."""
+        self._stopping.set()
+
+    def run(self, ready: Optional[threading.Event] = None) -> None:
+        """Consume until SIGTERM or SIGINT (or :meth:`request_stop`);
+        returns within :data:`STOP_SECONDS` of being asked, whatever the
+        broker does."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        # oslo.messaging retries a broker it cannot reach for ever, inside
+        # start(): connect in a thread, so a stop is heard meanwhile.
+        started = threading.Event()
+        failure: List[BaseException] = []
+
+        def connect() -> None:
+            try:
+                self.start()
+            except BaseException as exc:  # raised again below
+                failure.append(exc)
+            finally:
+                started.set()
+        threading.Thread(target=connect, daemon=True,
+                         name='novahooks-listen-connect').start()
+        since = time.monotonic()
+        warn_at = since + CONNECT_WARNING_SECONDS
+        while not self._stopping.is_set() and not started.is_set():
+            if time.monotonic() >= warn_at:
+                LOG.warning('novahooks listen: cannot reach the broker at %s '
+                            'for %.0f s; still trying',
+                            redact.mask_url(self.url),
+                            time.monotonic() - since)
+                warn_at = time.monotonic() + 60.0
+            self._stopping.wait(0.1)
+        if failure:
+            raise failure[0]
+        if not started.is_set():
+            LOG.warning('novahooks listen: stopped before the broker at %s '
+                        'could be reached', redact.mask_url(self.url))
+            return
+        if ready is not None:
+            ready.set()
+        try:
+            while not self._stopping.wait(1.0):
+                pass
+        finally:
+            self._bounded_stop()
+
+    def _bounded_stop(self) -> None:
+        """:meth:`stop`, given up after :data:`STOP_SECONDS` (a dead
+        broker can hold oslo.messaging's clean-up): what was not
+        acknowledged is redelivered by the broker."""
+        stopper = threading.Thread(
+            target=self.stop, kwargs={'timeout': STOP_SECONDS},
+            daemon=True, name='novahooks-listen-stop')
+        stopper.start()
+        stopper.join(STOP_SECONDS + ACK_GRACE_SECONDS + 1.0)
+        if stopper.is_alive():
+            LOG.warning('novahooks listen: the broker did not let the '
+                        'listener stop cleanly within %.0f s; exiting '
+                        'anyway (unacknowledged messages are redelivered)',
+                        STOP_SECONDS)
+
+
+def list_opts() -> List[Any]:
+    """``[listen]`` options, for ``oslo-config-generator``."""
+    return [('listen', list(OPTS))]
+
+
+__all__ = ['Listener', 'NotificationEndpoint', 'OPTS', 'Stats',
+           'failed_journal', 'list_opts']
