@@ -6,7 +6,8 @@
 # versioned notification Nova sends is also published on a private
 # RabbitMQ (tools/rabbitmq-server.sh), where the installed `novahooks
 # listen` consumes it in its own process and drives DNS on a private BIND
-# (tools/bind-server.sh), storage and netinfo on SQLite
+# (tools/bind-server.sh), storage and netinfo on SQLite, or on a private
+# PostgreSQL (tools/pg-server.sh) shared by several listeners
 # (nova_tier/nova34/).
 #
 # The venv (.venvs/nova34) is rebuilt only when its inputs change (this
@@ -14,8 +15,8 @@
 # requirements.txt, the interpreter's version). Runs with Nova's own runner
 # (testtools), as the Nova 21 tier does.
 #
-# BIND and RabbitMQ come from Debian (installed with apt-get when missing,
-# as root); Nova and its libraries from PyPI (and etc/ from Nova's sdist).
+# BIND, RabbitMQ and PostgreSQL come from Debian (installed with apt-get
+# when missing, as root); Nova and its libraries from PyPI (and etc/ from Nova's sdist).
 #
 # Usage: tools/run-nova34-tests.sh [test id ...]   (default: nova_tier.nova34)
 # Env:   NOVAHOOKS_PY312 (the interpreter; else pyenv's 3.12.1 or newest
@@ -48,37 +49,47 @@ fi
 [ -n "$PY312" ] || PY312=$(command -v python3.12 || true)
 [ -x "$PY312" ] || { echo "Python 3.12 not found (set NOVAHOOKS_PY312)" >&2; exit 1; }
 
-# BIND and RabbitMQ from Debian, installed here at once when missing
-# (tools/bind-server.sh and tools/rabbitmq-server.sh would each run apt-get,
-# at the same time: dpkg's lock lets one of them fail).
+# BIND, RabbitMQ and PostgreSQL from Debian, installed here at once when
+# missing (tools/bind-server.sh, tools/rabbitmq-server.sh and
+# tools/pg-server.sh would each run apt-get, at the same time: dpkg's lock
+# lets one of them fail).
 export PATH="$PATH:/usr/sbin:/sbin"
 if ! command -v named >/dev/null 2>&1 || ! command -v tsig-keygen >/dev/null 2>&1 \
-        || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
-    echo "=== nova34: installing BIND and RabbitMQ (apt-get)"
-    [ "$(id -u)" = 0 ] || { echo "need root (or named and rabbitmq-server installed)" >&2; exit 1; }
+        || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ] \
+        || ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+    echo "=== nova34: installing BIND, RabbitMQ and PostgreSQL (apt-get)"
+    [ "$(id -u)" = 0 ] || { echo "need root (or named, rabbitmq-server and postgresql installed)" >&2; exit 1; }
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends bind9 bind9-utils rabbitmq-server >/dev/null
+    apt-get install -y -qq --no-install-recommends bind9 bind9-utils rabbitmq-server \
+        postgresql >/dev/null
 fi
 
-# A real BIND (DNS plugin, rfc2136) and a real RabbitMQ (Nova's
-# notifications to `novahooks listen`), each in a private directory on a
-# free loopback port, stopped on exit. Their directories (server.json) go
-# to the tests in $NOVAHOOKS_TEST_BIND and $NOVAHOOKS_TEST_RABBIT.
+# A real BIND (DNS plugin, rfc2136), a real RabbitMQ (Nova's
+# notifications to `novahooks listen`) and a real PostgreSQL (the plugins'
+# and the order guard's shared database), each in a private directory on
+# a free loopback port, stopped on exit. Their directories (server.json)
+# go to the tests in $NOVAHOOKS_TEST_BIND, $NOVAHOOKS_TEST_RABBIT and
+# $NOVAHOOKS_TEST_PG.
 SERVERS=$(mktemp -d)
+# (As root PostgreSQL runs as the postgres user: it must get through.)
+chmod 0711 "$SERVERS"
 BIND_DIR="$SERVERS/bind"
 RABBIT_DIR="$SERVERS/rabbit"
-mkdir -p "$BIND_DIR" "$RABBIT_DIR"
+PG_DIR="$SERVERS/pg"
+mkdir -p "$BIND_DIR" "$RABBIT_DIR" "$PG_DIR"
 stop_servers() {
     bash tools/rabbitmq-server.sh --stop "$RABBIT_DIR" >/dev/null 2>&1 &
     bash tools/bind-server.sh --stop "$BIND_DIR" >/dev/null 2>&1 &
+    bash tools/pg-server.sh --stop "$PG_DIR" >/dev/null 2>&1 &
     wait || true
     rm -rf "$SERVERS"
 }
 trap stop_servers EXIT
 
 free_ports() {  # a free TCP+UDP port for BIND; a free TCP port (and its
-                # Erlang distribution port, +20000) for RabbitMQ
+                # Erlang distribution port, +20000) for RabbitMQ; a free
+                # TCP port for PostgreSQL
     "$PY312" - <<'EOF'
 import socket
 
@@ -102,11 +113,13 @@ bind = next(p for p in iter(lambda: free(udp=True), -1)
             if p and p not in (53, 5353, 5399))
 rabbit = next(p for p in iter(free, -1)
               if p and p != 5699 and p + 20000 <= 65535 and free(p + 20000))
-print(bind, rabbit)
+pg = next(p for p in iter(free, -1)
+          if p and p not in (5432, 5499, bind, rabbit, rabbit + 20000))
+print(bind, rabbit, pg)
 EOF
 }
 ports=$(free_ports)
-read -r BIND_PORT RABBIT_PORT <<<"$ports"
+read -r BIND_PORT RABBIT_PORT PG_PORT <<<"$ports"
 # (Started now, they boot while the venv is checked or built.)
 PYTHON="$PY312" bash tools/bind-server.sh "$BIND_DIR" "$BIND_PORT" \
     > "$SERVERS/bind.log" 2>&1 &
@@ -114,6 +127,8 @@ BIND_PID=$!
 bash tools/rabbitmq-server.sh "$RABBIT_DIR" "$RABBIT_PORT" \
     > "$SERVERS/rabbit.log" 2>&1 &
 RABBIT_PID=$!
+bash tools/pg-server.sh "$PG_DIR" "$PG_PORT" > "$SERVERS/pg.log" 2>&1 &
+PG_PID=$!
 wait_ready() {  # wait_ready NAME PID LOG SECONDS
     for _ in $(seq 1 $(($4 * 10))); do
         grep -q '^ready' "$3" 2>/dev/null && return 0
@@ -176,8 +191,10 @@ echo "=== nova34: $("$VENV/bin/pip" freeze | grep -iE '^(nova|oslo\.messaging|ko
 
 wait_ready BIND "$BIND_PID" "$SERVERS/bind.log" 30
 wait_ready RabbitMQ "$RABBIT_PID" "$SERVERS/rabbit.log" 120
+wait_ready PostgreSQL "$PG_PID" "$SERVERS/pg.log" 60
 export NOVAHOOKS_TEST_BIND="$BIND_DIR"
 export NOVAHOOKS_TEST_RABBIT="$RABBIT_DIR"
+export NOVAHOOKS_TEST_PG="$PG_DIR"
 
 if [ $# -eq 0 ]; then
     set -- discover -t "$ROOT" -s "$ROOT/nova_tier/nova34"

@@ -41,7 +41,16 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 import uuid
 
 import dns.message
@@ -138,6 +147,10 @@ class _ErrorLog(logging.Handler):
         self.messages.append(record.getMessage()[:500])
 
 
+#: Context keys whose values are not kept (the notifier redacts them).
+_SECRET_WORDS = ('token', 'password', 'secret', 'service_catalog')
+
+
 class NotificationTee:
     """Nova's side of the bus: a real ``oslo_messaging.Notifier`` on
     ``url`` that sends each notification as Nova 34 does, and keeps what it
@@ -169,24 +182,41 @@ class NotificationTee:
         # timestamp are made by Notifier._notify, just before).
         (extension,) = self.notifier._driver_mgr.extensions
         driver = extension.obj
-        send = driver.notify
+        send = self._send = driver.notify
 
         def notify(ctxt: Any, message: Dict[str, Any], priority: str,
                    retry: Any) -> None:
-            self._keep(message)
+            self._keep(ctxt, message)
             send(ctxt, message, priority, retry)
         driver.notify = notify
         self.errors = _ErrorLog()
         logging.getLogger('oslo_messaging.notify').addHandler(self.errors)
 
-    def _keep(self, message: Dict[str, Any]) -> None:
+    def _keep(self, ctxt: Any, message: Dict[str, Any]) -> None:
         record = {key: message.get(key) for key in (
             'event_type', 'priority', 'publisher_id', 'timestamp',
             'message_id', 'payload')}
+        # The context as it went on the bus (the notifier sends a redacted
+        # copy: no token); what a secret-looking key holds is not kept.
+        record['context'] = {
+            key: (None if any(word in key.lower() for word in _SECRET_WORDS)
+                  else value)
+            for key, value in (ctxt if isinstance(ctxt, dict) else {}).items()}
         with self._lock:
             self.sent.append(record)
             with open(self.path, 'a') as stream:
-                stream.write(json.dumps(record, sort_keys=True) + '\n')
+                stream.write(json.dumps(record, sort_keys=True, default=str)
+                             + '\n')
+
+    def publish(self, record: Dict[str, Any]) -> None:
+        """Send a kept notification again, exactly as it went on the bus
+        (its message id, timestamp, priority, publisher, payload and
+        context), through the same driver; not kept again."""
+        message = {key: record[key] for key in (
+            'message_id', 'publisher_id', 'event_type', 'priority',
+            'payload', 'timestamp')}
+        self._send(dict(record.get('context') or {}), message,
+                   str(record['priority']), self.notifier.retry)
 
     def send(self, publisher_id: str, priority: str, ctxt: Any,
              event_type: str, payload: Any) -> None:
@@ -222,6 +252,46 @@ def _queue(url: str, queue: str) -> Tuple[int, int]:
     return int(messages), int(count)
 
 
+def delete_queue(url: str, queue: str) -> None:
+    """Delete ``queue`` (a pool's, once its listeners are gone), if any."""
+    import kombu
+    with kombu.Connection(url.replace('rabbit://', 'amqp://', 1),
+                          connect_timeout=5) as conn:
+        with contextlib.suppress(Exception):
+            conn.default_channel.queue_delete(queue=queue)
+
+
+#: rabbitmqctl of Debian's RabbitMQ (tools/rabbitmq-server.sh).
+RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl'
+
+
+def queue_unsettled(rabbit: Dict[str, Any], queue: str) -> Tuple[int, int]:
+    """Messages of ``queue`` ready and delivered but not acknowledged, as
+    the broker counts them (rabbitmqctl, with the node's cookie: AMQP
+    tells only the ready ones)."""
+    done = subprocess.run(
+        [RABBITMQCTL, '-q', '-n', rabbit['node'], 'list_queues', 'name',
+         'messages_ready', 'messages_unacknowledged'],
+        env=dict(os.environ, HOME=rabbit['directory']),
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+        check=True)
+    for line in done.stdout.decode().splitlines():
+        fields = line.split('\t')
+        if len(fields) == 3 and fields[0] == queue:
+            return int(fields[1]), int(fields[2])
+    return 0, 0
+
+
+def wait_settled(rabbit: Dict[str, Any], queue: str,
+                 timeout: float = 60.0) -> None:
+    """Until every message in ``queue`` was delivered and acknowledged (a
+    listener acknowledges once its handlers returned)."""
+    def settled() -> bool:
+        return (queue_messages(rabbit['url'], queue) == 0
+                and queue_unsettled(rabbit, queue) == (0, 0))
+    wait_until(settled, timeout, 'queue %s settled' % queue)
+
+
 class ListenerProcess:
     """The installed ``novahooks listen`` in its own process."""
 
@@ -229,6 +299,7 @@ class ListenerProcess:
         self.config_file = config_file
         self.log_file = log_file
         self.process: Optional[subprocess.Popen[bytes]] = None
+        self.terminated = False
 
     @staticmethod
     def command() -> str:
@@ -236,6 +307,7 @@ class ListenerProcess:
         return os.path.join(os.path.dirname(sys.executable), 'novahooks')
 
     def start(self) -> None:
+        self.terminated = False
         with open(self.log_file, 'ab') as log:
             # -v: INFO, for the statistics it logs when it stops.
             self.process = subprocess.Popen(
@@ -251,10 +323,12 @@ class ListenerProcess:
             return stream.read()
 
     def wait_consuming(self, url: str, queue: str,
-                       timeout: float = LISTEN_START_SECONDS) -> None:
-        """Until the broker counts a consumer on the listener's queue."""
+                       timeout: float = LISTEN_START_SECONDS,
+                       consumers: int = 1) -> None:
+        """Until the broker counts ``consumers`` on the listener's queue
+        (a listener has one, its queue bound to both priorities first)."""
         deadline = time.monotonic() + timeout
-        while queue_consumers(url, queue) < 1:
+        while queue_consumers(url, queue) < consumers:
             if not self.running():
                 raise AssertionError('novahooks listen exited (%s):\n%s' % (
                     self.process and self.process.returncode,
@@ -265,11 +339,18 @@ class ListenerProcess:
                                          queue, timeout, self.log()[-5000:]))
             time.sleep(0.1)
 
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM; its exit status."""
+    def terminate(self) -> None:
+        """SIGTERM, once (a second one may come while the interpreter
+        exits, its handlers gone, and kill it)."""
         assert self.process is not None
-        if self.process.poll() is None:
+        if self.process.poll() is None and not self.terminated:
             self.process.send_signal(signal.SIGTERM)
+            self.terminated = True
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM (unless sent already); its exit status."""
+        assert self.process is not None
+        self.terminate()
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -286,8 +367,10 @@ class ListenerProcess:
             self.process.wait()
 
     def stats(self) -> Dict[str, int]:
-        """The counts it logged when it stopped."""
-        marker = 'novahooks listen: stopped; '
+        """The counts it logged when it stopped. (Its log masks configured
+        secrets wherever they appear: the tier's PostgreSQL password is
+        "novahooks", so the line may begin "*** listen".)"""
+        marker = ' listen: stopped; '
         for line in reversed(self.log().splitlines()):
             if marker in line:
                 return dict(ast.literal_eval(line.split(marker, 1)[1]))
@@ -310,6 +393,7 @@ state_dir = %(state)s
 backend = rfc2136
 zone = %(zone)s
 reverse_zones = %(reverse)s
+database_url = %(database_url)s
 
 [dns_rfc2136]
 server = %(dns_host)s
@@ -320,21 +404,154 @@ key_algorithm = %(algorithm)s
 timeout = 2.0
 
 [storage]
-database_url = sqlite:///%(state)s/storage.sqlite
+database_url = %(database_url)s
 
 [netinfo]
-database_url = sqlite:///%(state)s/netinfo.sqlite
+database_url = %(database_url)s
 
 [listen]
 transport_url = %(url)s
 pool = %(pool)s
-requeue_delay = 0.1
+retry_delay = 0.1
+database_url = %(database_url)s
 
 [oslo_messaging_rabbit]
 amqp_durable_queues = true
 rabbit_retry_interval = 1
 rabbit_retry_backoff = 1
 '''
+
+#: The SQLite file of each plugin's state (and the order guard's) in a
+#: state directory, when no database_url is set.
+DATABASES = ('dns.sqlite', 'storage.sqlite', 'netinfo.sqlite',
+             'listen.sqlite')
+
+
+def reset_postgres(url: str) -> None:
+    """An empty PostgreSQL database at ``url`` (tests/pg.py's reset): the
+    other connections to it ended, its public schema dropped and made
+    again."""
+    import sqlalchemy as sa
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                'SELECT pg_terminate_backend(pid) FROM pg_stat_activity '
+                'WHERE datname = current_database() '
+                'AND pid <> pg_backend_pid() AND usename = current_user'))
+            conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
+            conn.execute(sa.text('DROP SCHEMA public CASCADE'))
+            conn.execute(sa.text('CREATE SCHEMA public'))
+    finally:
+        engine.dispose()
+
+
+def postgres_rows(url: str, query: str) -> List[Tuple[Any, ...]]:
+    """``query`` on the PostgreSQL database at ``url`` ([] while its
+    tables are not made)."""
+    import sqlalchemy as sa
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(query))]
+    except sa.exc.ProgrammingError:  # tables not made yet
+        return []
+    finally:
+        engine.dispose()
+
+
+class ListenState:
+    """The state of one ``novahooks listen`` and its process: a directory
+    (``state_dir``, its configuration, its log), DNS on the tier's BIND,
+    storage, netinfo and the order guard on SQLite in the directory, or
+    all on ``database_url``; consuming in ``pool``."""
+
+    def __init__(self, directory: str, bind: Dict[str, Any],
+                 rabbit: Dict[str, Any], pool: str, plugins: str,
+                 database_url: Optional[str] = None) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.directory = directory
+        self.pool = pool
+        self.rabbit = rabbit
+        self.database_url = database_url
+        self.config_file = os.path.join(directory, 'novahooks.conf')
+        reverse = [z for z in bind['zones'] if z.endswith('.arpa.')]
+        self.values = {
+            'plugins': plugins, 'state': directory,
+            'zone': FORWARD_ZONE, 'reverse': ','.join(reverse),
+            'dns_host': bind['host'], 'dns_port': bind['port'],
+            'key_name': bind['key_name'], 'key_secret': bind['key_secret'],
+            'algorithm': bind['algorithm'], 'url': rabbit['url'],
+            'pool': pool, 'database_url': database_url or ''}
+        self.write_config()
+        self.listener = ListenerProcess(
+            self.config_file, os.path.join(directory, 'listen.log'))
+
+    def write_config(self, **overrides: Any) -> None:
+        values = dict(self.values, **overrides)
+        with open(self.config_file, 'w') as stream:
+            stream.write(LISTEN_CONF % values)
+
+    def novahooks(self, *args: str) -> Tuple[int, str]:
+        """The installed CLI on this configuration: exit code and standard
+        output."""
+        return novahooks_all([(self, args)])[0]
+
+    def failed(self) -> List[Dict[str, Any]]:
+        """``novahooks listen failed -f json``."""
+        return failed(self.novahooks('listen', 'failed', '-f', 'json'))
+
+    def rows(self, database: str, query: str) -> List[Tuple[Any, ...]]:
+        """``query`` on a plugin's database (``database``: its SQLite
+        file's name in the directory; with a database_url, that one)."""
+        if self.database_url:
+            return postgres_rows(self.database_url, query)
+        path = os.path.join(self.directory, database)
+        if not os.path.exists(path):
+            return []
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            try:
+                return list(conn.execute(query))
+            except sqlite3.OperationalError:  # tables not made yet
+                return []
+
+
+def novahooks_all(calls: Sequence[Tuple[ListenState, Sequence[str]]]
+                  ) -> List[Tuple[int, str]]:
+    """The installed CLI, each call on its state's configuration, all at
+    once (each starts an interpreter): exit codes and standard outputs."""
+    running = [subprocess.Popen(
+        [ListenerProcess.command(), '--config-file', state.config_file]
+        + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE) for state, args in calls]
+    results = []
+    for process in running:
+        out, _ = process.communicate(timeout=120)
+        results.append((process.returncode, out.decode('utf-8', 'replace')))
+    return results
+
+
+def failed(result: Tuple[int, str]) -> List[Dict[str, Any]]:
+    """What ``novahooks listen failed -f json`` listed."""
+    code, out = result
+    if code != 0:
+        raise AssertionError('novahooks listen failed: exit %d:\n%s'
+                             % (code, out))
+    return list(json.loads(out))
+
+
+def start_listening(states: List[ListenState],
+                    timeout: float = LISTEN_START_SECONDS) -> None:
+    """Start the listeners of ``states`` (all in one pool) at once; return
+    when the broker counts each one's consumer on the pool's queue."""
+    for state in states:
+        state.listener.start()
+    pool, url = states[0].pool, states[0].rabbit['url']
+    assert all(state.pool == pool for state in states)
+    deadline = time.monotonic() + timeout
+    for state in states:
+        state.listener.wait_consuming(
+            url, pool, max(1.0, deadline - time.monotonic()), len(states))
 
 
 class Nova34TestCase(integrated_helpers._IntegratedTestBase):
@@ -351,15 +568,12 @@ class Nova34TestCase(integrated_helpers._IntegratedTestBase):
         self.rabbit = server_info('NOVAHOOKS_TEST_RABBIT')
         self.clear_zones()  # one BIND for the whole run
         self.pool = 'novahooks-nova34-%s' % uuid.uuid4().hex[:8]
-        self.config_file = os.path.join(self.state, 'novahooks.conf')
-        self.write_listen_config()
         # The listener first: its pool's queue must exist (and be bound)
         # before Nova publishes, or the broker drops what Nova sends.
-        self.listener = ListenerProcess(
-            self.config_file, os.path.join(self.state, 'listen.log'))
-        self.listener.start()
-        self.addCleanup(self.listener.kill)
-        self.listener.wait_consuming(self.rabbit['url'], self.pool)
+        self.live = self.listen_state('', pool=self.pool)
+        self.config_file = self.live.config_file
+        self.listener = self.live.listener
+        start_listening([self.live])
         self.notifications_file = os.path.join(self.state,
                                                'notifications.jsonl')
         self.tee = NotificationTee(self.rabbit['url'],
@@ -426,56 +640,64 @@ class Nova34TestCase(integrated_helpers._IntegratedTestBase):
 
     # -- the listener -------------------------------------------------------
 
+    def listen_state(self, name: str, pool: Optional[str] = None,
+                     database_url: Optional[str] = None) -> ListenState:
+        """A fresh state for a ``novahooks listen`` (not started) in
+        ``<self.state>/<name>``, in ``pool`` (a new one by default); its
+        process killed, and its pool's queue deleted, at the end."""
+        state = ListenState(
+            os.path.join(self.state, name) if name else self.state,
+            self.bind, self.rabbit,
+            pool or 'novahooks-nova34-%s' % uuid.uuid4().hex[:8],
+            self.plugins, database_url)
+        self.addCleanup(delete_queue, self.rabbit['url'], state.pool)
+        self.addCleanup(state.listener.kill)
+        return state
+
     def write_listen_config(self, **overrides: Any) -> None:
-        reverse = [z for z in self.bind['zones']
-                   if z.endswith('.arpa.')]
-        values = {
-            'plugins': self.plugins, 'state': self.state,
-            'zone': FORWARD_ZONE, 'reverse': ','.join(reverse),
-            'dns_host': self.bind['host'], 'dns_port': self.bind['port'],
-            'key_name': self.bind['key_name'],
-            'key_secret': self.bind['key_secret'],
-            'algorithm': self.bind['algorithm'],
-            'url': self.rabbit['url'], 'pool': self.pool}
-        values.update(overrides)
-        with open(self.config_file, 'w') as stream:
-            stream.write(LISTEN_CONF % values)
+        self.live.write_config(**overrides)
 
     def novahooks(self, *args: str) -> Tuple[int, str]:
         """The installed CLI on the listener's configuration: exit code and
         standard output."""
-        done = subprocess.run(
-            [ListenerProcess.command(), '--config-file', self.config_file]
-            + list(args), stdin=subprocess.DEVNULL, capture_output=True,
-            timeout=120)
-        return done.returncode, done.stdout.decode('utf-8', 'replace')
+        return self.live.novahooks(*args)
 
     def wait_for_listener(self, check: Callable[[], Any],
                           timeout: float = 30.0,
-                          what: str = 'the listener') -> Any:
-        """``check()`` once true (the listener still running)."""
+                          what: str = 'the listener',
+                          listeners: Optional[List[ListenerProcess]] = None
+                          ) -> Any:
+        """``check()`` once true (the listeners, by default the test's own,
+        still running)."""
+        watched = listeners or [self.listener]
+
         def alive_and_done() -> Any:
-            if not self.listener.running():
-                raise AssertionError('novahooks listen exited:\n%s'
-                                     % self.listener.log()[-5000:])
+            for listener in watched:
+                if not listener.running():
+                    raise AssertionError('novahooks listen exited:\n%s'
+                                         % listener.log()[-5000:])
             return check()
         try:
             return wait_until(alive_and_done, timeout, what)
         except AssertionError as exc:
-            raise AssertionError('%s\n--- listen.log\n%s' % (
-                exc, self.listener.log()[-5000:])) from None
+            raise AssertionError('%s%s' % (exc, ''.join(
+                '\n--- %s\n%s' % (listener.log_file, listener.log()[-5000:])
+                for listener in watched))) from None
 
     def eventually(self, expected: Any, actual: Callable[[], Any],
-                   what: str, timeout: float = 30.0) -> None:
-        """Wait until ``actual()`` equals ``expected`` (the listener still
-        running); fail with the last value and the listener's log."""
+                   what: str, timeout: float = 30.0,
+                   listeners: Optional[List[ListenerProcess]] = None
+                   ) -> None:
+        """Wait until ``actual()`` equals ``expected`` (the listeners
+        still running); fail with the last value and the listeners'
+        logs."""
         last: List[Any] = []
 
         def check() -> bool:
             last[:] = [actual()]
             return bool(last[0] == expected)
         try:
-            self.wait_for_listener(check, timeout, what)
+            self.wait_for_listener(check, timeout, what, listeners)
         except AssertionError as exc:
             raise AssertionError('%s: expected %r, last %r\n%s' % (
                 what, expected, last[0] if last else None, exc)) from None
@@ -484,17 +706,24 @@ class Nova34TestCase(integrated_helpers._IntegratedTestBase):
         """Nothing waits in the listener's queue."""
         return queue_messages(self.rabbit['url'], self.pool) == 0
 
+    def wait_settled(self, pool: Optional[str] = None,
+                     timeout: float = 60.0) -> None:
+        """Until the pool's queue (the test's own by default) holds no
+        message, delivered or not, unacknowledged."""
+        wait_settled(self.rabbit, pool or self.pool, timeout)
+
     # -- state --------------------------------------------------------------
 
     def rows(self, database: str, query: str) -> List[Tuple[Any, ...]]:
-        path = os.path.join(self.state, database)
-        if not os.path.exists(path):
-            return []
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            try:
-                return list(conn.execute(query))
-            except sqlite3.OperationalError:  # tables not made yet
-                return []
+        """``query`` on a plugin's SQLite database in ``self.state``."""
+        return self.live.rows(database, query)
+
+    def postgres(self) -> str:
+        """The tier's PostgreSQL (``$NOVAHOOKS_TEST_PG``), emptied: its
+        SQLAlchemy URL."""
+        url = str(server_info('NOVAHOOKS_TEST_PG')['url'])
+        reset_postgres(url)
+        return url
 
     # -- DNS on the tier's BIND ---------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any, Dict
 from nova.tests import fixtures as nova_fixtures
 
 from nova_tier.nova34.base import Nova34NeutronFixture, Nova34TestCase
-from novahooks_core.notifications import EVENT_TYPES
+from novahooks_core.notify.mapping import EVENT_TYPES
 
 #: The free port attached and detached (10.0.0.3).
 PORT_1 = Nova34NeutronFixture.port_1['id']

@@ -1,0 +1,162 @@
+"""Moves between two fake computes, through a real Nova 34's notifications.
+
+Through Nova's REST API, one image boot (``networks='auto'``: port_2,
+10.0.0.30) then: a live migration to the other compute, a resize there
+and back (confirmed), a resize reverted, a rebuild on another image, a
+shelve (offloaded at once) and unshelve, and an evacuation from a compute
+forced down. After each, the installed ``novahooks listen`` has the
+instance ``built`` on its new host in the storage ledger, its A and PTR
+records unchanged on the tier's BIND, and netinfo's view unchanged; at
+the end every mapped notification was handled (the real payloads of
+``instance.live_migration_post_dest.end``, ``.resize_finish.end``,
+``.resize_revert.end``, ``.rebuild.end``, ``.unshelve.end``,
+``.shelve_offload.end`` and ``.evacuate`` among them), none skipped, none
+failed. Known: after an evacuation the ledger keeps the source host (see
+the test).
+"""
+
+import collections
+import json
+from typing import Any, Dict, List, Tuple
+
+from nova import utils as nova_utils
+from nova.tests import fixtures as nova_fixtures
+
+from nova_tier.nova34.base import Nova34NeutronFixture, Nova34TestCase
+from novahooks_core.notify.mapping import EVENT_TYPES
+
+PORT_2 = Nova34NeutronFixture.port_2['id']
+NAME = 'mover.cloud.internal.'
+#: m1.small and m1.medium (the default flavors; a boot gets m1.tiny).
+SMALL, MEDIUM = '2', '3'
+#: What every move must be seen through.
+MOVES = ('instance.live_migration_post_dest.end',
+         'instance.resize_finish.end', 'instance.resize_revert.end',
+         'instance.rebuild.end', 'instance.shelve_offload.end',
+         'instance.unshelve.end', 'instance.evacuate')
+
+
+class MovesTest(Nova34TestCase):
+
+    def setUp(self) -> None:
+        super().setUp()
+        self._start_compute('host2')
+
+    def host(self, server: Dict[str, Any]) -> str:
+        return str(self.admin_api.get_server(server['id'])[
+            'OS-EXT-SRV-ATTR:host'])
+
+    def seen(self, uuid: str) -> Tuple[Any, ...]:
+        """The ledger's (state, host), the DNS records and netinfo's view
+        of ``uuid``, as the listener left them."""
+        ledger = {row[0]: tuple(row[1:]) for row in self.rows(
+            'storage.sqlite', 'select uuid, state, host '
+            'from storage_instances')}
+        network: List[Tuple[str, str]] = []
+        for (found,) in self.rows('netinfo.sqlite', "select network_json "
+                                  "from netinfo_state where uuid = '%s'"
+                                  % uuid):
+            network = sorted((vif['id'], ip['address'])
+                             for vif in json.loads(found)['vifs']
+                             for subnet in vif['subnets']
+                             for ip in subnet['ips'])
+        return (ledger.get(uuid), self.dns_query(NAME, 'A'),
+                self.dns_query('30.0.0.10.in-addr.arpa.', 'PTR'), network)
+
+    def on(self, server: Dict[str, Any], host: str, what: str) -> None:
+        """The listener has ``server`` built on ``host``, its records and
+        network as at boot."""
+        self.assertEqual(host, self.host(server))
+        self.eventually(
+            (('built', host), {'10.0.0.30'}, {NAME},
+             [(PORT_2, '10.0.0.30')]),
+            lambda: self.seen(server['id']), what)
+
+    def test_moves_reach_the_ledger_and_keep_the_records(self) -> None:
+        server = self._create_server(name='mover', networks='auto')
+        self.notifier.wait_for_versioned_notifications('instance.create.end')
+        first = self.host(server)
+        (second,) = {'compute', 'host2'} - {first}
+        self.on(server, first, 'built on %s' % first)
+
+        # A live migration to the other compute.
+        server = self._live_migrate(server, api=self.admin_api)
+        self.notifier.wait_for_versioned_notifications(
+            'instance.live_migration_post_dest.end')
+        self.on(server, second, 'live-migrated to %s' % second)
+
+        # A resize (back to the first compute: the same host is not
+        # allowed), confirmed.
+        server = self._resize_server(server, SMALL)
+        self.notifier.wait_for_versioned_notifications(
+            'instance.resize_finish.end')
+        server = self._confirm_resize(server)
+        self.on(server, first, 'resized to %s' % first)
+
+        # A resize reverted: on the other compute meanwhile, then back.
+        server = self._resize_server(server, MEDIUM)
+        self.notifier.wait_for_versioned_notifications(
+            'instance.resize_finish.end', 2)
+        self.on(server, second, 'resized (to verify) to %s' % second)
+        server = self._revert_resize(server)
+        self.on(server, first, 'resize reverted to %s' % first)
+
+        # A rebuild on another image, where it is.
+        server = self._rebuild_server(
+            server, nova_fixtures.GlanceFixture.image2['id'])
+        self.on(server, first, 'rebuilt on %s' % first)
+
+        # Shelved (offloaded at once: no host), unshelved.
+        self._shelve_server(server)
+        self.notifier.wait_for_versioned_notifications(
+            'instance.shelve_offload.end')
+        server = self._unshelve_server(server)
+        self.notifier.wait_for_versioned_notifications(
+            'instance.unshelve.end')
+        here = self.host(server)
+        self.on(server, here, 'unshelved on %s' % here)
+
+        # Evacuated from its compute, stopped and forced down.
+        (there,) = {'compute', 'host2'} - {here}
+        self.computes[here].stop()
+        with nova_utils.temporary_mutation(self.admin_api,
+                                           microversion='2.53'):
+            service = self.admin_api.get_services(
+                host=here, binary='nova-compute')[0]
+            self.admin_api.put_service(service['id'],
+                                       {'forced_down': 'true'})
+        server = self._evacuate_server(server, expected_host=there,
+                                       expected_state='ACTIVE')
+        self.notifier.wait_for_versioned_notifications('instance.rebuild.end',
+                                                       2)
+        self.assertEqual(there, self.host(server))
+        self.wait_settled()
+        state, *rest = self.seen(server['id'])
+        self.assertEqual(({'10.0.0.30'}, {NAME}, [(PORT_2, '10.0.0.30')]),
+                         tuple(rest))
+        # Known: the ledger keeps the host the instance was evacuated
+        # from. Nova 34 sets an evacuated instance's host only after
+        # instance.rebuild.end (ResourceTracker.finish_evacuation, bug
+        # 1896463), so that notification, like nova-api's
+        # instance.evacuate before it, names the source host; only the
+        # instance.update that follows names the new one, and the mapping
+        # takes hosts from build_instance events only. (An unexpected
+        # success here means this was fixed: assert it plainly then.)
+        self.expectFailure(
+            'the ledger misses the host an evacuation moved to',
+            self.assertEqual, ('built', there), state)
+
+        # Stopped: every mapped notification handled, none skipped or
+        # failed.
+        self.assertEqual(0, self.listener.stop(), self.listener.log())
+        sent = self.sent()
+        mapped = collections.Counter(
+            n['event_type'] for n in sent if n['event_type'] in EVENT_TYPES)
+        self.assertEqual(dict(mapped, handled=sum(mapped.values())),
+                         self.listener.stats(), self.listener.log())
+        for event_type in MOVES:
+            self.assertIn(event_type, mapped)
+        self.assertEqual([], self.tee.errors.messages)
+        self.assertEqual([], self.live.failed())
+        code, pending = self.novahooks('dns', 'pending', '-f', 'json')
+        self.assertEqual((0, []), (code, json.loads(pending)))
