@@ -9,6 +9,7 @@ import pytest
 
 from novahooks_core import config, dispatch, timing
 from novahooks_core.cli.app import NovaHooksApp
+from novahooks_core.seen import SEEN
 
 WriteConfig = Callable[..., pathlib.Path]
 
@@ -23,10 +24,12 @@ def _isolated_state(tmp_path: pathlib.Path,
     config.reset()
     timing.reset()
     dispatch.reset()
+    SEEN.clear()
     yield
     config.reset()
     timing.reset()
     dispatch.reset()
+    SEEN.clear()
 
 
 @pytest.fixture

@@ -245,3 +245,53 @@ def test_broken_config_disables_plugins_without_raising(
     assert cls().pre is None
     assert 'all novahooks plugins are disabled' in caplog.text
     assert config.load_error() is not None
+
+
+class Heals(NovaHook):
+    """Remembers what it handled; skips an unchanged call."""
+
+    plugin_name = 'heals'
+    hook_point = HookPoint.INSTANCE_NETWORK_INFO
+    skips_unchanged = True
+
+    def handle_post(self, event: HookEvent) -> Optional[str]:
+        from novahooks_core.seen import SEEN as memory
+        SEEN.append(event)
+        memory.remember('heals', event, 60.0)
+        return 'handled'
+
+
+def _heal(runner: NovaRunner, inst: Any, *vifs: Any) -> None:
+    args, kwargs = factories.instance_network_info_args(
+        inst, factories.network_info(*vifs))
+    runner.call('instance_network_info', lambda *a, **k: None, *args,
+                **kwargs)
+
+
+def test_an_unchanged_call_is_skipped_before_the_handler(
+        write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(enabled_plugins='heals')
+    runner = NovaRunner({'instance_network_info': [Heals]})
+    inst = factories.instance(state='active', host='c1')
+    vif = factories.vif('10.0.0.5', port_id='p1')
+    for _ in range(3):  # Nova's heal: equal, freshly built each time
+        _heal(runner, inst, dict(vif))
+    assert len(SEEN) == 1
+    stats = timing.snapshot()['heals:instance_network_info:post']
+    assert (stats.calls, stats.unchanged, stats.errors) == (3, 2, 0)
+    assert [r.summary for r in runner.runs if r.phase == 'post'] == [
+        'handled', 'unchanged', 'unchanged']
+    # A change in what the key covers (the host) is handled.
+    inst.host = 'c2'
+    _heal(runner, inst, dict(vif))
+    assert len(SEEN) == 2
+    # A key that cannot be read is not "unchanged": handled, nothing
+    # raised into Nova.
+    from novahooks_core import normalize
+
+    def broken(value: Any) -> None:
+        raise RuntimeError('no key today')
+    monkeypatch.setattr(normalize, 'network_info_key', broken)
+    _heal(runner, inst, dict(vif))
+    assert len(SEEN) == 3
+    assert timing.snapshot()['heals:instance_network_info:post'].errors == 1

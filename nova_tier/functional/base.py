@@ -16,6 +16,7 @@ from nova import hooks
 from nova.tests.functional import integrated_helpers
 
 from novahooks_core import config, dispatch, timing
+from novahooks_core.seen import SEEN
 from novahooks_core.testing import SECRETS
 
 USER_DATA = base64.b64encode(SECRETS['user_data'].encode()).decode()
@@ -35,7 +36,9 @@ class NovaHooksTestCase(integrated_helpers._IntegratedTestBase):
         hooks.reset()
         timing.reset()
         dispatch.reset()
+        SEEN.clear()
         self.addCleanup(dispatch.reset)
+        self.addCleanup(SEEN.clear)
         self.addCleanup(hooks.reset)
         self.addCleanup(config.reset)
         super().setUp()

@@ -9,15 +9,19 @@ others (see :mod:`novahooks_core.spool`).
 
 import contextlib
 import os
+import re
 import threading
 import time
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Set, Tuple
 
+from oslo_log import log as logging
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 
 from novahooks_core import config
+
+LOG = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _engines: Dict[str, Any] = {}
@@ -137,6 +141,85 @@ def upgrade(engine: Any, scripts: str, version_table: str) -> None:
             if attempt == 4:
                 raise
             time.sleep(0.1 * (attempt + 1))
+
+
+_heads: Dict[str, str] = {}
+_REVISION = re.compile(r"^(down_revision|revision) = (?:'([^']*)'|None)",
+                       re.M)
+
+
+def head_revision(scripts: str) -> str:
+    """The newest revision of a plugin's (linear) migrations, read from
+    the files without loading Alembic (cached)."""
+    found = _heads.get(scripts)
+    if found is not None:
+        return found
+    revisions: Set[str] = set()
+    parents: Set[str] = set()
+    versions = os.path.join(scripts, 'versions')
+    for name in os.listdir(versions):
+        if not name.endswith('.py') or name.startswith('__'):
+            continue
+        with open(os.path.join(versions, name)) as stream:
+            for key, value in _REVISION.findall(stream.read()):
+                (revisions if key == 'revision' else parents).add(value)
+    (head,) = revisions - parents
+    _heads[scripts] = head
+    return head
+
+
+def current_revision(engine: Any, version_table: str) -> Optional[str]:
+    """The revision the database is at (``None``: never migrated)."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sqlalchemy.text(
+                'SELECT version_num FROM %s' % version_table)).scalar()
+    except sa_exc.DBAPIError as exc:
+        if is_transient(exc) and not _missing_table(exc):
+            raise
+        return None
+
+
+def _missing_table(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return 'no such table' in text or 'does not exist' in text
+
+
+class Schema:
+    """A plugin's schema: its Alembic ``scripts`` and version table.
+
+    Operators migrate with ``novahooks db sync`` before Nova's first hooked
+    call (:meth:`sync`). The hook path only checks the version, once per
+    process (:meth:`ensure`); a database not synced is migrated then, with
+    a WARNING, so nothing breaks.
+    """
+
+    def __init__(self, engine: Any, scripts: str,
+                 version_table: str) -> None:
+        self.engine = engine
+        self.scripts = scripts
+        self.version_table = version_table
+        self._ready = False
+
+    def ensure(self) -> None:
+        if self._ready:
+            return
+        head = head_revision(self.scripts)
+        current = current_revision(self.engine, self.version_table)
+        if current != head:
+            LOG.warning('novahooks: database %s is at schema %s, not %s: '
+                        'migrating now (run "novahooks db sync" before '
+                        'starting Nova)', repr(self.engine.url),
+                        current or 'none', head)
+            upgrade(self.engine, self.scripts, self.version_table)
+        self._ready = True
+
+    def sync(self) -> Tuple[Optional[str], str]:
+        """Migrate to the newest schema: (revision before, after)."""
+        before = current_revision(self.engine, self.version_table)
+        upgrade(self.engine, self.scripts, self.version_table)
+        self._ready = True
+        return before, head_revision(self.scripts)
 
 
 def alembic_env() -> None:

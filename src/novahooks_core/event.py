@@ -63,17 +63,34 @@ _CREATE_KWARG_SINCE = (('requested_hypervisor_hostname', 20),
 
 OLDEST, NEWEST = 12, 21
 
+#: The instance's fields in :attr:`HookEvent.unchanged_key`.
+_KEY_FIELDS = ('uuid', 'hostname', 'display_name', 'project_id', 'host',
+               'vm_state', 'task_state', 'deleted')
 
-@dataclasses.dataclass(frozen=True)
+
 class BoundCall:
-    """A hooked call's arguments by parameter name (raw; never logged)."""
+    """A hooked call's arguments by parameter name (raw; never logged).
 
-    values: Mapping[str, Any]
-    positional: int
-    keywords: Tuple[str, ...]
+    A plain class with slots: one is made per hooked call."""
+
+    __slots__ = ('values', 'positional', 'keywords')
+
+    def __init__(self, values: Mapping[str, Any], positional: int,
+                 keywords: Tuple[str, ...]) -> None:
+        self.values = values
+        self.positional = positional
+        self.keywords = keywords
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.values.get(name, default)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, BoundCall)
+                and (self.values, self.positional, self.keywords)
+                == (other.values, other.positional, other.keywords))
+
+    def __repr__(self) -> str:  # names only: the values hold secrets
+        return 'BoundCall(%s)' % ', '.join(sorted(self.values))
 
 
 def bind(hook: HookPoint, args: Sequence[Any],
@@ -202,6 +219,21 @@ class HookEvent:
         """A cheap key of :attr:`network_info` (see
         :func:`~novahooks_core.normalize.network_info_key`)."""
         return normalize.network_info_key(self.raw_network_info)
+
+    @lazy
+    def unchanged_key(self) -> Optional[Hashable]:
+        """A cheap key of what a plugin's handling of this call depends on:
+        the instance's identity, names and state, and
+        :attr:`network_info_key`. Equal keys: nothing a plugin tracks
+        changed (see :mod:`novahooks_core.seen`). ``None`` for a create or
+        when there is no cheap key (then nothing is taken as unchanged)."""
+        if self.hook is HookPoint.CREATE_INSTANCE:
+            return None
+        network = self.network_info_key
+        if network is None or not self.instance_uuid:
+            return None
+        return (tuple(normalize.read_fields(self.call.get('instance'),
+                                            _KEY_FIELDS)), network)
 
     @lazy
     def instance(self) -> Optional[models.Instance]:
@@ -333,6 +365,10 @@ def normalized_event(hook: HookPoint, phase: Phase,
         call=BoundCall({}, 0, ()), nova_releases=nova_releases,
         request=request or models.RequestInfo(),
         raw_network_info=None, network_info_key=None,
+        unchanged_key=None if (instance is None or not instance.uuid
+                               or hook is HookPoint.CREATE_INSTANCE) else (
+            tuple(getattr(instance, name) for name in _KEY_FIELDS),
+            instance.network_info),
         network_info=instance.network_info if instance else None,
         instance=None if hook is HookPoint.CREATE_INSTANCE else instance,
         instance_uuid=(None if hook is HookPoint.CREATE_INSTANCE or

@@ -25,10 +25,11 @@ from typing import Any, Callable, ClassVar, Dict, Optional
 
 from oslo_log import log as logging
 
-from novahooks_core import config, redact
+from novahooks_core import config, redact, timing
 from novahooks_core.event import HookEvent
 from novahooks_core.isolation import guarded
 from novahooks_core.models import HookPoint, Phase
+from novahooks_core.seen import unchanged
 
 LOG = logging.getLogger(__name__)
 
@@ -42,6 +43,11 @@ class NovaHook:
     plugin_name: ClassVar[str] = ''
     #: The Nova hook point this class is registered for.
     hook_point: ClassVar[Optional[HookPoint]] = None
+    #: Skip a call whose :attr:`HookEvent.unchanged_key` equals the last
+    #: one this plugin remembered for the instance
+    #: (:data:`novahooks_core.seen.SEEN`): counted as ``unchanged``, not
+    #: timed, before anything is normalized (the periodic heal).
+    skips_unchanged: ClassVar[bool] = False
 
     _handles: ClassVar[Dict[Phase, bool]] = {}
     _names: ClassVar[Dict[Phase, str]] = {}
@@ -113,10 +119,14 @@ class NovaHook:
 
     def handle(self, event: HookEvent) -> str:
         """Run this hook's handler for ``event``, guarded (never raises
-        except an allowed veto); returns the outcome (``ok``, ``veto``,
-        ``bad_input`` or ``error``). Used by Nova via pre/post, by the core
-        dispatcher, which shares one event among all plugins, and by the
-        notification listener."""
+        except an allowed veto); returns the outcome (``ok``,
+        ``unchanged``, ``veto``, ``bad_input`` or ``error``). Used by Nova
+        via pre/post, by the core dispatcher, which shares one event among
+        all plugins, and by the notification listener."""
+        if self.skips_unchanged and unchanged(self.plugin_name, event):
+            timing.skipped(self._names[event.phase], 'unchanged',
+                           lambda: event.instance_uuid)
+            return 'unchanged'
         handler = (self.handle_pre if event.phase is Phase.PRE
                    else self.handle_post)
         return guarded(

@@ -7,11 +7,11 @@ which Nova logs and re-raises to refuse the request.
 """
 
 import functools
+import time
 import traceback
 from typing import Any, Callable, Iterable, Optional, Tuple, Type, TypeVar
 
 from oslo_log import log as logging
-from oslo_utils import timeutils
 
 from novahooks_core import config, redact, timing
 from novahooks_core.normalize import BadInput
@@ -98,7 +98,7 @@ def guarded(name: str, call: Callable[[], Any], *,
             ) -> Tuple[str, Any]:
     """:func:`run_guarded`, also telling the outcome: ``ok``, ``veto``,
     ``bad_input`` or ``error`` (as counted by :mod:`timing`)."""
-    watch = timeutils.StopWatch().start()
+    started = time.perf_counter()
     outcome, summary = 'ok', None
     try:
         result = call()
@@ -136,7 +136,8 @@ def guarded(name: str, call: Callable[[], Any], *,
                   where, text)
         return outcome, None
     finally:
-        timing.record(name, outcome, watch.elapsed(), summary, instance_uuid)
+        timing.record(name, outcome, time.perf_counter() - started, summary,
+                      instance_uuid)
 
 
 def isolated(name: str) -> Callable[[F], F]:

@@ -36,11 +36,19 @@ class BadInput(ValueError):
     """Nova handed over a value of a kind no release ever passed."""
 
 
+#: Where oslo.versionedobjects keeps a set field (``_get_attrname``).
+_OBJ_PREFIX = '_obj_'
+
+
 def read_field(obj: Any, name: str, default: Any = None) -> Any:
     """Read ``name`` from a Nova object, dict or plain object, never lazily.
 
     Nova objects answer ``obj_attr_is_set``; a field they have not loaded is
-    reported as ``default`` instead of being fetched from the database.
+    reported as ``default`` instead of being fetched from the database. A
+    set field is read where oslo.versionedobjects keeps it (``_obj_<name>``
+    in the instance's ``__dict__``: the same value, without the field's
+    getter or ``obj_attr_is_set``, which rebuilds the field list per call);
+    a declared field absent from there is not set.
     """
     if obj is None:
         return default
@@ -50,11 +58,41 @@ def read_field(obj: Any, name: str, default: Any = None) -> Any:
         if isinstance(obj, _Mapping):
             return obj.get(name, default)
         is_set = getattr(obj, 'obj_attr_is_set', None)
-        if is_set is not None and not is_set(name):
+        if is_set is None:
+            return getattr(obj, name, default)
+        found = _stored(obj, name)
+        if found is _UNSET:
+            return default
+        if found is not _MISSING:
+            return found
+        if not is_set(name):
             return default
         return getattr(obj, name, default)
     except Exception:
         return default
+
+
+def _stored(obj: Any, name: str) -> Any:
+    """A versioned object's field as stored (``_obj_<name>``), or
+    :data:`_UNSET` for a declared field not set, or ``_MISSING`` when only
+    the object can tell (an extra field, another kind of object)."""
+    stored = getattr(obj, '__dict__', None)
+    if stored is None:
+        return _MISSING
+    found = stored.get(_OBJ_PREFIX + name, _MISSING)
+    if found is _MISSING and _declared(obj, name):
+        return _UNSET
+    return found
+
+
+#: :func:`_stored`: a declared field that is not set.
+_UNSET = object()
+
+
+def _declared(obj: Any, name: str) -> bool:
+    """Whether ``name`` is one of the versioned object's own fields."""
+    fields = getattr(type(obj), 'fields', None)
+    return isinstance(fields, dict) and name in fields
 
 
 def read_fields(obj: Any, names: Sequence[str]) -> List[Any]:
@@ -66,8 +104,15 @@ def read_fields(obj: Any, names: Sequence[str]) -> List[Any]:
         is_set = getattr(obj, 'obj_attr_is_set', None)
         if is_set is None:
             return [getattr(obj, name, None) for name in names]
-        return [getattr(obj, name, None) if is_set(name) else None
-                for name in names]
+        stored = getattr(obj, '__dict__', None) or _EMPTY
+        found = []
+        for name in names:
+            value = stored.get(_OBJ_PREFIX + name, _MISSING)
+            if value is _MISSING:
+                value = (None if _declared(obj, name) or not is_set(name)
+                         else getattr(obj, name, None))
+            found.append(value)
+        return found
     except Exception:  # one field failed: read them one by one
         return [read_field(obj, name) for name in names]
 
@@ -324,41 +369,56 @@ _LISTS = (list, tuple)
 # Nova's network model sets every one of these keys (None by default), so
 # each level is read in one C call; a dict without them has no cheap key.
 _VIF_FIELDS = operator.itemgetter('id', 'address', 'type', 'active',
-                                  'vnic_type', 'devname')
-_NETWORK_FIELDS = operator.itemgetter('id', 'label', 'bridge')
-_SUBNET_FIELDS = operator.itemgetter('cidr', 'version')
-_IP_FIELDS = operator.itemgetter('address', 'version', 'type')
+                                  'vnic_type', 'devname', 'network')
+_NETWORK_FIELDS = operator.itemgetter('id', 'label', 'bridge', 'meta',
+                                      'subnets')
+_SUBNET_FIELDS = operator.itemgetter('cidr', 'version', 'gateway', 'ips',
+                                     'dns')
+_IP_FIELDS = operator.itemgetter('address', 'version', 'type',
+                                 'floating_ips')
 
 
 def _vif_key(vif: Any) -> Tuple[Any, ...]:
-    # Written out flat: it runs on every cache refresh (see the netinfo
-    # benchmark). Every list must be a list, as _items() reads it.
+    # Written out flat: it runs on every hooked call that is not a create
+    # (see tools/bench/bench_nova_hooks.py). Every list must be a list, as
+    # _items() reads it.
     if not isinstance(vif, dict):
         raise _NoKey()
-    network = vif['network'] or _EMPTY
-    meta = network['meta'] or _EMPTY
-    subnets = network['subnets'] or ()
-    if not isinstance(subnets, _LISTS):
+    *fields, network = _VIF_FIELDS(vif)
+    network_id, label, bridge, meta, subnets = _NETWORK_FIELDS(
+        network or _EMPTY)
+    meta = meta or _EMPTY
+    if not subnets:
+        subnets = ()
+    elif not isinstance(subnets, _LISTS):
         raise _NoKey()
     subnet_keys = []
     for subnet in subnets:
-        ips, dns = subnet['ips'] or (), subnet['dns'] or ()
-        if not (isinstance(ips, _LISTS) and isinstance(dns, _LISTS)):
-            raise _NoKey()
+        cidr, version, gateway, ips, dns = _SUBNET_FIELDS(subnet)
         ip_keys = []
-        for ip in ips:
-            floating = ip['floating_ips'] or ()
-            if not isinstance(floating, _LISTS):
+        if ips:
+            if not isinstance(ips, _LISTS):
                 raise _NoKey()
-            ip_keys.append((_IP_FIELDS(ip), tuple([
-                (f or _EMPTY).get('address') for f in floating])))
-        subnet_keys.append((
-            _SUBNET_FIELDS(subnet),
-            (subnet['gateway'] or _EMPTY).get('address'),
-            tuple([(d or _EMPTY).get('address') for d in dns]),
-            tuple(ip_keys)))
-    return (_VIF_FIELDS(vif), _NETWORK_FIELDS(network),
-            meta.get('tenant_id'), meta.get('mtu'), tuple(subnet_keys))
+            for ip in ips:
+                address, ip_version, kind, floating = _IP_FIELDS(ip)
+                if floating:
+                    if not isinstance(floating, _LISTS):
+                        raise _NoKey()
+                    floating = tuple([(f or _EMPTY).get('address')
+                                      for f in floating])
+                else:
+                    floating = ()
+                ip_keys.append((address, ip_version, kind, floating))
+        if dns:
+            if not isinstance(dns, _LISTS):
+                raise _NoKey()
+            dns = tuple([(d or _EMPTY).get('address') for d in dns])
+        else:
+            dns = ()
+        subnet_keys.append((cidr, version, (gateway or _EMPTY).get('address'),
+                            dns, tuple(ip_keys)))
+    return (tuple(fields), network_id, label, bridge, meta.get('tenant_id'),
+            meta.get('mtu'), tuple(subnet_keys))
 
 
 def raw_info_cache_network_info(instance: Any) -> Any:

@@ -52,6 +52,11 @@ class Plugin:
         """Check the plugin's backends; return one result per thing checked."""
         return []
 
+    def schemas(self) -> List[Any]:
+        """The plugin's database schemas (:class:`novahooks_core.db.Schema`),
+        for ``novahooks db sync``."""
+        return []
+
     @classmethod
     def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:
         """The plugin's options, for ``oslo-config-generator``."""

@@ -1,17 +1,18 @@
 """Per-hook counters and durations, readable in-process.
 
-Every handler call is timed with oslo.utils' ``StopWatch`` and counted under
-a name (``plugin:hook:phase`` for hooks, anything for :func:`timed`). Calls
-slower than ``[DEFAULT] slow_hook_threshold_ms`` are logged as WARNING.
+Every handler call is timed (``time.perf_counter``: nothing allocated per
+call) and counted under a name (``plugin:hook:phase`` for hooks, anything
+for :func:`timed`). Calls slower than ``[DEFAULT] slow_hook_threshold_ms``
+are logged as WARNING.
 """
 
 import dataclasses
 import functools
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from oslo_log import log as logging
-from oslo_utils import timeutils
 
 from novahooks_core import config
 
@@ -28,6 +29,8 @@ class CallStats:
     errors: int = 0
     bad_input: int = 0
     vetoes: int = 0
+    #: Calls skipped as unchanged (not timed; see NovaHook.skips_unchanged).
+    unchanged: int = 0
     slow: int = 0
     total_seconds: float = 0.0
     max_seconds: float = 0.0
@@ -50,7 +53,8 @@ class CallRecord:
 
 Listener = Callable[[CallRecord], None]
 
-_COUNTERS = {'error': 'errors', 'bad_input': 'bad_input', 'veto': 'vetoes'}
+_COUNTERS = {'error': 'errors', 'bad_input': 'bad_input', 'veto': 'vetoes',
+             'unchanged': 'unchanged'}
 
 _lock = threading.Lock()
 _stats: Dict[str, CallStats] = {}
@@ -92,14 +96,30 @@ def record(name: str, outcome: str, seconds: float,
                     seconds * 1000.0, slow_after * 1000.0,
                     ' for instance %s' % uuid if uuid else '')
     if _listeners:
-        call = CallRecord(name, outcome, seconds, summary,
-                          safe_call(instance_uuid))
-        for listener in list(_listeners):
-            try:
-                listener(call)
-            except Exception:
-                LOG.exception('novahooks: timing listener %r failed',
-                              listener)
+        _tell(CallRecord(name, outcome, seconds, summary,
+                         safe_call(instance_uuid)))
+
+
+def _tell(call: CallRecord) -> None:
+    """Give ``call`` to every listener; a failing one is logged."""
+    for listener in list(_listeners):
+        try:
+            listener(call)
+        except Exception:
+            LOG.exception('novahooks: timing listener %r failed', listener)
+
+
+def skipped(name: str, summary: str,
+            instance_uuid: Callable[[], Optional[str]] = lambda: None
+            ) -> None:
+    """Count a call its handler skipped before doing anything (an
+    unchanged heal): under ``unchanged``, not timed. Listeners (the
+    testing kit, ``simulate``) get it as an ``ok`` call of no duration
+    with ``summary``."""
+    with _lock:
+        _counted(name, 'unchanged')
+    if _listeners:
+        _tell(CallRecord(name, 'ok', 0.0, summary, safe_call(instance_uuid)))
 
 
 def count(name: str, outcome: str = 'ok') -> None:
@@ -159,13 +179,13 @@ def timed(name: str) -> Callable[[F], F]:
     def decorator(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            watch = timeutils.StopWatch().start()
+            started = time.perf_counter()
             outcome = 'error'
             try:
                 result = func(*args, **kwargs)
                 outcome = 'ok'
                 return result
             finally:
-                record(name, outcome, watch.elapsed())
+                record(name, outcome, time.perf_counter() - started)
         return wrapper  # type: ignore[return-value]
     return decorator

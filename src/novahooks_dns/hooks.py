@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, Veto
 from novahooks_core.models import Instance
+from novahooks_core.seen import SEEN
 
 if TYPE_CHECKING:
     from novahooks_dns.service import DnsService
@@ -21,6 +22,21 @@ def service() -> 'DnsService':
 
 class DnsHook(NovaHook):
     plugin_name = 'dns'
+
+    def sync(self, event: HookEvent, deleting: bool = False) -> str:
+        """Make the instance's records match; a call equal to the last one
+        synced (the periodic heal) is recognised in memory, before the
+        instance or its network info is normalized."""
+        if SEEN.unchanged('dns', event):
+            return 'unchanged'
+        instance = event.instance
+        if instance is None:
+            return 'no instance'
+        dns = service()
+        summary, decided = dns.sync(instance, event.network_info, deleting)
+        if decided:
+            SEEN.remember('dns', event, dns.recheck)
+        return summary
 
 
 class DnsCreateInstance(DnsHook):
@@ -56,24 +72,23 @@ class DnsBuildInstance(DnsHook):
     hook_point = HookPoint.BUILD_INSTANCE
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
-        instance = event.instance
-        if instance is None or event.result != 'active':
+        if event.result != 'active':
             return None
-        return service().sync(instance, instance.network_info)
+        return self.sync(event)
 
 
 class DnsInstanceNetworkInfo(DnsHook):
     """Follow network changes; an unchanged refresh costs microseconds."""
 
     hook_point = HookPoint.INSTANCE_NETWORK_INFO
+    skips_unchanged = True
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
         instance = event.instance
         if instance is None:
             return None
-        deleting = (instance.task_state == 'deleting'
-                    or instance.vm_state == 'deleted')
-        return service().sync(instance, event.network_info, deleting)
+        return self.sync(event, deleting=(instance.task_state == 'deleting'
+                                          or instance.vm_state == 'deleted'))
 
 
 class DnsDeleteInstance(DnsHook):
@@ -93,4 +108,5 @@ class DnsDeleteInstance(DnsHook):
         if instance is None or not instance.uuid:
             return None
         dns = service()
+        SEEN.forget('dns', instance.uuid)
         return dns.remove(instance, dns.fallback.pop(instance.uuid))

@@ -1,6 +1,6 @@
 """The DNS plugin's descriptor: options and ``novahooks check``."""
 
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from oslo_config import cfg
 
@@ -38,6 +38,9 @@ class DnsPlugin(Plugin):
         results.append(CheckResult('dns', 'spool empty', not spooled,
                                    '%d decision(s) waiting' % spooled))
         return results
+
+    def schemas(self) -> List[Any]:
+        return [dns_service.service().schema]
 
     @classmethod
     def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:

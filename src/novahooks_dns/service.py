@@ -4,7 +4,6 @@ sender, and the decisions the hooks delegate to.
 
 import json
 import os
-import time
 from typing import Any, Dict, Optional, Tuple
 
 from oslo_config import cfg
@@ -74,10 +73,8 @@ OPTS = [
 ]
 
 
-#: Instances whose last synced inputs each process remembers (an
-#: unchanged heal ends there), and deletes whose info cache ``pre`` keeps
-#: for ``post``: bounded, the least recently used forgotten first.
-KNOWN_LIMIT = 50000
+#: Deletes whose info cache ``pre`` keeps for ``post``: bounded, the
+#: least recently used forgotten first.
 FALLBACK_LIMIT = 10000
 
 
@@ -109,7 +106,8 @@ class DnsService:
             floating_template=dns.floating_template,
             networks=tuple(dns.networks))
         self.engine = db.engine('dns', dns.database_url or None)
-        self._migrated = False
+        self.schema = db.Schema(self.engine, MIGRATIONS,
+                                'dns_alembic_version')
         self.spool = Spool('dns', os.path.join(
             config.state_dir(), 'dns-spool.jsonl'), self.engine,
             self._apply, self.ensure_schema)
@@ -120,10 +118,8 @@ class DnsService:
             (self.settings.zone,) + self.settings.reverse_zones,
             before=self.ready)
         self.budget = dns.send_budget_ms / 1000.0
+        #: How long an equal call is taken as unchanged from memory.
         self.recheck = dns.heal_recheck_seconds
-        #: uuid -> (inputs of the records last synced, when).
-        self._known: LRU[str, Tuple[Tuple[Any, ...], float]] = LRU(
-            KNOWN_LIMIT)
         #: Network info seen in delete pre, for delete post.
         self.fallback: LRU[str, Optional[NetworkInfo]] = LRU(FALLBACK_LIMIT)
 
@@ -142,11 +138,9 @@ class DnsService:
         return float(getattr(group, 'timeout', 2.0) or 2.0)
 
     def ensure_schema(self) -> None:
-        """Migrate the state database to the newest schema, once per
-        process."""
-        if not self._migrated:
-            db.upgrade(self.engine, MIGRATIONS, 'dns_alembic_version')
-            self._migrated = True
+        """The state database at the newest schema (checked once per
+        process; see :class:`novahooks_core.db.Schema`)."""
+        self.schema.ensure()
 
     def ready(self) -> int:
         """Schema migrated and spooled decisions replayed (before any read
@@ -216,30 +210,25 @@ class DnsService:
         return result
 
     def sync(self, instance: Instance, network: Optional[NetworkInfo],
-             deleting: bool = False) -> str:
-        """Make the instance's records match its network info."""
+             deleting: bool = False) -> Tuple[str, bool]:
+        """Make the instance's records match its network info: what was
+        done, and whether it was decided (not spooled, not kept), so an
+        equal call may be taken as unchanged (:mod:`novahooks_core.seen`).
+        """
         uuid = instance.uuid
         if not uuid or network is None:
-            return 'network info unknown: nothing to do'
-        # Everything the records depend on: equal inputs, equal records.
-        inputs = (instance.hostname, instance.display_name,
-                  instance.project_id, network)
-        known = self._known.get(uuid)
-        if known is not None and known[0] == inputs and (
-                time.monotonic() - known[1] < self.recheck):
-            return 'unchanged'
+            return 'network info unknown: nothing to do', False
         result = self._write({
             'op': 'sync', 'uuid': uuid, 'instance': _instance_op(instance),
             'network': models.to_primitive(network), 'deleting': deleting})
         if result is None:
-            return 'database unavailable: spooled'
+            return 'database unavailable: spooled', False
         adds, removed, note = result
         if note:
-            return note
-        self._known.put(uuid, (inputs, time.monotonic()))
+            return note, False
         if not adds and not removed:
-            return 'in sync'
-        return '%d added, %d removed%s' % (adds, removed, self.send())
+            return 'in sync', True
+        return '%d added, %d removed%s' % (adds, removed, self.send()), True
 
     def prepare_removal(self, instance: Instance) -> None:
         """Before a delete: keep its info cache, which deallocation empties
@@ -254,7 +243,6 @@ class DnsService:
         uuid = instance.uuid
         if not uuid:
             return 'no uuid: nothing to do'
-        self._known.pop(uuid)
         result = self._write({
             'op': 'remove', 'uuid': uuid, 'instance': _instance_op(instance),
             'fallback': models.to_primitive(fallback)})

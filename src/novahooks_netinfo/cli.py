@@ -13,7 +13,9 @@ Rows = Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]
 
 
 def _engine() -> Any:
-    return netinfo_service.service().engine
+    netinfo = netinfo_service.service()
+    netinfo.schema.ensure()
+    return netinfo.engine
 
 
 def _stored(uuid: str, column: str) -> Any:

@@ -1,6 +1,6 @@
 """The netinfo plugin's descriptor: options and ``novahooks check``."""
 
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from oslo_config import cfg
 
@@ -14,14 +14,18 @@ class NetinfoPlugin(Plugin):
 
     def check(self, conf: cfg.ConfigOpts) -> List[CheckResult]:
         try:
-            engine = netinfo_service.service().engine
-            with engine.begin() as conn:
+            netinfo = netinfo_service.service()
+            netinfo.schema.ensure()
+            with netinfo.engine.begin() as conn:
                 conn.execute(netinfo_service.store.states.select().limit(1)
                              ).fetchall()
         except Exception as exc:
             return [CheckResult('netinfo', 'history database', False,
                                 '%s: %s' % (type(exc).__name__, exc))]
         return [CheckResult('netinfo', 'history database', True)]
+
+    def schemas(self) -> List[Any]:
+        return [netinfo_service.service().schema]
 
     @classmethod
     def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:

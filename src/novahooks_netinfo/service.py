@@ -5,17 +5,16 @@ import json
 import logging as logging_std
 from logging import handlers as log_handlers
 import os
-import time
-from typing import Hashable, NamedTuple, Optional
+from typing import Optional
 
 from oslo_config import cfg
 from oslo_log import log as logging
 from sqlalchemy import exc as sa_exc
 
 from novahooks_core import HookEvent, config, db, models
-from novahooks_core.lru import LRU
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.plugin import ProcessLocal
+from novahooks_core.seen import SEEN
 from novahooks_netinfo import changes, store
 
 LOG = logging.getLogger(__name__)
@@ -40,19 +39,6 @@ OPTS = [
 ]
 
 
-#: Instances remembered in memory per process (the least recently seen
-#: forgotten first: then checked against the history again).
-MEMORY_LIMIT = 100000
-
-
-class _Seen(NamedTuple):
-    """What this process last saw, or recorded, for an instance."""
-
-    key: Optional[Hashable]
-    digest: str
-    until: float
-
-
 def _json(network: NetworkInfo) -> str:
     return json.dumps(models.to_primitive(network), sort_keys=True)
 
@@ -62,9 +48,9 @@ class NetinfoService:
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.engine = db.engine('netinfo', conf.netinfo.database_url or None)
-        db.upgrade(self.engine, MIGRATIONS, 'netinfo_alembic_version')
+        self.schema = db.Schema(self.engine, MIGRATIONS,
+                                'netinfo_alembic_version')
         self.recheck_seconds = conf.netinfo.recheck_seconds
-        self._seen: LRU[str, _Seen] = LRU(MEMORY_LIMIT)
         self.sink: Optional[logging_std.Logger] = None
         if conf.netinfo.jsonl_path:
             # WatchedFileHandler reopens the file when logrotate moves it:
@@ -79,52 +65,36 @@ class NetinfoService:
 
     def observe_event(self, event: HookEvent) -> Optional[str]:
         """Record what changed in the cache of ``event``'s instance; an
-        unchanged cache is recognised from the raw input, in memory."""
-        uuid = event.instance_uuid
-        key = event.network_info_key
-        if uuid and key is not None:
-            seen = self._seen.get(uuid)
-            if (seen is not None and seen.key == key
-                    and time.monotonic() < seen.until):
-                return 'unchanged'
+        unchanged call is recognised from its key, in memory
+        (:mod:`novahooks_core.seen`), before anything is normalized."""
+        if SEEN.unchanged('netinfo', event):
+            return 'unchanged'
         instance = event.instance
         if instance is None:
             return None
-        return self.observe(instance, event.network_info, key)
+        outcome = self.observe(instance, event.network_info)
+        if (event.network_info is not None and not len(event.network_info)
+                and not changes.is_live(instance)):
+            SEEN.forget('netinfo', instance.uuid)  # deallocated: deleting
+        elif outcome != 'network info unknown':
+            SEEN.remember('netinfo', event, self.recheck_seconds)
+        return outcome
 
-    def observe(self, instance: Instance, network: Optional[NetworkInfo],
-                key: Optional[Hashable] = None) -> str:
-        """Record what changed in ``instance``'s cache since last seen
-        (``key``: :attr:`HookEvent.network_info_key` of ``network``)."""
-        uuid = instance.uuid
-        if not uuid or network is None:
+    def observe(self, instance: Instance,
+                network: Optional[NetworkInfo]) -> str:
+        """Record what changed in ``instance``'s cache since last recorded
+        (an unchanged cache is a read only)."""
+        if not instance.uuid or network is None:
             return 'network info unknown'
-        digest = changes.fingerprint(network)
-        seen = self._seen.get(uuid)
-        if (seen is not None and seen.digest == digest
-                and time.monotonic() < seen.until):
-            if key is not None:  # a new raw shape of the same cache
-                self._seen.put(uuid, seen._replace(key=key))
-            return 'unchanged'
         for attempt in range(2):
             try:
-                outcome = self._record(instance, network)
-                break
+                return self._record(instance, network)
             except sa_exc.IntegrityError:
                 # Another process inserted the instance's first state at
                 # the same moment: decide again against it.
                 if attempt:
                     raise
-        self._remember(uuid, key, digest, instance, network)
-        return outcome
-
-    def _remember(self, uuid: str, key: Optional[Hashable], digest: str,
-                  instance: Instance, network: NetworkInfo) -> None:
-        if not len(network) and not changes.is_live(instance):
-            self._seen.pop(uuid)  # deallocated while deleting
-            return
-        self._seen.put(uuid, _Seen(key, digest,
-                                   time.monotonic() + self.recheck_seconds))
+        raise AssertionError('unreachable')
 
     def _record(self, instance: Instance, given: NetworkInfo) -> str:
         """Record the change ``given`` makes to the instance's history.
@@ -132,6 +102,7 @@ class NetinfoService:
         has no network id, type, active flag or floating IP) is taken from
         the history, never read as changed."""
         uuid = str(instance.uuid)
+        self.schema.ensure()
         with self.engine.connect() as conn:
             row = store.state(conn, uuid)
         old = _load(row.network_json) if row is not None else None

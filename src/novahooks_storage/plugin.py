@@ -1,6 +1,6 @@
 """The storage plugin's descriptor: options and ``novahooks check``."""
 
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from oslo_config import cfg
 
@@ -32,6 +32,9 @@ class StoragePlugin(Plugin):
                                 else repr(storage.engine.url))),
                 CheckResult('storage', 'spool empty', spooled == 0,
                             '%d record(s) waiting' % spooled)]
+
+    def schemas(self) -> List[Any]:
+        return [storage_service.service().schema]
 
     @classmethod
     def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:

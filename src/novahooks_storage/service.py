@@ -68,10 +68,11 @@ class StorageService:
             forbidden_device_types=tuple(group.forbidden_device_types))
         self.overrides = (policy.load_overrides(group.policy_file)
                           if group.policy_file else {})
+        self.schema = db.Schema(self.engine, migrate.SCRIPTS,
+                                'storage_alembic_version')
         self.spool = Spool(
             'storage', os.path.join(config.state_dir(), 'storage-spool.jsonl'),
             self.engine, self._apply, self.ensure_schema)
-        self._migrated = False
 
     # -- policy ---------------------------------------------------------
 
@@ -96,10 +97,8 @@ class StorageService:
         return 'recorded' if applied else 'spooled'
 
     def ensure_schema(self) -> None:
-        """Migrate the ledger to the newest schema, once per process."""
-        if not self._migrated:
-            migrate.upgrade(self.engine)
-            self._migrated = True
+        """The ledger at the newest schema (checked once per process)."""
+        self.schema.ensure()
 
     def _apply(self, conn: Any, op: Op) -> None:
         told = op.get('devices', ())

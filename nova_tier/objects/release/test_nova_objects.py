@@ -63,6 +63,24 @@ def test_instance_with_lazy_fields_unset(nova: types.SimpleNamespace,
     shapes.assert_no_secrets(result)
 
 
+def test_fields_read_where_nova_keeps_them(nova: types.SimpleNamespace,
+                                           load_guard: Any) -> None:
+    """read_field(s) read a set field from where oslo.versionedobjects
+    keeps it, report a declared field not loaded as unset (never loading
+    it) and leave an extra field to the object, as Nova's getters do."""
+    inst = shapes.instance(nova, shapes.context(nova), loaded=False)
+    names = ['uuid', 'hostname', 'vm_state', 'host', 'flavor',
+             'info_cache']
+    expected = [inst.uuid, inst.hostname, inst.vm_state, None, None, None]
+    assert normalize.read_fields(inst, names) == expected
+    assert [normalize.read_field(inst, n, 'unset') for n in names] == [
+        v if v is not None else 'unset' for v in expected]
+    assert load_guard.loads == []
+    assert 'name' in inst.obj_extra_fields
+    assert normalize.read_field(inst, 'name', 'unset') == 'unset'
+    assert load_guard.loads == []
+
+
 def test_loaded_instance(nova: types.SimpleNamespace,
                          load_guard: Any) -> None:
     inst = shapes.instance(nova, shapes.context(nova),

@@ -143,6 +143,9 @@ class Simulate(lister.Lister):
     def take_action(self, parsed_args: Any) -> Rows:
         if parsed_args.plugins is not None:
             config.override_enabled(parsed_args.plugins.split(','))
+        # As a deployment runs: its databases synced first (db sync).
+        for _, schema in enabled_schemas():
+            schema.sync()
         runner = NovaRunner()
         run_lifecycle(runner, release=parsed_args.release,
                       count=parsed_args.count)
@@ -152,6 +155,44 @@ class Simulate(lister.Lister):
                 for step, run in enumerate(runner.runs, 1)]
         return (('Step', 'Hook', 'Phase', 'Class', 'Handler', 'Outcome',
                  'ms', 'Summary'), rows)
+
+
+def enabled_schemas() -> List[Tuple[str, Any]]:
+    """The database schemas of the enabled, installed plugins, by plugin
+    name."""
+    schemas: List[Tuple[str, Any]] = []
+    for name in sorted(config.enabled_plugins()):
+        if name in plugin.installed():
+            schemas += [(name, s) for s in plugin.load(name).schemas()]
+    return schemas
+
+
+class DbSync(base.Lister):
+    """Migrate every enabled plugin's database to the newest schema.
+
+    Run it after installing or upgrading novahooks, before restarting Nova
+    (like nova-manage db sync): the hooks then only check the schema
+    version. --listen also migrates the listener's order guard.
+    """
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--listen', action='store_true',
+                            help='also the order guard of novahooks listen')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        schemas = enabled_schemas()
+        if parsed_args.listen:
+            from novahooks_core.notify.listener import OPTS, guard_for
+            conf = config.register_plugin_opts('listen', OPTS)
+            schemas.append(('listen', guard_for(conf).schema))
+        rows = []
+        for name, schema in schemas:
+            before, after = schema.sync()
+            rows.append((name, redact.mask_url(str(schema.engine.url)),
+                         before or 'none', after))
+        return (('Plugin', 'Database', 'Was', 'Now'), rows)
 
 
 class Listen(command.Command):

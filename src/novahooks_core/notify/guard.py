@@ -157,12 +157,10 @@ class Guard:
     def __init__(self, engine: Any, tombstone_days: float = 7.0) -> None:
         self.engine = engine
         self.tombstone = datetime.timedelta(days=tombstone_days)
-        self._migrated = False
+        self.schema = db.Schema(engine, MIGRATIONS, 'listen_alembic_version')
 
     def ensure_schema(self) -> None:
-        if not self._migrated:
-            db.upgrade(self.engine, MIGRATIONS, 'listen_alembic_version')
-            self._migrated = True
+        self.schema.ensure()
 
     @contextlib.contextmanager
     def instance(self, uuid: str) -> Iterator[Held]:

@@ -1,0 +1,87 @@
+"""Schemas: ``novahooks db sync`` migrates ahead of Nova; the hook path only
+checks the version (and migrates lazily, with a WARNING, when not synced).
+"""
+
+import logging
+import pathlib
+from typing import Any, List
+
+import pytest
+import sqlalchemy as sa
+
+from novahooks_core import db
+from novahooks_core.notify import guard
+from novahooks_dns import service as dns_service
+from novahooks_netinfo import service as netinfo_service
+from novahooks_storage import migrate
+from tests.conftest import WriteConfig, cli
+
+SCRIPTS = {
+    'dns': dns_service.MIGRATIONS,
+    'storage': migrate.SCRIPTS,
+    'netinfo': netinfo_service.MIGRATIONS,
+    'listen': guard.MIGRATIONS,
+}
+
+
+@pytest.mark.parametrize('plugin', sorted(SCRIPTS))
+def test_the_cheap_head_is_alembics_head(plugin: str) -> None:
+    from alembic.script import ScriptDirectory
+    scripts = SCRIPTS[plugin]
+    assert db.head_revision(scripts) == \
+        ScriptDirectory(scripts).get_current_head()
+
+
+def _engine(tmp_path: pathlib.Path) -> Any:
+    return sa.create_engine('sqlite:///%s' % (tmp_path / 's.sqlite'),
+                            poolclass=sa.pool.NullPool)
+
+
+def test_a_synced_schema_is_only_checked(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    engine = _engine(tmp_path)
+    before, after = db.Schema(engine, dns_service.MIGRATIONS,
+                              'dns_alembic_version').sync()
+    assert (before, after) == (None, db.head_revision(
+        dns_service.MIGRATIONS))
+    upgrades: List[Any] = []
+    monkeypatch.setattr(db, 'upgrade', lambda *a: upgrades.append(a))
+    schema = db.Schema(engine, dns_service.MIGRATIONS, 'dns_alembic_version')
+    with caplog.at_level(logging.WARNING):
+        schema.ensure()
+        schema.ensure()
+    assert upgrades == [] and caplog.records == []
+
+
+def test_a_schema_not_synced_is_migrated_with_a_warning(
+        tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture) -> None:
+    engine = _engine(tmp_path)
+    schema = db.Schema(engine, dns_service.MIGRATIONS, 'dns_alembic_version')
+    with caplog.at_level(logging.WARNING):
+        schema.ensure()
+    assert db.current_revision(engine, 'dns_alembic_version') == \
+        db.head_revision(dns_service.MIGRATIONS)
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert 'novahooks db sync' in record.getMessage()
+    assert 'schema none' in record.getMessage()
+
+
+def test_db_sync_migrates_every_enabled_plugin_once(
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
+    write_config(enabled_plugins='storage', extra=(
+        '[storage]\ndatabase_url = postgresql://nh:pw-in-url@127.0.0.1:1/x'
+        '\n'))
+    # (An unreachable database fails loudly, its password masked.)
+    code, out = cli('db', 'sync', '-f', 'json')
+    assert code != 0 and 'pw-in-url' not in str(out)
+    write_config(enabled_plugins='dns,storage,netinfo')
+    code, rows = cli('db', 'sync', '--listen', '-f', 'json')
+    assert code == 0
+    heads = {name: db.head_revision(scripts)
+             for name, scripts in SCRIPTS.items()}
+    assert {(r['Plugin'], r['Was'], r['Now']) for r in rows} == {
+        (name, 'none', head) for name, head in heads.items()}
+    code, rows = cli('db', 'sync', '--listen', '-f', 'json')
+    assert code == 0 and {(r['Plugin'], r['Was'], r['Now']) for r in rows} \
+        == {(name, head, head) for name, head in heads.items()}
