@@ -184,6 +184,10 @@ def reset() -> None:
         _reported.clear()
 
 
+# (Module names: reading an Enum's member from its class is slow.)
+_PRE, _POST = Phase.PRE, Phase.POST
+
+
 class Dispatcher:
     """Runs every enabled plugin's handler for one hook point."""
 
@@ -191,22 +195,22 @@ class Dispatcher:
 
     @property
     def pre(self) -> Optional[Callable[..., None]]:
-        return (self._run_pre if active_handlers(self.hook_point, Phase.PRE)
+        return (self._run_pre if active_handlers(self.hook_point, _PRE)
                 else None)
 
     @property
     def post(self) -> Optional[Callable[..., None]]:
         return (self._run_post
-                if active_handlers(self.hook_point, Phase.POST) else None)
+                if active_handlers(self.hook_point, _POST) else None)
 
     def _run_pre(self, *args: Any, **kwargs: Any) -> None:
-        event = HookEvent(self.hook_point, Phase.PRE, args, kwargs)
-        for handler in active_handlers(self.hook_point, Phase.PRE):
+        event = HookEvent(self.hook_point, _PRE, args, kwargs)
+        for handler in active_handlers(self.hook_point, _PRE):
             handler.handle(event)
 
     def _run_post(self, rv: Any, *args: Any, **kwargs: Any) -> None:
-        event = HookEvent(self.hook_point, Phase.POST, args, kwargs, rv)
-        for handler in active_handlers(self.hook_point, Phase.POST):
+        event = HookEvent(self.hook_point, _POST, args, kwargs, rv)
+        for handler in active_handlers(self.hook_point, _POST):
             handler.handle(event)
 
 

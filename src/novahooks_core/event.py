@@ -161,7 +161,7 @@ class lazy(Generic[T]):  # noqa: N801 - used like functools.cached_property
         return value
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
 class HookEvent:
     """One hook call, normalized on demand.
 
@@ -176,6 +176,17 @@ class HookEvent:
     kwargs: Mapping[str, Any] = dataclasses.field(repr=False, compare=False)
     raw_result: Any = dataclasses.field(default=None, repr=False,
                                         compare=False)
+
+    def __init__(self, hook: HookPoint, phase: Phase, args: Sequence[Any],
+                 kwargs: Mapping[str, Any], raw_result: Any = None) -> None:
+        # One per hooked call: set at once, not through the frozen
+        # dataclass's object.__setattr__ per field.
+        fields = self.__dict__
+        fields['hook'] = hook
+        fields['phase'] = phase
+        fields['args'] = args
+        fields['kwargs'] = kwargs
+        fields['raw_result'] = raw_result
 
     @lazy
     def call(self) -> BoundCall:

@@ -20,7 +20,6 @@ A hook is written as::
 and ``setup.cfg`` maps ``nova.hooks`` ``build_instance = pkg.mod:MyBuild``.
 """
 
-import functools
 from typing import Any, Callable, ClassVar, Dict, Optional
 
 from oslo_log import log as logging
@@ -34,6 +33,9 @@ from novahooks_core.seen import unchanged
 LOG = logging.getLogger(__name__)
 
 VETOABLE = frozenset([HookPoint.CREATE_INSTANCE, HookPoint.BUILD_INSTANCE])
+# (Module names: reading an Enum's member from its class is slow, and these
+# are read on every hooked call.)
+_PRE, _POST = Phase.PRE, Phase.POST
 
 
 class NovaHook:
@@ -51,6 +53,10 @@ class NovaHook:
 
     _handles: ClassVar[Dict[Phase, bool]] = {}
     _names: ClassVar[Dict[Phase, str]] = {}
+    _handles_pre: ClassVar[bool] = False
+    _handles_post: ClassVar[bool] = False
+    _name_pre: ClassVar[str] = ''
+    _name_post: ClassVar[str] = ''
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -63,6 +69,11 @@ class NovaHook:
         cls._names = {phase: '%s:%s:%s' % (cls.plugin_name, point,
                                            phase.value)
                       for phase in Phase}
+        # The same, read per call without hashing an Enum.
+        cls._handles_pre, cls._handles_post = (cls._handles[Phase.PRE],
+                                               cls._handles[Phase.POST])
+        cls._name_pre, cls._name_post = (cls._names[Phase.PRE],
+                                         cls._names[Phase.POST])
 
     def handle_pre(self, event: HookEvent) -> Optional[str]:
         """Handle the call before Nova's function runs.
@@ -85,7 +96,7 @@ class NovaHook:
         """Whether hooks of this class run for ``phase`` now: a handler is
         defined and the plugin enabled. A subclass may narrow it further
         by its own configuration (call ``super().runs(phase)``)."""
-        return (cls._handles.get(phase, False)
+        return ((cls._handles_pre if phase is _PRE else cls._handles_post)
                 and cls.hook_point is not None
                 and config.is_enabled(cls.plugin_name))
 
@@ -102,20 +113,20 @@ class NovaHook:
     @property
     def pre(self) -> Optional[Callable[..., None]]:
         """Nova's ``pre`` entry, or ``None`` so Nova skips this hook."""
-        return self._run_pre if self.active(Phase.PRE) else None
+        return self._run_pre if self.active(_PRE) else None
 
     @property
     def post(self) -> Optional[Callable[..., None]]:
         """Nova's ``post`` entry, or ``None`` so Nova skips this hook."""
-        return self._run_post if self.active(Phase.POST) else None
+        return self._run_post if self.active(_POST) else None
 
     def _run_pre(self, *args: Any, **kwargs: Any) -> None:
         assert self.hook_point is not None
-        self.handle(HookEvent(self.hook_point, Phase.PRE, args, kwargs))
+        self.handle(HookEvent(self.hook_point, _PRE, args, kwargs))
 
     def _run_post(self, rv: Any, *args: Any, **kwargs: Any) -> None:
         assert self.hook_point is not None
-        self.handle(HookEvent(self.hook_point, Phase.POST, args, kwargs, rv))
+        self.handle(HookEvent(self.hook_point, _POST, args, kwargs, rv))
 
     def handle(self, event: HookEvent) -> str:
         """Run this hook's handler for ``event``, guarded (never raises
@@ -123,16 +134,14 @@ class NovaHook:
         ``unchanged``, ``veto``, ``bad_input`` or ``error``). Used by Nova
         via pre/post, by the core dispatcher, which shares one event among
         all plugins, and by the notification listener."""
+        pre = event.phase is _PRE
+        name = self._name_pre if pre else self._name_post
         if self.skips_unchanged and unchanged(self.plugin_name, event):
-            timing.skipped(self._names[event.phase], 'unchanged',
-                           lambda: event.instance_uuid)
+            timing.skipped(name, 'unchanged', lambda: event.instance_uuid)
             return 'unchanged'
-        handler = (self.handle_pre if event.phase is Phase.PRE
-                   else self.handle_post)
         return guarded(
-            self._names[event.phase], functools.partial(handler, event),
-            veto_allowed=(event.phase is Phase.PRE
-                          and event.hook in VETOABLE),
+            name, self.handle_pre if pre else self.handle_post, event,
+            veto_allowed=pre and event.hook in VETOABLE,
             instance_uuid=lambda: event.instance_uuid,
             secrets=lambda: redact.secret_values(event.call.values)
             + redact.configured_secrets(config.current()))[0]

@@ -91,17 +91,18 @@ def run_guarded(name: str, call: Callable[[], Any], *,
                    instance_uuid=instance_uuid, secrets=secrets)[1]
 
 
-def guarded(name: str, call: Callable[[], Any], *,
+def guarded(name: str, call: Callable[..., Any], *args: Any,
             veto_allowed: bool = False,
             instance_uuid: Callable[[], Optional[str]] = _no_uuid,
             secrets: Callable[[], Iterable[str]] = tuple
             ) -> Tuple[str, Any]:
-    """:func:`run_guarded`, also telling the outcome: ``ok``, ``veto``,
-    ``bad_input`` or ``error`` (as counted by :mod:`timing`)."""
+    """:func:`run_guarded` of ``call(*args)``, also telling the outcome:
+    ``ok``, ``veto``, ``bad_input`` or ``error`` (as counted by
+    :mod:`timing`)."""
     started = time.perf_counter()
     outcome, summary = 'ok', None
     try:
-        result = call()
+        result = call(*args)
         if isinstance(result, str) and timing.has_listeners():
             summary = _scrubbed(str, result, secrets)
         return outcome, result

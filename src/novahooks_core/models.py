@@ -20,12 +20,18 @@ class HookPoint(str, enum.Enum):
     DELETE_INSTANCE = 'delete_instance'
     INSTANCE_NETWORK_INFO = 'instance_network_info'
 
+    # The value's hash (equal members and strings compare equal anyway), in
+    # C: members key the dispatcher's tables, read on every hooked call.
+    __hash__ = str.__hash__
+
 
 class Phase(str, enum.Enum):
     """Before (``pre``) or after (``post``) the hooked Nova function."""
 
     PRE = 'pre'
     POST = 'post'
+
+    __hash__ = str.__hash__  # as HookPoint's
 
 
 @dataclasses.dataclass(frozen=True)

@@ -273,7 +273,11 @@ def test_the_broker_going_away_loses_no_message(
     for index in range(10, 15):
         create(index)
     wait_until(lambda: instances() == 15, timeout=90, what='15 built')
-    assert second.stats()['handled'] == 10
+    # All ten reached the second listener (the ledger's row is written
+    # before the other plugins are done; a message whose ack the restart
+    # lost comes again and counts again, its effects not).
+    wait_until(lambda: second.stats().get('handled', 0) >= 10,
+               what='10 handled by the second listener')
 
 
 def _listener_process(config_file: pathlib.Path) -> 'subprocess.Popen[str]':
