@@ -8,6 +8,7 @@
 # Nova's testtools-based cases cleanly.
 #
 # Usage: tools/run-nova-tests.sh [test id ...]   (default: nova_tier.functional)
+#        tools/run-nova-tests.sh --build          (the venv only)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,6 +26,13 @@ if [ -z "$PY38" ]; then
     fi
 fi
 [ -x "$PY38" ] || { echo "Python 3.8 not found (set NOVAHOOKS_PY38)" >&2; exit 1; }
+# --build: only build (or check) the venv (run-tests.sh builds the tiers'
+# venvs while the pytest suites run).
+BUILD_ONLY=no
+if [ "${1:-}" = --build ]; then
+    BUILD_ONLY=yes
+    shift
+fi
 
 stamp=$(cat "$0" "$UC" setup.cfg requirements.txt nova_tier/recorder/setup.py | sha256sum | cut -c1-16)
 if [ ! -f "$VENV/.stamp" ] || [ "$(cat "$VENV/.stamp")" != "$stamp" ]; then
@@ -47,6 +55,10 @@ if [ ! -f "$VENV/.stamp" ] || [ "$(cat "$VENV/.stamp")" != "$stamp" ]; then
     rm -rf "$tmp"
     "$VENV/bin/pip" install -q -c "$VENV/constraints.txt" -e . -e nova_tier/recorder
     echo "$stamp" > "$VENV/.stamp"
+fi
+if [ "$BUILD_ONLY" = yes ]; then
+    echo "=== nova21: $VENV ready"
+    exit 0
 fi
 
 echo "=== nova21: $("$VENV/bin/pip" freeze | grep -iE '^(nova|stevedore|oslo\.config)==' | tr '\n' ' ')"

@@ -19,6 +19,7 @@
 # when missing, as root); Nova and its libraries from PyPI (and etc/ from Nova's sdist).
 #
 # Usage: tools/run-nova34-tests.sh [test id ...]   (default: nova_tier.nova34)
+#        tools/run-nova34-tests.sh --build          (the venv only)
 # Env:   NOVAHOOKS_PY312 (the interpreter; else pyenv's 3.12.1 or newest
 #        3.12, else python3.12 on PATH); NOVAHOOKS_NOVA34_NOTIFICATIONS (a
 #        directory: each test's notifications are saved there as JSON lines).
@@ -48,6 +49,13 @@ if [ -z "$PY312" ] && command -v pyenv >/dev/null 2>&1; then
 fi
 [ -n "$PY312" ] || PY312=$(command -v python3.12 || true)
 [ -x "$PY312" ] || { echo "Python 3.12 not found (set NOVAHOOKS_PY312)" >&2; exit 1; }
+# --build: only build (or check) the venv, no servers, no tests (run-tests.sh
+# builds the tiers' venvs while the pytest suites run).
+BUILD_ONLY=no
+if [ "${1:-}" = --build ]; then
+    BUILD_ONLY=yes
+    shift
+fi
 
 # BIND, RabbitMQ and PostgreSQL from Debian, installed here at once when
 # missing (tools/bind-server.sh, tools/rabbitmq-server.sh and
@@ -118,17 +126,19 @@ pg = next(p for p in iter(free, -1)
 print(bind, rabbit, pg)
 EOF
 }
-ports=$(free_ports)
-read -r BIND_PORT RABBIT_PORT PG_PORT <<<"$ports"
-# (Started now, they boot while the venv is checked or built.)
-PYTHON="$PY312" bash tools/bind-server.sh "$BIND_DIR" "$BIND_PORT" \
-    > "$SERVERS/bind.log" 2>&1 &
-BIND_PID=$!
-bash tools/rabbitmq-server.sh "$RABBIT_DIR" "$RABBIT_PORT" \
-    > "$SERVERS/rabbit.log" 2>&1 &
-RABBIT_PID=$!
-bash tools/pg-server.sh "$PG_DIR" "$PG_PORT" > "$SERVERS/pg.log" 2>&1 &
-PG_PID=$!
+if [ "$BUILD_ONLY" = no ]; then
+    ports=$(free_ports)
+    read -r BIND_PORT RABBIT_PORT PG_PORT <<<"$ports"
+    # (Started now, they boot while the venv is checked or built.)
+    PYTHON="$PY312" bash tools/bind-server.sh "$BIND_DIR" "$BIND_PORT" \
+        > "$SERVERS/bind.log" 2>&1 &
+    BIND_PID=$!
+    bash tools/rabbitmq-server.sh "$RABBIT_DIR" "$RABBIT_PORT" \
+        > "$SERVERS/rabbit.log" 2>&1 &
+    RABBIT_PID=$!
+    bash tools/pg-server.sh "$PG_DIR" "$PG_PORT" > "$SERVERS/pg.log" 2>&1 &
+    PG_PID=$!
+fi
 wait_ready() {  # wait_ready NAME PID LOG SECONDS
     for _ in $(seq 1 $(($4 * 10))); do
         grep -q '^ready' "$3" 2>/dev/null && return 0
@@ -185,6 +195,10 @@ if [ ! -f "$VENV/.stamp" ] || [ "$(cat "$VENV/.stamp")" != "$stamp" ]; then
     pip install -q -c "$VENV/constraints.txt" -e '.[dns,storage,netinfo,listen]'
     pip check >/dev/null || { pip check >&2; exit 1; }
     echo "$stamp" > "$VENV/.stamp"
+fi
+if [ "$BUILD_ONLY" = yes ]; then
+    echo "=== nova34: $VENV ready"
+    exit 0
 fi
 
 echo "=== nova34: $("$VENV/bin/pip" freeze | grep -iE '^(nova|oslo\.messaging|kombu|stevedore|oslo\.config)==' | tr '\n' ' ')"

@@ -117,26 +117,68 @@ system_packages() {
 
 system_packages
 mkdir -p "$VENVS"
+# The pytest venvs are built at once (mostly downloads and unpacking),
+# each logging to its own file; any failure stops the run with its log.
+builds=()
 for name in $ENVS; do
     case $name in
-        py38) build_env py38 "$(interpreter 3.8)" yes ;;
-        py311) build_env py311 "$(interpreter 3.11)" no ;;
+        py38) build_env py38 "$(interpreter 3.8)" yes > "$VENVS/py38.build.log" 2>&1 &
+              builds+=("$!:py38") ;;
+        py311) build_env py311 "$(interpreter 3.11)" no > "$VENVS/py311.build.log" 2>&1 &
+               builds+=("$!:py311") ;;
         nova21|nova34|objects) ;;  # built by their own scripts
         *) echo "unknown env $name" >&2; exit 2 ;;
     esac
 done
+for build in "${builds[@]}"; do
+    if ! wait "${build%%:*}"; then
+        cat "$VENVS/${build#*:}.build.log" >&2
+        echo "building the ${build#*:} venv failed" >&2
+        exit 1
+    fi
+    grep -v '^WARNING: Location' "$VENVS/${build#*:}.build.log" || true
+done
+
+# The real-Nova tiers' venvs are built meanwhile, in the background, while
+# the pytest suites run (one after the other: one core for them); each
+# tier waits for them before it starts, and a failed build stops the run
+# with its log.
+tier_builds() {
+    case " $ENVS " in *" objects "*)
+        NOVAHOOKS_PY311="$(interpreter 3.11)" bash tools/nova-objects-env.sh ;; esac
+    case " $ENVS " in *" nova21 "*)
+        NOVAHOOKS_PY38="$(interpreter 3.8)" bash tools/run-nova-tests.sh --build ;; esac
+    case " $ENVS " in *" nova34 "*)
+        bash tools/run-nova34-tests.sh --build ;; esac
+}
+tier_builds > "$VENVS/tiers.build.log" 2>&1 &
+TIER_BUILDS=$!
+trap '[ -z "$TIER_BUILDS" ] || kill "$TIER_BUILDS" 2>/dev/null || true' EXIT
+wait_tier_builds() {
+    [ -n "$TIER_BUILDS" ] || return 0
+    if ! wait "$TIER_BUILDS"; then
+        cat "$VENVS/tiers.build.log" >&2
+        echo "building the real-Nova tiers' venvs failed" >&2
+        exit 1
+    fi
+    TIER_BUILDS=
+    grep -E '^=== ' "$VENVS/tiers.build.log" || true
+}
 for name in $ENVS; do
     case $name in
-        objects) log "objects: Nova's own classes, releases 15 to 21"
+        objects) wait_tier_builds
+                 log "objects: Nova's own classes, releases 15 to 21"
                  NOVAHOOKS_PY311="$(interpreter 3.11)" bash tools/run-nova-objects-tests.sh \
                      | tee "$VENVS/objects.out"
                  count "$VENVS/objects.out" '([0-9]+) passed' ;;
-        nova21) log "nova21: real Nova 21 functional tier"
+        nova21) wait_tier_builds
+                log "nova21: real Nova 21 functional tier"
                 NOVAHOOKS_PY38="$(interpreter 3.8)" bash tools/run-nova-tests.sh 2>&1 \
                     | grep -vE "^WARNING: Location" | tee "$VENVS/nova21.out"
                 grep -qE '^OK' "$VENVS/nova21.out" || { echo "nova21 tier failed" >&2; exit 1; }
                 count "$VENVS/nova21.out" '^Ran [0-9]+ test' ;;
-        nova34) log "nova34: real Nova 34 notifications tier"
+        nova34) wait_tier_builds
+                log "nova34: real Nova 34 notifications tier"
                 bash tools/run-nova34-tests.sh 2>&1 | tee "$VENVS/nova34.out"
                 grep -qE '^OK' "$VENVS/nova34.out" || { echo "nova34 tier failed" >&2; exit 1; }
                 count "$VENVS/nova34.out" '^Ran [0-9]+ test' ;;
