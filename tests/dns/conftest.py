@@ -211,6 +211,11 @@ def write_conf(path: pathlib.Path, bind: BindServer, state: pathlib.Path,
         'backend = rfc2136\n'
         'zone = %(zone)s\n'
         'reverse_zones = %(reverse)s\n'
+        # What a hook sends at once is asserted right after it: on a
+        # loaded machine the default 200 ms can pass before the send (the
+        # change then goes out from the worker; tests that mean the budget
+        # set it).
+        'send_budget_ms = 10000\n'
         '\n'
         '[dns_rfc2136]\n'
         'server = %(host)s\n'
