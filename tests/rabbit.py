@@ -117,15 +117,16 @@ class RabbitServer(ScriptServer):
         return amqp_answers(self.port, self.host)
 
 
-def nova_conf(directory: pathlib.Path) -> Any:
+def nova_conf(directory: pathlib.Path, exchange: str = EXCHANGE) -> Any:
     """A configuration with Nova's bus settings (control exchange ``nova``,
     durable queues), read from ``directory``/nova.conf when oslo.messaging
-    registers its options, as Nova's own is."""
+    registers its options, as Nova's own is (``exchange``: another
+    service's, e.g. ``neutron``)."""
     from oslo_config import cfg
-    path = directory / 'nova.conf'
+    path = directory / ('%s.conf' % exchange)
     path.write_text('[DEFAULT]\ncontrol_exchange = %s\n\n'
                     '[oslo_messaging_rabbit]\namqp_durable_queues = true\n'
-                    % EXCHANGE)
+                    % exchange)
     conf = cfg.ConfigOpts()
     conf(args=[], default_config_files=[str(path)])
     return conf
@@ -134,11 +135,14 @@ def nova_conf(directory: pathlib.Path) -> Any:
 class Publisher:
     """Nova's side of the bus: an oslo.messaging notifier (driver
     messagingv2) on the ``nova`` exchange, durable like the listener's
-    queues. ``directory`` gets its nova.conf."""
+    queues. ``directory`` gets its nova.conf. ``exchange`` and ``topic``:
+    another service's side (Neutron: ``neutron``, ``notifications``)."""
 
-    def __init__(self, url: str, directory: pathlib.Path) -> None:
+    def __init__(self, url: str, directory: pathlib.Path,
+                 exchange: str = EXCHANGE, topic: str = TOPIC) -> None:
         import oslo_messaging
-        self.conf = nova_conf(directory)
+        self.conf = nova_conf(directory, exchange)
+        self.topic = topic
         self.transport = oslo_messaging.get_notification_transport(
             self.conf, url=url)
         self._notifiers: Dict[str, Any] = {}
@@ -153,7 +157,7 @@ class Publisher:
         if notifier is None:
             notifier = self._notifiers[publisher] = oslo_messaging.Notifier(
                 self.transport, publisher_id=publisher,
-                driver='messagingv2', topics=[TOPIC], retry=-1)
+                driver='messagingv2', topics=[self.topic], retry=-1)
         priority = str(message.get('priority') or 'info').lower()
         send = getattr(notifier, priority)
         send(context or {'request_id': 'req-test'}, message['event_type'],

@@ -11,7 +11,11 @@
 #      (tools/run-nova-tests.sh),
 #   5. real Nova 34 (no hooks): its functional harness's versioned
 #      notifications on a real RabbitMQ, consumed by the installed
-#      `novahooks listen` (tools/run-nova34-tests.sh).
+#      `novahooks listen` (tools/run-nova34-tests.sh),
+#   6. real Neutron 28 (2026.1, Python 3.12, tools/neutron-env.sh): its
+#      own API server's floating-IP and port notifications merged with
+#      Nova's by `novahooks listen` (nova_tier/neutron, with the py311
+#      venv's pytest).
 # The pytest suites need BIND, PostgreSQL and RabbitMQ from Debian (installed
 # here with apt-get when missing) and fetch Nova 34's notification samples
 # from PyPI once (tests/listen).
@@ -20,14 +24,15 @@
 #
 # Usage: tools/run-tests.sh [pytest args...]
 # Env:   NOVAHOOKS_PY38, NOVAHOOKS_PY311 (interpreters), NOVAHOOKS_ENVS
-#        (subset of "py38 py311 objects nova21 nova34", e.g. "py311").
+#        (subset of "py38 py311 objects nova21 nova34 neutron", e.g.
+#        "py311"; neutron needs py311).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENVS="$ROOT/.venvs"
 UC="$ROOT/tools/constraints/ussuri-upper-constraints.txt"
-ENVS=${NOVAHOOKS_ENVS:-"py38 py311 objects nova21 nova34"}
+ENVS=${NOVAHOOKS_ENVS:-"py38 py311 objects nova21 nova34 neutron"}
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -126,7 +131,7 @@ for name in $ENVS; do
               builds+=("$!:py38") ;;
         py311) build_env py311 "$(interpreter 3.11)" no > "$VENVS/py311.build.log" 2>&1 &
                builds+=("$!:py311") ;;
-        nova21|nova34|objects) ;;  # built by their own scripts
+        nova21|nova34|objects|neutron) ;;  # built by their own scripts
         *) echo "unknown env $name" >&2; exit 2 ;;
     esac
 done
@@ -150,6 +155,8 @@ tier_builds() {
         NOVAHOOKS_PY38="$(interpreter 3.8)" bash tools/run-nova-tests.sh --build ;; esac
     case " $ENVS " in *" nova34 "*)
         bash tools/run-nova34-tests.sh --build ;; esac
+    case " $ENVS " in *" neutron "*)
+        bash tools/neutron-env.sh ;; esac
 }
 tier_builds > "$VENVS/tiers.build.log" 2>&1 &
 TIER_BUILDS=$!
@@ -182,6 +189,12 @@ for name in $ENVS; do
                 bash tools/run-nova34-tests.sh 2>&1 | tee "$VENVS/nova34.out"
                 grep -qE '^OK' "$VENVS/nova34.out" || { echo "nova34 tier failed" >&2; exit 1; }
                 count "$VENVS/nova34.out" '^Ran [0-9]+ test' ;;
+        neutron) wait_tier_builds
+                 log "neutron: real Neutron 28 floating-IP tier"
+                 [ -x "$VENVS/py311/bin/python" ] || { echo "the neutron tier needs the py311 venv" >&2; exit 1; }
+                 "$VENVS/py311/bin/python" -m pytest -q -p no:cacheprovider nova_tier/neutron \
+                     | tee "$VENVS/neutron.out"
+                 count "$VENVS/neutron.out" '([0-9]+) passed' ;;
         *) run_suite "$name" "$@" ;;
     esac
 done

@@ -1,10 +1,10 @@
 """``novahooks dns ...`` subcommands."""
 
-import json
 import sys
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from cliff import lister
+from dns import reversename
 
 from novahooks_core.cli import base
 from novahooks_dns import service as dns_service
@@ -128,35 +128,27 @@ def _existing_instances(path: Optional[str]) -> Optional[Set[str]]:
     :class:`UsageError` naming the file when it is anything else."""
     if not path:
         return None
-    name = 'standard input' if path == '-' else path
+    return {str(server.get('ID', server.get('id'))).strip()
+            for server in base.read_json_list(
+                path, '--servers', 'openstack server list --all-projects '
+                '-f json')}
+
+
+def _floating_ips(path: Optional[str]) -> Optional[Dict[str, Optional[str]]]:
+    """Floating IP -> the fixed IP it is associated with (None: none),
+    from ``openstack floating ip list --long -f json``."""
+    if not path:
+        return None
+    from novahooks_core.normalize import BadInput
+    from novahooks_core.notify import neutron
+    expected = 'openstack floating ip list --long -f json'
     try:
-        if path == '-':
-            servers = json.load(sys.stdin)
-        else:
-            with open(path) as stream:
-                servers = json.load(stream)
-    except OSError as exc:
-        raise base.UsageError('--servers: cannot read %s: %s'
-                              % (name, exc.strerror)) from None
-    except ValueError as exc:
-        raise base.UsageError('--servers: %s is not JSON: %s'
-                              % (name, exc)) from None
-    expected = ('expected the output of "openstack server list '
-                '--all-projects -f json"')
-    if not isinstance(servers, list):
-        raise base.UsageError('--servers: %s holds a JSON %s, %s (a list '
-                              'of servers)' % (name, type(servers).__name__,
-                                               expected))
-    found = set()
-    for index, server in enumerate(servers):
-        uuid = (server.get('ID', server.get('id'))
-                if isinstance(server, dict) else None)
-        if not isinstance(uuid, str) or not uuid.strip():
-            raise base.UsageError(
-                '--servers: %s item %d has no "ID": %s' % (
-                    name, index, expected))
-        found.add(uuid.strip())
-    return found
+        found = neutron.from_floating_ip_list(base.read_json_list(
+            path, '--floating-ips', expected))
+    except BadInput as exc:
+        raise base.UsageError('--floating-ips: %s: %s (expected the output '
+                              'of "%s")' % (path, exc, expected)) from None
+    return {str(fip.address): fip.fixed_ip for fip in found}
 
 
 def _progress(done: int, total: int) -> None:
@@ -195,12 +187,40 @@ def find_drift(owners: Dict[Tuple[Record, str], None], live: Set[Record],
     return drift
 
 
+def floating_drift(owners: Dict[Tuple[Record, str], None],
+                   floating: Mapping[str, Optional[str]]) -> List[Drift]:
+    """Records of floating IPs (A/AAAA of the address, its PTR) that Neutron
+    no longer associates with the instance holding them: the floating IP
+    is associated with none of the instance's fixed IPs (its other
+    address records), or with nothing. A pure function."""
+    fixed: Dict[str, Set[str]] = {}
+    for record, uuid in owners:
+        if record.rtype in ('A', 'AAAA') and record.value not in floating:
+            fixed.setdefault(uuid, set()).add(record.value)
+    reverse = {reversename.from_address(address).to_text(): address
+               for address in floating}
+    drift: List[Drift] = []
+    for record, uuid in sorted(owners):
+        if record.rtype in ('A', 'AAAA'):
+            address = record.value if record.value in floating else None
+        else:
+            address = reverse.get(record.name) if record.rtype == 'PTR' \
+                else None
+        if address is None:
+            continue
+        if floating[address] not in fixed.get(uuid, set()):
+            drift.append(('floating', uuid, record))
+    return drift
+
+
 class Reconcile(base.Lister):
     """Compare applied records with the live zones and existing instances.
 
     Drift kinds: missing (applied but not served: re-added by --fix),
-    stale (its instance no longer exists: removed by --fix), unmanaged
-    (served, not ours: reported only). Exit 0 when there is no missing or
+    stale (its instance no longer exists: removed by --fix), floating
+    (with --floating-ips: a floating IP's record that Neutron no longer
+    associates with its instance: removed by --fix), unmanaged (served,
+    not ours: reported only). Exit 0 when there is no missing or
     stale record (or --fix repaired them all), 1 when some are left, 2 when
     --servers is not a server list. --fix refuses to remove the records
     of more than --max-remove percent of the managed instances unless
@@ -213,6 +233,11 @@ class Reconcile(base.Lister):
             '--servers', metavar='FILE',
             help='JSON of "openstack server list --all-projects -f json" '
                  '("-" for stdin): instances not in it are stale')
+        parser.add_argument(
+            '--floating-ips', metavar='FILE',
+            help='JSON of "openstack floating ip list --long -f json" '
+                 '("-" for stdin): floating-IP records it does not '
+                 'associate with their instance are drift')
         parser.add_argument('--fix', action='store_true',
                             help='queue and send the repairs')
         parser.add_argument('--max-remove', type=float, default=10.0,
@@ -227,6 +252,10 @@ class Reconcile(base.Lister):
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()
         existing = _existing_instances(parsed_args.servers)
+        floating = _floating_ips(parsed_args.floating_ips)
+        if parsed_args.servers == '-' and parsed_args.floating_ips == '-':
+            raise base.UsageError('--servers and --floating-ips cannot '
+                                  'both be standard input')
         dns.ready()
         with dns.engine.begin() as conn:
             applied_rows = state.applied_records(conn)
@@ -243,9 +272,13 @@ class Reconcile(base.Lister):
                                    % (zone, exc)) from None
             _progress(index, len(zones))
         drift = find_drift(owners, live, existing)
+        if floating is not None:
+            listed = {(r, uuid) for kind, uuid, r in drift if kind == 'stale'}
+            drift += [item for item in floating_drift(owners, floating)
+                      if (item[2], item[1]) not in listed]
         actions = {index: '' for index in range(len(drift))}
         repairable = [i for i, (kind, _, _) in enumerate(drift)
-                      if kind in ('missing', 'stale')]
+                      if kind in ('missing', 'stale', 'floating')]
         if parsed_args.fix and repairable:
             self._fix(dns, drift, repairable, actions, owners, parsed_args)
         left = [i for i in repairable if actions[i] not in ('re-added',
@@ -254,10 +287,11 @@ class Reconcile(base.Lister):
         added = sum(1 for a in actions.values() if a == 're-added')
         removed = sum(1 for a in actions.values() if a == 'removed')
         self.app.stderr.write(
-            'reconcile: %d missing, %d stale, %d unmanaged; %d re-added, '
-            '%d removed, %d left\n' % (
+            'reconcile: %d missing, %d stale, %d floating, %d unmanaged; '
+            '%d re-added, %d removed, %d left\n' % (
                 sum(1 for k, _, _ in drift if k == 'missing'),
                 sum(1 for k, _, _ in drift if k == 'stale'),
+                sum(1 for k, _, _ in drift if k == 'floating'),
                 sum(1 for k, _, _ in drift if k == 'unmanaged'),
                 added, removed, len(left)))
         return (('Drift', 'Instance', 'Zone', 'Name', 'Type', 'Value',
@@ -295,6 +329,7 @@ class Reconcile(base.Lister):
                 if deletes:
                     state.release_records(conn, uuid,
                                           [drift[i][2] for i in deletes])
+                if uuid in stale:  # gone: not a floating IP's record only
                     state.forget_instance(conn, uuid)
         result = dns.sender.flush()
         for adds, deletes in by_instance.values():

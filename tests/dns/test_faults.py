@@ -306,6 +306,51 @@ def test_reconcile_compares_only_what_a_hosts_file_can_hold(
     assert [r['Type'] for r in rows] == ['A']
 
 
+def test_reconcile_takes_floating_ips_from_the_floating_ip_list(
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
+    """A floating record whose floating IP Neutron's list shows moved to
+    another fixed IP, or associated with nothing, is drift ("floating");
+    --fix removes it and keeps the instance's own records; a floating IP
+    still associated with the instance is left alone."""
+    path = tmp_path / 'hosts'
+    write_config(enabled_plugins='dns', extra=(
+        '[dns]\nzone = cloud.internal.\nfloating_template = {hostname}-fip\n'
+        '[dns_hostsfile]\npath = %s\n' % path))
+    runner = NovaRunner()
+    for name, fixed, fip in (('web', '10.0.0.90', '203.0.113.90'),
+                             ('db', '10.0.0.91', '203.0.113.91')):
+        inst = factories.instance(
+            state='active', host='c1', hostname=name,
+            network=factories.network_info(factories.vif(
+                fixed, floating=[fip])))
+        args, _ = factories.build_instance_args(inst)
+        runner.call('build_instance', lambda *a: 'active', *args)
+    assert '203.0.113.90 web-fip.cloud.internal' in lines(path)
+    listing = tmp_path / 'fips.json'
+    listing.write_text(json.dumps([
+        {'ID': 'f-90', 'Floating IP Address': '203.0.113.90',
+         'Fixed IP Address': None, 'Port': None},
+        {'ID': 'f-91', 'Floating IP Address': '203.0.113.91',
+         'Fixed IP Address': '10.0.0.91', 'Port': 'p-91'}]))
+    code, rows = cli('dns', 'reconcile', '--floating-ips', str(listing),
+                     '-f', 'json')
+    assert code == 1
+    assert [(r['Drift'], r['Name'], r['Value']) for r in rows] == [
+        ('floating', 'web-fip.cloud.internal.', '203.0.113.90')]
+    code, rows = cli('dns', 'reconcile', '--floating-ips', str(listing),
+                     '--fix', '-f', 'json')
+    assert code == 0 and [r['Action'] for r in rows] == ['removed']
+    assert lines(path) == sorted([
+        '10.0.0.90 web.cloud.internal', '10.0.0.91 db.cloud.internal',
+        '203.0.113.91 db-fip.cloud.internal'])
+    code, rows = cli('dns', 'reconcile', '--floating-ips', str(listing),
+                     '-f', 'json')
+    assert code == 0 and rows == []
+    listing.write_text(json.dumps([{'ID': 'x', 'Name': 'not a fip'}]))
+    code, _ = cli('dns', 'reconcile', '--floating-ips', str(listing))
+    assert code == 2
+
+
 # -- ownership and races ------------------------------------------------------
 
 def test_a_record_two_instances_hold_stays_until_both_let_go(

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Dict, Iterator, List, Optional
 
 import pytest
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, dispatch
+from novahooks_core import HookEvent, HookPoint, NovaHook, config, dispatch
 from novahooks_core.testing.samples import notification
 from tests.conftest import cli
 from tests.dns.conftest import BindServer
@@ -353,3 +353,50 @@ def test_error_notifications_are_consumed_too(
     assert rows(tmp_path / 'state', 'storage.sqlite',
                 'select uuid, state from storage_instances') == [
         (UUID, 'built')]
+
+
+@pytest.mark.parametrize('layout', ['own pool', 'nova pool'])
+def test_neutrons_notifications_are_consumed_in_either_pool_layout(
+        layout: str, samples_dir: pathlib.Path, publisher: Publisher,
+        running: Any, bind: BindServer, listen_conf: pathlib.Path,
+        rabbit: RabbitServer, tmp_path: pathlib.Path) -> None:
+    """A real Neutron's captured notifications published on the
+    ``neutron`` exchange: in a queue of their own (the default
+    ``neutron_pool``), or in Nova's queue (``neutron_pool = pool``, one
+    listener and endpoint for both: none is dropped by the other's
+    filter)."""
+    from tests.listen.test_neutron import real_neutron
+    pool = pool_of(listen_conf)
+    neutron_pool = pool if layout == 'nova pool' else pool + '-neutron'
+    text = listen_conf.read_text().replace(
+        '[dns]\n', '[dns]\nfloating_template = {hostname}-public\n', 1)
+    listen_conf.write_text(text + '\n[listen]\nneutron = true\n'
+                           'neutron_pool = %s\n' % neutron_pool)
+    config.reset()
+    config.load(str(listen_conf))
+    captured = real_neutron()
+    port = next(m['payload']['port'] for m in captured
+                if m['event_type'] == 'port.create.end')
+    fip = next(m['payload']['floatingip']['floating_ip_address']
+               for m in captured if m['event_type'] == 'floatingip.create.end')
+    listener: Running = running()
+    assert (listener.listener.neutron_server is None) == (
+        layout == 'nova pool')
+    neutron_bus = Publisher(rabbit.url, tmp_path, 'neutron', 'notifications')
+    try:
+        publisher.send(notification(
+            samples_dir, 'instance-create-end', port['device_id'],
+            hostname='fip-1', ips=[(port['id'], port['mac_address'],
+                                    port['fixed_ips'][0]['ip_address'], 4)]))
+        upto = next(i for i, m in enumerate(captured)
+                    if m.get('step') == 'associate_port_1'
+                    and m['event_type'] == 'floatingip.update.end')
+        for message in captured[:upto + 1]:
+            neutron_bus.send(message)
+        wait_until(lambda: bind.query('fip-1-public.cloud.internal.', 'A')
+                   == {fip}, what='the floating record')
+        assert consumers(rabbit.url, neutron_pool) == 1
+    finally:
+        neutron_bus.close()
+    stats = listener.stats()
+    assert stats.get('failed', 0) == 0

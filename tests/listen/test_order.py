@@ -57,9 +57,10 @@ def _fresh_services() -> Iterator[None]:
 
 
 def configure(write_config: WriteConfig, state: pathlib.Path,
-              url: Optional[str] = None) -> pathlib.Path:
+              url: Optional[str] = None, extra: str = '') -> pathlib.Path:
     """DNS (hosts file, floating records), storage, netinfo and the order
-    guard in ``state``, on SQLite, or all on the database at ``url``."""
+    guard in ``state``, on SQLite, or all on the database at ``url``
+    (``extra``: more configuration)."""
     urls = ''.join('[%s]\ndatabase_url = %s\n' % (group, url)
                    for group in ('dns', 'storage', 'netinfo', 'listen')
                    ) if url else ''
@@ -68,7 +69,7 @@ def configure(write_config: WriteConfig, state: pathlib.Path,
         extra='[dns]\nzone = cloud.internal.\n'
               'floating_template = {hostname}-public\n'
               '[dns_hostsfile]\npath = %s\n' % (state / 'dns.hosts')
-              + urls)
+              + urls + extra)
     _reset()
     return path
 

@@ -250,3 +250,45 @@ class ListenFailed(base.Lister):
             (r.get('at'), r.get('event_type'), r.get('instance'),
              r.get('outcome'), r.get('attempts'), r.get('reason'),
              r.get('message_id')) for r in failed_journal().records()])
+
+
+class ListenSeed(base.Lister):
+    """Tell ``novahooks listen`` the floating IPs Neutron has now, before
+    it consumes Neutron's notifications ([listen] neutron = true).
+
+    Floating IPs then come only from Neutron: one associated before the
+    listener heard of it would otherwise be taken for none (its DNS record
+    removed at the instance's next Nova notification). Run it once when
+    turning [listen] neutron on; a floating IP a notification already told
+    of is left as it is (the notification is newer). Exit 2 when the file
+    is not a floating-IP list.
+    """
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            '--floating-ips', metavar='FILE', required=True,
+            help='JSON of "openstack floating ip list --long -f json" '
+                 '("-" for stdin), as admin: every project\'s')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        from novahooks_core.normalize import BadInput
+        from novahooks_core.notify import neutron
+        from novahooks_core.notify.listener import OPTS, guard_for
+        expected = 'openstack floating ip list --long -f json'
+        items = base.read_json_list(parsed_args.floating_ips,
+                                    '--floating-ips', expected)
+        try:
+            found = neutron.from_floating_ip_list(items)
+        except BadInput as exc:
+            raise base.UsageError('--floating-ips: %s: %s (expected the '
+                                  'output of "%s")' % (
+                                      parsed_args.floating_ips, exc,
+                                      expected)) from None
+        kept = guard_for(config.register_plugin_opts('listen', OPTS)).seed(
+            found)
+        return (('ID', 'Floating IP', 'Port', 'Fixed IP', 'Action'),
+                [(f.id, f.address, f.port_id or '', f.fixed_ip or '',
+                  'kept' if new else 'known (newer)')
+                 for f, new in zip(found, kept)])

@@ -26,13 +26,28 @@ import contextlib
 import dataclasses
 import datetime
 import enum
+import json
 import os
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import sqlalchemy as sa
 
 from novahooks_core import db
 from novahooks_core.notify.mapping import Notification
+
+if TYPE_CHECKING:  # neutron imports this module
+    from novahooks_core.notify.neutron import Fact
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'migrations')
@@ -61,6 +76,46 @@ marks = sa.Table(
     sa.Column('deleted_at', sa.DateTime, index=True),
     sa.Column('applied_at', sa.DateTime, nullable=False),
 )
+
+#: Neutron's floating IPs and ports (``[listen] neutron``), as the newest
+#: notification about each told them (:class:`.neutron.Fact`); a deleted
+#: one is kept as a tombstone. ``refresh``: the instances whose events are
+#: still to be delivered for it (comma-separated; empty once done).
+facts = sa.Table(
+    'listen_facts', metadata,
+    sa.Column('kind', sa.String(16), primary_key=True),
+    sa.Column('id', sa.String(64), primary_key=True),
+    sa.Column('revision', sa.Integer),
+    sa.Column('updated_at', sa.DateTime),
+    sa.Column('deleted', sa.Boolean, nullable=False, default=False),
+    sa.Column('address', sa.String(64)),
+    sa.Column('port_id', sa.String(64), index=True),
+    sa.Column('fixed_ip', sa.String(64)),
+    sa.Column('device_id', sa.String(64), index=True),
+    sa.Column('device_owner', sa.String(255)),
+    sa.Column('refresh', sa.Text),
+    sa.Column('applied_at', sa.DateTime),
+)
+
+#: Per instance (``[listen] neutron``): the newest Nova notification
+#: applied, as kept to retry it (no secrets): the instance Neutron's events
+#: are applied to.
+snapshots = sa.Table(
+    'listen_snapshots', metadata,
+    sa.Column('uuid', sa.String(36), primary_key=True),
+    sa.Column('updated_at', sa.DateTime),
+    sa.Column('sent_at', sa.DateTime),
+    sa.Column('record', sa.Text, nullable=False),
+)
+
+_FACT_FIELDS = ('kind', 'id', 'revision', 'updated_at', 'deleted',
+                'address', 'port_id', 'fixed_ip', 'device_id',
+                'device_owner')
+
+
+def _fact(row: Any) -> 'Fact':
+    from novahooks_core.notify.neutron import Fact
+    return Fact(**{name: getattr(row, name) for name in _FACT_FIELDS})
 
 
 class Verdict(str, enum.Enum):
@@ -151,6 +206,82 @@ class Held:
                                   note.message_id, deleted_at)
 
 
+    def snapshot(self) -> Optional[Dict[str, Any]]:
+        """The newest Nova notification kept for the instance."""
+        row = self.conn.execute(snapshots.select().where(
+            snapshots.c.uuid == self.uuid)).first()
+        return json.loads(row.record) if row is not None else None
+
+    def keep_snapshot(self, note: Notification,
+                      record: Mapping[str, Any]) -> None:
+        """Keep ``record`` (``note``'s message) as the instance's newest
+        Nova notification, unless a newer one is kept."""
+        row = self.conn.execute(snapshots.select().where(
+            snapshots.c.uuid == self.uuid)).first()
+        values = dict(updated_at=note.updated_at, sent_at=note.sent_at,
+                      record=json.dumps(record, sort_keys=True, default=str))
+        if row is None:
+            self.conn.execute(snapshots.insert().values(
+                uuid=self.uuid, **values))
+        elif order(note.updated_at, note.sent_at) >= order(row.updated_at,
+                                                           row.sent_at):
+            self.conn.execute(snapshots.update().where(
+                snapshots.c.uuid == self.uuid).values(**values))
+
+    def floating(self, port_ids: Sequence[str]) -> List['Fact']:
+        """The live floating IPs associated with these ports (a deleted
+        port holds none)."""
+        ports = [p for p in port_ids if p]
+        if not ports:
+            return []
+        gone = {row.id for row in self.conn.execute(facts.select().where(
+            (facts.c.kind == 'port') & facts.c.id.in_(ports)
+            & facts.c.deleted))}
+        return [_fact(row) for row in self.conn.execute(
+            facts.select().where(
+                (facts.c.kind == 'floatingip') & facts.c.port_id.in_(ports)
+                & ~facts.c.deleted & facts.c.applied_at.isnot(None))
+            .order_by(facts.c.id)) if row.port_id not in gone]
+
+
+class HeldFact:
+    """A floating IP's or port's kept fact, under its row lock."""
+
+    def __init__(self, conn: Any, kind: str, ident: str,
+                 known: Optional['Fact'], refresh: Tuple[str, ...]) -> None:
+        self.conn = conn
+        self.kind = kind
+        self.id = ident
+        self.known = known
+        #: Instances whose events are still to be delivered for it.
+        self.refresh = refresh
+
+    def keep(self, fact: 'Fact', refresh: Iterable[str]) -> None:
+        """``fact`` replaces the kept one; ``refresh``: the instances to
+        deliver events to for it."""
+        self.refresh = tuple(dict.fromkeys(refresh))
+        self.conn.execute(facts.update().where(
+            (facts.c.kind == self.kind) & (facts.c.id == self.id)).values(
+            **{name: getattr(fact, name) for name in _FACT_FIELDS[2:]},
+            refresh=','.join(self.refresh), applied_at=now()))
+        self.known = fact
+
+
+def _locked_row(conn: Any, table: sa.Table, where: Any,
+                row: Mapping[str, Any]) -> Any:
+    """The row of ``table`` at ``where`` (inserted as ``row`` when missing),
+    locked for the transaction (SQLite: the database's write lock)."""
+    if conn.dialect.name == 'postgresql':
+        from sqlalchemy.dialects import postgresql
+        conn.execute(postgresql.insert(table).values(
+            **row).on_conflict_do_nothing())
+    else:
+        conn.execute(table.insert().prefix_with('OR IGNORE').values(**row))
+    first = next(iter(row))
+    conn.execute(table.update().where(where).values(**{first: row[first]}))
+    return conn.execute(table.select().where(where)).first()
+
+
 class Guard:
     """The order guard on ``engine`` (created, and migrated, lazily)."""
 
@@ -167,28 +298,53 @@ class Guard:
         """The instance's marks, under its lock, for one transaction."""
         self.ensure_schema()
         with self.engine.begin() as conn:
-            row = dict(uuid=uuid, created_at=now())
-            if conn.dialect.name == 'postgresql':
-                from sqlalchemy.dialects import postgresql
-                conn.execute(postgresql.insert(instances).values(
-                    **row).on_conflict_do_nothing())
-            else:
-                conn.execute(instances.insert().prefix_with(
-                    'OR IGNORE').values(**row))
-            # The lock: the instance's row (SQLite: the write lock).
-            conn.execute(instances.update().where(
-                instances.c.uuid == uuid).values(uuid=uuid))
-            deleted = conn.execute(instances.select().where(
-                instances.c.uuid == uuid)).first().deleted_at is not None
+            deleted = _locked_row(
+                conn, instances, instances.c.uuid == uuid,
+                dict(uuid=uuid, created_at=now())).deleted_at is not None
             found = {row.plugin: Mark(row.updated_at, row.sent_at,
                                       row.message_id or '', row.deleted_at)
                      for row in conn.execute(marks.select().where(
                          marks.c.uuid == uuid))}
             yield Held(conn, uuid, found, deleted)
 
+    @contextlib.contextmanager
+    def fact(self, kind: str, ident: str) -> Iterator[HeldFact]:
+        """A floating IP's or port's kept fact, under its row lock, for one
+        transaction."""
+        self.ensure_schema()
+        with self.engine.begin() as conn:
+            ident = ident[:64]
+            found = _locked_row(
+                conn, facts, (facts.c.kind == kind) & (facts.c.id == ident),
+                dict(kind=kind, id=ident, deleted=False))
+            yield HeldFact(conn, kind, ident[:64],
+                           _fact(found) if found.applied_at else None,
+                           tuple(u for u in (found.refresh or '').split(',')
+                                 if u))
+
+    def seed(self, found: Iterable['Fact']) -> List[bool]:
+        """Keep facts no notification told yet (an ``openstack floating ip
+        list``); one flag per fact: kept, or not (a fact is known)."""
+        kept = []
+        for fact in found:
+            with self.fact(fact.kind, fact.id) as held:
+                kept.append(held.known is None)
+                if held.known is None:
+                    held.keep(fact, ())
+        return kept
+
+    def refreshed(self, kind: str, ident: str, done: Iterable[str]) -> None:
+        """The events of these instances were delivered for the fact."""
+        done = set(done)
+        with self.fact(kind, ident) as held:
+            if held.known is not None and set(held.refresh) & done:
+                held.keep(held.known, [u for u in held.refresh
+                                       if u not in done])
+
     def prune(self) -> int:
-        """Forget instances whose tombstones are older than the retention;
-        returns how many marks went."""
+        """Forget instances whose tombstones are older than the retention
+        (and deleted floating IPs and ports); returns how many instances
+        went."""
         self.ensure_schema()
         before = now() - self.tombstone
         with self.engine.begin() as conn:
@@ -196,6 +352,10 @@ class Guard:
                 instances.select().where(instances.c.deleted_at < before))})
             if gone:
                 conn.execute(marks.delete().where(marks.c.uuid.in_(gone)))
+                conn.execute(snapshots.delete().where(
+                    snapshots.c.uuid.in_(gone)))
                 conn.execute(instances.delete().where(
                     instances.c.uuid.in_(gone)))
+            conn.execute(facts.delete().where(
+                facts.c.deleted & (facts.c.applied_at < before)))
             return len(gone)

@@ -28,6 +28,13 @@ whatever the bus redelivers, reorders or splits between listeners.
   it cannot be reached (oslo.messaging retries for ever) the listener
   stops at once, and a stop that hangs on a dead broker is given up (the
   broker redelivers what was not acknowledged).
+- With ``[listen] neutron``, Neutron's notifications (floating IPs and
+  ports, :mod:`.neutron`) are consumed too, in their own pool (or in
+  Nova's queue when ``neutron_pool`` is ``pool`` on the same bus): each
+  floating IP's and port's newest fact is kept under the same ordering
+  rules, and every event delivered carries the floating IPs of the
+  instance's ports; an instance a floating IP joins or leaves gets an
+  ``instance_network_info`` post of its newest Nova notification.
 - If the broker goes away, oslo.messaging reconnects; messages waiting in
   the durable queue (``[oslo_messaging_rabbit] amqp_durable_queues``) are
   then delivered. While it cannot be reached the listener says so (a
@@ -49,11 +56,12 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 
 from novahooks_core import config, db, dispatch, redact
-from novahooks_core.event import HookEvent
+from novahooks_core.event import HookEvent, normalized_event
 from novahooks_core.journal import Journal
+from novahooks_core.models import HookPoint, Instance, NetworkInfo, Phase
 from novahooks_core.normalize import BadInput, as_str
-from novahooks_core.notify import mapping
-from novahooks_core.notify.guard import Guard, Verdict
+from novahooks_core.notify import mapping, neutron
+from novahooks_core.notify.guard import Guard, Held, Verdict
 
 LOG = logging.getLogger(__name__)
 
@@ -91,6 +99,22 @@ OPTS = [
     cfg.FloatOpt('tombstone_days', default=7.0, min=0,
                  help='How long a deleted instance is remembered, so that '
                       'a late notification about it is ignored.'),
+    cfg.BoolOpt('neutron', default=False,
+                help='Also consume Neutron\'s notifications (floating IPs '
+                     'and ports, which Nova\'s do not carry): instances then '
+                     'get their floating IPs on Nova 22 and later. Needs '
+                     'Neutron\'s [oslo_messaging_notifications] driver = '
+                     'messagingv2.'),
+    cfg.StrOpt('neutron_transport_url', secret=True, default='',
+               help='oslo.messaging URL of the bus Neutron notifies on; '
+                    'empty: transport_url.'),
+    cfg.StrOpt('neutron_exchange', default='neutron',
+               help='Exchange Neutron publishes on (its control_exchange).'),
+    cfg.StrOpt('neutron_topic', default='notifications',
+               help='Neutron\'s [oslo_messaging_notifications] topics.'),
+    cfg.StrOpt('neutron_pool', default='novahooks-neutron',
+               help='Listener pool (queue) for Neutron\'s notifications. '
+                    'The same as pool on the same bus: one queue for both.'),
 ]
 
 #: Time given to oslo.messaging to send the last acknowledgements when the
@@ -164,7 +188,9 @@ class Message:
         payload = self.payload
         fields = (payload.get('nova_object.data')
                   if isinstance(payload, Mapping) else None)
-        if not isinstance(fields, Mapping):
+        if neutron.kind_of(self.event_type):
+            payload = neutron.kept(self.event_type, payload)
+        elif not isinstance(fields, Mapping):
             payload = None
         elif isinstance(fields.get('metadata'), Mapping):
             payload = dict(payload)
@@ -197,18 +223,37 @@ _CONTEXT_KEPT = ('request_id', 'project_id', 'user_id')
 OK, ERROR, BAD_INPUT = 'ok', 'error', 'bad_input'
 
 
+def _filter(event_types: Sequence[str]) -> Any:
+    import oslo_messaging
+    return oslo_messaging.NotificationFilter(event_type='^(%s)$' % '|'.join(
+        t.replace('.', r'\.') for t in event_types))
+
+
+class NeutronEndpoint:
+    """Neutron's notifications (priority ``INFO``) to ``endpoint``, for a
+    listener of their own pool."""
+
+    def __init__(self, endpoint: 'NotificationEndpoint') -> None:
+        self.filter_rule = _filter(neutron.EVENT_TYPES)
+        self.info = endpoint.info
+
+
 class NotificationEndpoint:
-    """The oslo.messaging endpoint (priorities ``INFO`` and ``ERROR``)."""
+    """The oslo.messaging endpoint (priorities ``INFO`` and ``ERROR``):
+    Nova's notifications, and Neutron's with ``[listen] neutron`` when they
+    come to the same pool (``neutron_types``)."""
 
     def __init__(self, conf: cfg.ConfigOpts, failed: Journal,
                  guard: Optional[Guard] = None,
-                 retry: Optional[Journal] = None) -> None:
+                 retry: Optional[Journal] = None,
+                 neutron_types: bool = False) -> None:
         import oslo_messaging
         self._handled = oslo_messaging.NotificationResult.HANDLED
         self._requeue = oslo_messaging.NotificationResult.REQUEUE
-        self.filter_rule = oslo_messaging.NotificationFilter(
-            event_type='^(%s)$' % '|'.join(
-                t.replace('.', r'\.') for t in mapping.EVENT_TYPES))
+        self.filter_rule = _filter(tuple(mapping.EVENT_TYPES) + (
+            neutron.EVENT_TYPES if neutron_types else ()))
+        #: Neutron's floating IPs are merged into Nova's network info.
+        self.neutron = bool(conf.listen.neutron)
         self.max_attempts = conf.listen.max_attempts
         self.retry_delay = conf.listen.retry_delay
         self.failed = failed
@@ -260,19 +305,28 @@ class NotificationEndpoint:
 
     def attempt(self, message: Message) -> Tuple[str, str]:
         """One attempt: ``(ok|error|bad_input, why)``; never raises."""
+        fact = None
+        note = None
         try:
-            note = mapping.read(message.event_type, message.payload,
-                                message.context, message.metadata)
+            if neutron.kind_of(message.event_type):
+                fact = neutron.read(message.event_type, message.payload)
+            else:
+                note = mapping.read(message.event_type, message.payload,
+                                    message.context, message.metadata)
         except BadInput as exc:
             return BAD_INPUT, str(exc)
         except Exception as exc:  # a bug of ours: never block the queue
             LOG.exception('novahooks listen: cannot map %s %s',
                           message.event_type, message.key)
             return BAD_INPUT, type(exc).__name__
-        if note is None:
+        if note is None and fact is None:
             return OK, 'not mapped'
         try:
-            failing, bad = self._apply(note)
+            if fact is not None:
+                failing, bad = self._apply_fact(fact, message)
+            else:
+                assert note is not None
+                failing, bad = self._apply(note, message)
         except Exception as exc:
             return ERROR, 'order guard: %s' % redact.scrub(
                 '%s: %s' % (type(exc).__name__, exc))
@@ -284,20 +338,18 @@ class NotificationEndpoint:
         self.stats.add(message.event_type)
         return OK, ''
 
-    def _apply(self, note: mapping.Notification
+    def _apply(self, note: mapping.Notification, message: Message
                ) -> Tuple[List[str], List[str]]:
         """Run each plugin's handlers the guard lets through; advance the
         marks of those that succeeded. Returns the failing and the bad
         input handler names."""
-        by_plugin: Dict[str, List[Tuple[HookEvent, Any]]] = (
-            collections.OrderedDict())
-        for event in note.events:
-            for handler in dispatch.active_handlers(event.hook, event.phase):
-                by_plugin.setdefault(handler.plugin_name, []).append(
-                    (event, handler))
         failing: List[str] = []
         bad: List[str] = []
         with self.guard.instance(note.instance_uuid) as held:
+            if self.neutron and not note.deletes and note.instance:
+                note = note.with_network(_floating(held, note.instance))
+                held.keep_snapshot(note, message.record())
+            by_plugin = _handlers_by_plugin(note.events)
             for plugin, pairs in by_plugin.items():
                 seen = held.verdict(plugin, note)
                 if seen is not Verdict.RUN:
@@ -319,6 +371,74 @@ class NotificationEndpoint:
                     held.applied(plugin, note)
             if note.deletes and not failing and not bad:
                 held.tombstone()
+        return failing, bad
+
+    def _apply_fact(self, fact: neutron.Fact, message: Message
+                    ) -> Tuple[List[str], List[str]]:
+        """Keep a floating IP's or port's fact (when the order allows), then
+        deliver the network info of each instance it concerns, the one it
+        left included. Returns the failing and bad input handler names."""
+        with self.guard.fact(fact.kind, fact.id) as kept:
+            seen = neutron.verdict(kept.known, fact)
+            if seen is Verdict.RUN:
+                kept.keep(fact, kept.refresh + neutron.instances_of(
+                    kept.known, fact))
+            elif seen is not Verdict.DUPLICATE:
+                self.stats.add(seen.value)
+                return [], []
+            refresh = kept.refresh
+        failing: List[str] = []
+        bad: List[str] = []
+        done = []
+        for uuid in refresh:
+            fails, bads = self._refresh(uuid, message)
+            failing += fails
+            bad += bads
+            if not fails and not bads:
+                done.append(uuid)
+        if done:
+            self.guard.refreshed(fact.kind, fact.id, done)
+        return failing, bad
+
+    def _refresh(self, uuid: str, message: Message
+                 ) -> Tuple[List[str], List[str]]:
+        """Deliver an instance's network info as known now (its newest Nova
+        notification, with the floating IPs kept) to ``instance_network_info``
+        post handlers. An instance Nova has not told of yet waits for it
+        (its notification then gets them); a deleted one gets nothing."""
+        failing: List[str] = []
+        bad: List[str] = []
+        with self.guard.instance(uuid) as held:
+            if held.deleted:
+                self.stats.add(Verdict.DELETED.value)
+                return [], []
+            record = held.snapshot()
+            if record is None:
+                self.stats.add('pending')
+                LOG.info('novahooks listen: %s %s concerns instance %s, '
+                         'which Nova has not notified yet: applied when it '
+                         'does', message.event_type, message.key, uuid)
+                return [], []
+            kept = Message.from_record(record)
+            note = mapping.read(kept.event_type, kept.payload, kept.context,
+                                kept.metadata)
+            if note is None or note.instance is None:
+                return [], []
+            found = dataclasses.replace(note.instance, network_info=(
+                _floating(held, note.instance)))
+            event = normalized_event(
+                HookPoint.INSTANCE_NETWORK_INFO, Phase.POST, found,
+                request=note.request, nova_releases=mapping.RELEASES)
+            for plugin, pairs in _handlers_by_plugin((event,)).items():
+                mark = held.marks.get(plugin)
+                if mark is not None and mark.deleted_at is not None:
+                    continue
+                for event, handler in pairs:
+                    outcome = handler.handle(event)
+                    if outcome in (ERROR, BAD_INPUT):
+                        (bad if outcome == BAD_INPUT else failing).append(
+                            '%s:%s:%s' % (plugin, event.hook.value,
+                                          event.phase.value))
         return failing, bad
 
     # -- parked messages -------------------------------------------------
@@ -373,8 +493,12 @@ class NotificationEndpoint:
               attempts: int) -> None:
         instance = None
         try:
-            instance = as_str(mapping.data(message.payload, 'payload').get(
-                'uuid'))
+            if neutron.kind_of(message.event_type):
+                fact = neutron.read(message.event_type, message.payload)
+                instance = fact.instance if fact is not None else None
+            else:
+                instance = as_str(mapping.data(
+                    message.payload, 'payload').get('uuid'))
         except Exception:
             pass
         record = {
@@ -418,6 +542,26 @@ class NotificationEndpoint:
         return done
 
 
+def _floating(held: Held, instance: Instance) -> NetworkInfo:
+    """The instance's network info with the floating IPs kept for its
+    ports."""
+    network = instance.network_info or NetworkInfo()
+    return neutron.overlay(network, held.floating(
+        [vif.id or '' for vif in network.vifs]))
+
+
+def _handlers_by_plugin(events: Sequence[HookEvent]
+                        ) -> Dict[str, List[Tuple[HookEvent, Any]]]:
+    """The active handlers of these events, by plugin, in order."""
+    by_plugin: Dict[str, List[Tuple[HookEvent, Any]]] = (
+        collections.OrderedDict())
+    for event in events:
+        for handler in dispatch.active_handlers(event.hook, event.phase):
+            by_plugin.setdefault(handler.plugin_name, []).append(
+                (event, handler))
+    return by_plugin
+
+
 def guard_for(conf: cfg.ConfigOpts) -> Guard:
     """The order guard of the configuration's ``[listen] database_url``."""
     return Guard(db.engine('listen', conf.listen.database_url or None),
@@ -440,14 +584,35 @@ class Listener:
         self.transport = oslo_messaging.get_notification_transport(
             conf, url=group.transport_url)
         self.failed = failed_journal()
-        self.endpoint = NotificationEndpoint(conf, self.failed)
+        neutron_url = group.neutron_transport_url or group.transport_url
+        # Neutron's notifications on the same bus and pool share Nova's
+        # queue (oslo.messaging names a pool's queue after the pool): one
+        # listener, one endpoint for both; else a listener of their own.
+        shared = group.neutron and (neutron_url, group.neutron_pool) == (
+            group.transport_url, group.pool)
+        self.endpoint = NotificationEndpoint(conf, self.failed,
+                                             neutron_types=shared)
         self._retrier: Optional[threading.Thread] = None
+        targets = [oslo_messaging.Target(topic=group.topic,
+                                         exchange=group.exchange)]
+        neutron_target = oslo_messaging.Target(
+            topic=group.neutron_topic, exchange=group.neutron_exchange)
         self.server = oslo_messaging.get_notification_listener(
-            self.transport,
-            [oslo_messaging.Target(topic=group.topic,
-                                   exchange=group.exchange)],
+            self.transport, targets + ([neutron_target] if shared else []),
             [self.endpoint], executor='threading', pool=group.pool,
             allow_requeue=True)
+        #: Neutron's listener, when it has its own pool or bus.
+        self.neutron_server: Any = None
+        self.neutron_transport: Any = None
+        if group.neutron and not shared:
+            self.neutron_transport = (
+                self.transport if neutron_url == group.transport_url else
+                oslo_messaging.get_notification_transport(
+                    conf, url=neutron_url))
+            self.neutron_server = oslo_messaging.get_notification_listener(
+                self.neutron_transport, [neutron_target],
+                [NeutronEndpoint(self.endpoint)], executor='threading',
+                pool=group.neutron_pool, allow_requeue=True)
         # Registered by the listener just made; read when it starts.
         conf.set_override('executor_thread_pool_size', group.workers)
         self._stopping = threading.Event()
@@ -465,7 +630,11 @@ class Listener:
                 name='novahooks-listen-retry')
             self._retrier.start()
         self.server.start()
-        LOG.info('novahooks listen: consuming; plugins %s',
+        if self.neutron_server is not None:
+            self.neutron_server.start()
+        LOG.info('novahooks listen: consuming%s; plugins %s',
+                 ' Nova\'s and Neutron\'s notifications'
+                 if self.endpoint.neutron else '',
                  ','.join(sorted(config.enabled_plugins())))
 
     def _retry_parked(self) -> None:
@@ -487,7 +656,10 @@ class Listener:
     def stop(self, timeout: float = 300.0) -> None:
         """Stop consuming; return when the in-flight messages are done and
         acknowledged."""
-        self.server.stop()
+        servers = [self.server] + (
+            [self.neutron_server] if self.neutron_server is not None else [])
+        for server in servers:
+            server.stop()
         deadline = time.monotonic() + timeout
         while self.endpoint.in_flight and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -495,8 +667,11 @@ class Listener:
         # has returned; before 12.x's clean-up stops that thread (which may
         # drop a last acknowledgement: the message would come again).
         time.sleep(ACK_GRACE_SECONDS)
-        self.server.wait()
+        for server in servers:
+            server.wait()
         self.transport.cleanup()
+        if self.neutron_transport not in (None, self.transport):
+            self.neutron_transport.cleanup()
         LOG.info('novahooks listen: stopped; %s', self.stats.snapshot())
 
     def request_stop(self, *_: Any) -> None:

@@ -41,9 +41,11 @@ fixed IPs only (no floating IPs, network ids, CIDRs, gateways, VIF type or
 active flag, and no VIF without an IP): the network info says so in
 :attr:`~novahooks_core.models.NetworkInfo.unknown`, and plugins merge it
 with what they know (:func:`~novahooks_core.models.merge_network_info`)
-rather than read it as "none". ``block_devices`` are the attached volumes,
-and only with Nova's ``[notifications] bdms_in_notifications`` (else the
-event's ``block_devices_known`` is false). There is no create request (so
+rather than read it as "none"; with ``[listen] neutron`` the listener puts
+Neutron's floating IPs on it (:mod:`.neutron`). ``block_devices`` are the
+attached volumes, and only with Nova's ``[notifications]
+bdms_in_notifications`` (else the event's ``block_devices_known`` is
+false). There is no create request (so
 no create ``pre`` and no veto).
 
 Each payload's ``nova_object.version`` is checked against the major
@@ -255,10 +257,24 @@ class Notification:
     sent_at: Optional[datetime.datetime]
     message_id: str
     events: Tuple[HookEvent, ...]
+    #: The instance, volumes and request the events were made of.
+    instance: Optional[models.Instance] = None
+    block_devices: Optional[Tuple[models.BlockDevice, ...]] = None
+    request: Optional[models.RequestInfo] = None
 
     @property
     def deletes(self) -> bool:
         return self.event_type == DELETED
+
+    def with_network(self, network: models.NetworkInfo) -> 'Notification':
+        """The same notification, its instance's network info ``network``
+        (another source's floating IPs merged in)."""
+        if self.instance is None:
+            return self
+        found = dataclasses.replace(self.instance, network_info=network)
+        return dataclasses.replace(self, instance=found, events=tuple(
+            _events(self.event_type, found, self.block_devices,
+                    self.request or models.RequestInfo())))
 
 
 def read(event_type: str, payload: Any,
@@ -270,14 +286,18 @@ def read(event_type: str, payload: Any,
     if event_type not in EVENT_TYPES:
         return None
     check_version(event_type, payload)
-    found = events(event_type, payload, context)
     fields = data(payload, 'payload')
+    found = instance(payload)
+    request = _request(fields, context)
+    devices = block_devices(fields.get('block_devices'))
     metadata = metadata if isinstance(metadata, Mapping) else {}
     return Notification(
-        event_type, str(found[0].instances[0].uuid),
+        event_type, str(found.uuid),
         _naive(_time(fields.get('updated_at'))),
         _naive(_time(metadata.get('timestamp'))),
-        as_str(metadata.get('message_id')) or '', tuple(found))
+        as_str(metadata.get('message_id')) or '',
+        tuple(_events(event_type, found, devices, request)),
+        found, devices, request)
 
 
 def _naive(value: Optional[datetime.datetime]
@@ -288,26 +308,35 @@ def _naive(value: Optional[datetime.datetime]
     return timeutils.normalize_time(value)
 
 
-def events(event_type: str, payload: Any,
-           context: Optional[Mapping[str, Any]] = None) -> List[HookEvent]:
-    """The events a notification gives (none for an unmapped type).
-
-    Raises :class:`BadInput` when the payload cannot be read.
-    """
-    points = EVENT_TYPES.get(event_type)
-    if points is None:
-        return []
-    fields = data(payload, 'payload')
-    found = instance(payload)
+def _request(fields: Mapping[str, Any],
+             context: Optional[Mapping[str, Any]]) -> models.RequestInfo:
     context = context if isinstance(context, Mapping) else {}
-    request = models.RequestInfo(
+    return models.RequestInfo(
         request_id=as_str(fields.get('request_id')
                           or context.get('request_id')),
         project_id=as_str(fields.get('action_initiator_project')
                           or context.get('project_id')),
         user_id=as_str(fields.get('action_initiator_user')
                        or context.get('user_id')))
-    devices = block_devices(fields.get('block_devices'))
+
+
+def events(event_type: str, payload: Any,
+           context: Optional[Mapping[str, Any]] = None) -> List[HookEvent]:
+    """The events a notification gives (none for an unmapped type).
+
+    Raises :class:`BadInput` when the payload cannot be read.
+    """
+    if event_type not in EVENT_TYPES:
+        return []
+    fields = data(payload, 'payload')
+    return _events(event_type, instance(payload),
+                   block_devices(fields.get('block_devices')),
+                   _request(fields, context))
+
+
+def _events(event_type: str, found: models.Instance,
+            devices: Optional[Tuple[models.BlockDevice, ...]],
+            request: models.RequestInfo) -> List[HookEvent]:
     result = BUILD_RESULTS.get(event_type, 'active')
     # A deleted instance's network is deallocated: known to be empty.
     deallocated = dataclasses.replace(found, network_info=models.NetworkInfo())
@@ -317,7 +346,7 @@ def events(event_type: str, payload: Any,
         block_devices=devices, request=request,
         result=result if point is BUILD else None,
         reservation_id=found.reservation_id if point is CREATE else None,
-        nova_releases=RELEASES) for point, phase in points]
+        nova_releases=RELEASES) for point, phase in EVENT_TYPES[event_type]]
 
 
 __all__ = ['BUILD_RESULTS', 'DELETED', 'EVENT_TYPES', 'KNOWN_MAJORS',

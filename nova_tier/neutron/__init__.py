@@ -1,0 +1,1 @@
+"""A real OpenStack Neutron API server for tests (tools/neutron_server.py)."""
