@@ -400,3 +400,102 @@ def test_neutrons_notifications_are_consumed_in_either_pool_layout(
         neutron_bus.close()
     stats = listener.stats()
     assert stats.get('failed', 0) == 0
+
+
+class Holding(NovaHook):
+    """Holds each build until released (test-only plugin ``holding``)."""
+
+    plugin_name = 'holding'
+    hook_point = HookPoint.BUILD_INSTANCE
+    release: ClassVar[threading.Event] = threading.Event()
+
+    def handle_post(self, event: HookEvent) -> str:
+        Holding.release.wait(60)
+        return 'ok'
+
+
+def test_the_listener_knows_how_far_behind_it_is(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        listen_conf: pathlib.Path, bind: BindServer, rabbit: RabbitServer,
+        tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A message held longer than behind_seconds: the listener logs its lag
+    at INFO and ``listen status`` (the installed command) shows it and
+    exits 1; once caught up it exits 0; after the listener stopped, 1."""
+    write_listen_conf(listen_conf, bind, tmp_path / 'state', rabbit.url,
+                      pool_of(listen_conf), plugins='audit,holding')
+    listen_conf.write_text(listen_conf.read_text().replace(
+        '[listen]\n', '[listen]\nbehind_seconds = 0.5\n', 1))
+    config.reset()
+    config.load(str(listen_conf))
+    dispatch.handler_classes()[HookPoint.BUILD_INSTANCE].append(Holding)
+    Holding.release = threading.Event()
+    status = [str(pathlib.Path(sys.executable).parent / 'novahooks'),
+              '--config-file', str(listen_conf), 'listen', 'status',
+              '-f', 'json']
+
+    def shown() -> Any:
+        done = subprocess.run(status, capture_output=True, text=True,
+                              timeout=60)
+        return done.returncode, json.loads(done.stdout or '[]')
+    try:
+        caplog.set_level('INFO', 'novahooks_core.notify.listener')
+        listener: Running = running()
+        publisher.send(notification(samples_dir, 'instance-create-end',
+                                    UUID))
+        wait_until(lambda: 'behind the bus' in caplog.text, what='lag log')
+        listener.listener.report(force=True)
+        code, rows = shown()
+        assert code == 1
+        assert rows[0]['Behind'] == 'YES' and rows[0]['In flight'] == 1
+        assert rows[0]['Lag (s)'] > 0.5 and rows[0]['Running'] == 'yes'
+        Holding.release.set()
+        wait_until(lambda: listener.stats().get('handled') == 1,
+                   what='handled')
+        listener.listener.report(force=True)
+        code, rows = shown()
+        assert code == 0 and rows[0]['Behind'] == 'no'
+        assert rows[0]['Handled'] == 1 and rows[0]['Rate (/s)'] > 0
+        listener.stop()
+        code, rows = shown()
+        assert code == 1 and rows == []
+    finally:
+        Holding.release.set()
+        dispatch.reset()
+
+
+def test_a_batch_handles_each_message_on_its_own(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        flaky: pathlib.Path, listen_conf: pathlib.Path) -> None:
+    """``batch_size`` > 1 (oslo.messaging's batch listener): a failing
+    message is parked alone and a poison one recorded alone; their
+    batch-mates are handled once, neither redone nor requeued."""
+    listen_conf.write_text(listen_conf.read_text().replace(
+        '[listen]\n', '[listen]\nbatch_size = 50\nbatch_timeout = 0.5\n', 1))
+    config.reset()
+    config.load(str(listen_conf))
+    Flaky.failures = 1
+    uuids = ['00000000-0000-0000-0005-%012d' % n for n in range(6)]
+    listener: Running = running()
+    for n, uuid in enumerate(uuids):
+        publisher.send(notification(samples_dir, 'instance-create-end', uuid))
+        if n == 2:
+            publisher.send({'event_type': 'instance.update',
+                            'payload': 'poison',
+                            'publisher_id': 'nova-compute:c1'})
+    wait_until(lambda: listener.stats().get('handled') == 6, what='handled')
+    # A marker after them: a requeued batch would come again before it.
+    publisher.send(notification(samples_dir, 'instance-create-end',
+                                UUID[::-1]))
+    wait_until(lambda: listener.stats().get('handled') == 7, what='marker')
+    uuids.append(UUID[::-1])
+    stats = listener.stats()
+    assert stats['batches'] < 8  # they came in batches
+    assert stats['parked'] == 1 and stats['failed'] == 1
+    # Nothing came twice: the one duplicate is audit's, which had applied
+    # the parked message before its retry.
+    assert stats.get('duplicate', 0) == 1
+    # The first failed once and was retried alone; the others ran once.
+    assert sorted(Flaky.calls) == sorted(uuids + uuids[:1])
+    records = [json.loads(line) for line in flaky.read_text().splitlines()]
+    assert [(r['event_type'], r['outcome']) for r in records] == [
+        ('instance.update', 'bad_input')]

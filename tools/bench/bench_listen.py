@@ -17,11 +17,14 @@ listener's start until it has handled all N.
 
 - the same with ``[dns] send_budget_ms = 0``: DNS changes are left to the
   DNS plugin's background sender, which sends them in batches.
+- the same with ``[listen] batch_size`` (``--batch-size``, 100):
+  oslo.messaging's batch listener hands messages over in batches (each
+  still handled on its own).
 
 Prints notifications per second, the ratio (target in the issue: ≥ 0.5x)
 and where the time of the novahooks listener goes (mapping, each
 plugin's handlers, and the rest: transport and oslo.messaging). Asserts
-nothing. Usage: bench_listen.py [--quick] [--count N] [--json]
+nothing. Usage: bench_listen.py [--quick] [--count N] [--batch-size N] [--json]
 """
 
 import argparse
@@ -103,7 +106,8 @@ class Bare:
 
 
 def write_config(directory: pathlib.Path, url: str, pool: str,
-                 plugins: str, workers: int, dns_budget_ms: float) -> None:
+                 plugins: str, workers: int, dns_budget_ms: float,
+                 batch_size: int = 1) -> None:
     path = directory / 'novahooks.conf'
     path.write_text(
         '[DEFAULT]\nenabled_plugins = %(plugins)s\nstate_dir = %(dir)s\n\n'
@@ -111,10 +115,11 @@ def write_config(directory: pathlib.Path, url: str, pool: str,
         'send_budget_ms = %(budget)s\n\n'
         '[dns_hostsfile]\npath = %(dir)s/hosts\n\n'
         '[listen]\ntransport_url = %(url)s\npool = %(pool)s\n'
-        'workers = %(workers)d\n\n'
+        'workers = %(workers)d\nbatch_size = %(batch)d\n'
+        'batch_timeout = 0.2\n\n'
         '[oslo_messaging_rabbit]\namqp_durable_queues = true\n'
         % {'dir': directory, 'url': url, 'pool': pool, 'plugins': plugins,
-           'workers': workers, 'budget': dns_budget_ms})
+           'workers': workers, 'budget': dns_budget_ms, 'batch': batch_size})
     config.reset()
     config.load(str(path))
     dispatch.reset()
@@ -123,12 +128,13 @@ def write_config(directory: pathlib.Path, url: str, pool: str,
 
 def run_novahooks(url: str, directory: pathlib.Path, batch: List[Any],
                   plugins: str, workers: int = 1,
-                  dns_budget_ms: float = 200.0) -> Dict[str, float]:
-    state = directory / ('%s-%d-%g' % (plugins.replace(',', '-'), workers,
-                                        dns_budget_ms))
+                  dns_budget_ms: float = 200.0,
+                  batch_size: int = 1) -> Dict[str, float]:
+    state = directory / ('%s-%d-%g-%d' % (plugins.replace(',', '-'), workers,
+                                           dns_budget_ms, batch_size))
     state.mkdir()
     write_config(state, url, 'bench-%s-%d' % (state.name, workers), plugins,
-                 workers, dns_budget_ms)
+                 workers, dns_budget_ms, batch_size)
     declare = Listener()   # declares the durable pool queue
     declare.start()
     declare.stop()
@@ -182,6 +188,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--json', action='store_true')
     parser.add_argument('--workers', type=int, default=1,
                         help='[listen] workers of the novahooks listener')
+    parser.add_argument('--batch-size', type=int, default=100,
+                        help='[listen] batch_size of the batched run')
     opts = parser.parse_args(argv)
     count = opts.count or (200 if opts.quick else 2000)
     directory = pathlib.Path(tempfile.mkdtemp(prefix='novahooks-bench-'))
@@ -196,6 +204,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         deferred = run_novahooks(broker.url, directory, batch,
                                  'audit,dns,storage,netinfo', opts.workers,
                                  dns_budget_ms=0)
+        batched = run_novahooks(broker.url, directory, batch,
+                                'audit,dns,storage,netinfo', opts.workers,
+                                dns_budget_ms=0, batch_size=opts.batch_size)
     finally:
         broker.remove()
         config.reset()
@@ -203,6 +214,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     elapsed = spent.pop('elapsed')
     bridge_elapsed = bridge.pop('elapsed')
     deferred_elapsed = deferred.pop('elapsed')
+    batched_elapsed = batched.pop('elapsed')
     results: Dict[str, Any] = {
         'count': count, 'bare_per_second': count / bare_seconds,
         'bridge_per_second': count / bridge_elapsed,
@@ -212,7 +224,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         'novahooks_seconds_by_part': spent,
         'dns_deferred_per_second': count / deferred_elapsed,
         'dns_deferred_ratio': bare_seconds / deferred_elapsed,
-        'dns_deferred_seconds_by_part': deferred}
+        'dns_deferred_seconds_by_part': deferred,
+        'batch_size': opts.batch_size,
+        'batched_per_second': count / batched_elapsed,
+        'batched_ratio': bare_seconds / batched_elapsed,
+        'batched_seconds_by_part': batched}
     if opts.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -233,6 +249,11 @@ def main(argv: Optional[List[str]] = None) -> int:
               results['dns_deferred_per_second'],
               results['dns_deferred_ratio']))
     parts(deferred, count, deferred_elapsed)
+    print('the same with [listen] batch_size = %d (oslo.messaging\'s batch '
+          'listener; each message still handled on its own): %.0f/s; %.2fx'
+          % (opts.batch_size, results['batched_per_second'],
+             results['batched_ratio']))
+    parts(batched, count, batched_elapsed)
     return 0
 
 

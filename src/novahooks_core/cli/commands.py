@@ -292,3 +292,34 @@ class ListenSeed(base.Lister):
                 [(f.id, f.address, f.port_id or '', f.fixed_ip or '',
                   'kept' if new else 'known (newer)')
                  for f, new in zip(found, kept)])
+
+
+class ListenStatus(base.Lister):
+    """The listeners running with this state_dir: how far behind the bus
+    each is (the age of the oldest message it handles), how fast it
+    handles messages, and what it did.
+
+    Exit 1 when none is running, or one is behind ([listen]
+    behind_seconds) or gone without stopping (its status file stale).
+    """
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        from novahooks_core.notify import lag
+        found = lag.read_statuses(config.state_dir(create=False))
+        self.failed = not any(s['running'] for s in found) or any(
+            s.get('behind') or not s['running'] for s in found)
+        if not found:
+            self.app.stderr.write('novahooks: no listener has run with '
+                                  'state_dir %s\n'
+                                  % config.state_dir(create=False))
+        columns = ('PID', 'Running', 'Lag (s)', 'Rate (/s)', 'In flight',
+                   'Behind', 'Handled', 'Parked', 'Failed', 'Pool',
+                   'Updated')
+        return (columns, [
+            (s.get('pid'), 'yes' if s['running'] else 'NO',
+             s.get('lag_seconds'), s.get('rate_per_second'),
+             s.get('in_flight'), 'YES' if s.get('behind') else 'no',
+             (s.get('counts') or {}).get('handled', 0),
+             (s.get('counts') or {}).get('parked', 0),
+             (s.get('counts') or {}).get('failed', 0), s.get('pool'),
+             s.get('updated_at')) for s in found])

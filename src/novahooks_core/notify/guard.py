@@ -356,6 +356,7 @@ class Guard:
                     snapshots.c.uuid.in_(gone)))
                 conn.execute(instances.delete().where(
                     instances.c.uuid.in_(gone)))
-            conn.execute(facts.delete().where(
-                facts.c.deleted & (facts.c.applied_at < before)))
+            old = facts.c.deleted & (facts.c.applied_at < before)
+            if conn.execute(facts.select().where(old).limit(1)).first():
+                conn.execute(facts.delete().where(old))
             return len(gone)

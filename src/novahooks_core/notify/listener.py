@@ -60,7 +60,7 @@ from novahooks_core.event import HookEvent, normalized_event
 from novahooks_core.journal import Journal
 from novahooks_core.models import HookPoint, Instance, NetworkInfo, Phase
 from novahooks_core.normalize import BadInput, as_str
-from novahooks_core.notify import mapping, neutron
+from novahooks_core.notify import lag, mapping, neutron
 from novahooks_core.notify.guard import Guard, Held, Verdict
 
 LOG = logging.getLogger(__name__)
@@ -99,6 +99,20 @@ OPTS = [
     cfg.FloatOpt('tombstone_days', default=7.0, min=0,
                  help='How long a deleted instance is remembered, so that '
                       'a late notification about it is ignored.'),
+    cfg.IntOpt('batch_size', default=1, min=1,
+               help='Messages oslo.messaging hands over at once (its batch '
+                    'notification listener); 1: one at a time. Each '
+                    'message of a batch is still handled, parked or '
+                    'recorded as failed on its own.'),
+    cfg.FloatOpt('batch_timeout', default=1.0, min=0.01,
+                 help='Longest wait, in seconds, for a batch to fill '
+                      '(batch_size > 1).'),
+    cfg.FloatOpt('behind_seconds', default=30.0, min=0,
+                 help='The listener is behind the bus while the oldest '
+                      'message it handles is older than this (the '
+                      'publisher\'s timestamp): it then logs its lag at '
+                      'INFO every minute, and "novahooks listen status" '
+                      'exits 1.'),
     cfg.BoolOpt('neutron', default=False,
                 help='Also consume Neutron\'s notifications (floating IPs '
                      'and ports, which Nova\'s do not carry): instances then '
@@ -229,29 +243,58 @@ def _filter(event_types: Sequence[str]) -> Any:
         t.replace('.', r'\.') for t in event_types))
 
 
-class NeutronEndpoint:
-    """Neutron's notifications (priority ``INFO``) to ``endpoint``, for a
-    listener of their own pool."""
+class ServerEndpoint:
+    """What one oslo.messaging listener is given: ``endpoint``'s methods
+    for ``priorities``, filtered to ``event_types``, one message at a time
+    or (``batched``) a batch at a time.
 
-    def __init__(self, endpoint: 'NotificationEndpoint') -> None:
-        self.filter_rule = _filter(neutron.EVENT_TYPES)
-        self.info = endpoint.info
+    A batch's messages are handled one by one, each with its own outcome:
+    a failing one is parked or recorded as failed alone, and its
+    batch-mates are neither redone nor requeued. Only a message that can
+    be neither handled nor kept (the retry journal cannot be written)
+    makes the batch ``REQUEUE``: oslo.messaging then redelivers the whole
+    batch, and the order guard skips the messages already applied
+    (duplicates).
+    """
+
+    def __init__(self, endpoint: 'NotificationEndpoint',
+                 event_types: Sequence[str],
+                 priorities: Sequence[str] = ('info', 'error'),
+                 batched: bool = False) -> None:
+        self.filter_rule = _filter(event_types)
+        self._endpoint = endpoint
+        for priority in priorities:
+            setattr(self, priority, (
+                self._batch(priority) if batched
+                else getattr(endpoint, priority)))
+
+    def _batch(self, priority: str) -> Any:
+        endpoint = self._endpoint
+
+        def handle(messages: Sequence[Mapping[str, Any]]) -> Any:
+            requeue = False
+            for item in messages:
+                result = endpoint._receive(Message.received(
+                    item.get('ctxt'), item.get('publisher_id'),
+                    item.get('event_type'), item.get('payload'),
+                    item.get('metadata'), priority))
+                requeue = requeue or result == endpoint._requeue
+            endpoint.stats.add('batches')
+            return endpoint._requeue if requeue else endpoint._handled
+        return handle
 
 
 class NotificationEndpoint:
-    """The oslo.messaging endpoint (priorities ``INFO`` and ``ERROR``):
-    Nova's notifications, and Neutron's with ``[listen] neutron`` when they
-    come to the same pool (``neutron_types``)."""
+    """Handles notifications (priorities ``INFO`` and ``ERROR``): Nova's,
+    and Neutron's with ``[listen] neutron``; oslo.messaging's listeners get
+    it through a :class:`ServerEndpoint`."""
 
     def __init__(self, conf: cfg.ConfigOpts, failed: Journal,
                  guard: Optional[Guard] = None,
-                 retry: Optional[Journal] = None,
-                 neutron_types: bool = False) -> None:
+                 retry: Optional[Journal] = None) -> None:
         import oslo_messaging
         self._handled = oslo_messaging.NotificationResult.HANDLED
         self._requeue = oslo_messaging.NotificationResult.REQUEUE
-        self.filter_rule = _filter(tuple(mapping.EVENT_TYPES) + (
-            neutron.EVENT_TYPES if neutron_types else ()))
         #: Neutron's floating IPs are merged into Nova's network info.
         self.neutron = bool(conf.listen.neutron)
         self.max_attempts = conf.listen.max_attempts
@@ -261,6 +304,8 @@ class NotificationEndpoint:
         self.retry = retry or Journal(os.path.join(
             os.path.dirname(failed.path), 'listen-retry.jsonl'))
         self.stats = Stats()
+        #: How far behind the bus it is.
+        self.lag = lag.LagMeter()
         self._lock = threading.Lock()
         #: Messages being handled now.
         self.in_flight = 0
@@ -280,9 +325,11 @@ class NotificationEndpoint:
     def _receive(self, message: Message) -> Any:
         with self._lock:
             self.in_flight += 1
+        token = self.lag.started(lag.sent_at(message.timestamp))
         try:
             return self.process(message)
         finally:
+            self.lag.finished(token)
             with self._lock:
                 self.in_flight -= 1
 
@@ -590,17 +637,17 @@ class Listener:
         # listener, one endpoint for both; else a listener of their own.
         shared = group.neutron and (neutron_url, group.neutron_pool) == (
             group.transport_url, group.pool)
-        self.endpoint = NotificationEndpoint(conf, self.failed,
-                                             neutron_types=shared)
+        self.endpoint = NotificationEndpoint(conf, self.failed)
         self._retrier: Optional[threading.Thread] = None
         targets = [oslo_messaging.Target(topic=group.topic,
                                          exchange=group.exchange)]
         neutron_target = oslo_messaging.Target(
             topic=group.neutron_topic, exchange=group.neutron_exchange)
-        self.server = oslo_messaging.get_notification_listener(
+        self.server = self._server(
             self.transport, targets + ([neutron_target] if shared else []),
-            [self.endpoint], executor='threading', pool=group.pool,
-            allow_requeue=True)
+            ServerEndpoint(self.endpoint, tuple(mapping.EVENT_TYPES) + (
+                neutron.EVENT_TYPES if shared else ()),
+                batched=group.batch_size > 1), group.pool, group)
         #: Neutron's listener, when it has its own pool or bus.
         self.neutron_server: Any = None
         self.neutron_transport: Any = None
@@ -609,13 +656,33 @@ class Listener:
                 self.transport if neutron_url == group.transport_url else
                 oslo_messaging.get_notification_transport(
                     conf, url=neutron_url))
-            self.neutron_server = oslo_messaging.get_notification_listener(
-                self.neutron_transport, [neutron_target],
-                [NeutronEndpoint(self.endpoint)], executor='threading',
-                pool=group.neutron_pool, allow_requeue=True)
+            self.neutron_server = self._server(
+                self.neutron_transport, [neutron_target], ServerEndpoint(
+                    self.endpoint, neutron.EVENT_TYPES, ('info',),
+                    batched=group.batch_size > 1), group.neutron_pool, group)
         # Registered by the listener just made; read when it starts.
         conf.set_override('executor_thread_pool_size', group.workers)
         self._stopping = threading.Event()
+        self.behind_seconds = group.behind_seconds
+        self.pool = group.pool
+        self.status_path = lag.status_path(config.state_dir())
+        self._started_at = timeutils.utcnow().isoformat() + 'Z'
+        self._reported_at = 0.0
+        self._logged_at = 0.0
+
+    @staticmethod
+    def _server(transport: Any, targets: List[Any], endpoint: Any,
+                pool: str, group: Any) -> Any:
+        """oslo.messaging's listener, or its batch listener."""
+        import oslo_messaging
+        if group.batch_size > 1:
+            return oslo_messaging.get_batch_notification_listener(
+                transport, targets, [endpoint], executor='threading',
+                pool=pool, allow_requeue=True, batch_size=group.batch_size,
+                batch_timeout=group.batch_timeout)
+        return oslo_messaging.get_notification_listener(
+            transport, targets, [endpoint], executor='threading', pool=pool,
+            allow_requeue=True)
 
     @property
     def stats(self) -> Stats:
@@ -629,6 +696,9 @@ class Listener:
                 target=self._retry_parked, daemon=True,
                 name='novahooks-listen-retry')
             self._retrier.start()
+            # Apart from the retrier, which waits for databases.
+            threading.Thread(target=self._report_lag, daemon=True,
+                             name='novahooks-listen-lag').start()
         self.server.start()
         if self.neutron_server is not None:
             self.neutron_server.start()
@@ -636,6 +706,43 @@ class Listener:
                  ' Nova\'s and Neutron\'s notifications'
                  if self.endpoint.neutron else '',
                  ','.join(sorted(config.enabled_plugins())))
+
+    def status(self) -> Dict[str, Any]:
+        """What ``novahooks listen status`` shows of this listener."""
+        now = self.endpoint.lag.lag()
+        return {'pid': os.getpid(), 'pool': self.pool,
+                'neutron': self.endpoint.neutron,
+                'started_at': self._started_at,
+                'updated_at': timeutils.utcnow().isoformat() + 'Z',
+                'lag_seconds': now.age, 'rate_per_second': now.rate,
+                'in_flight': now.in_flight,
+                'behind': now.behind(self.behind_seconds),
+                'behind_seconds': self.behind_seconds,
+                'counts': self.stats.snapshot()}
+
+    def report(self, force: bool = False) -> None:
+        """Write the status file every :data:`lag.STATUS_SECONDS`; log the
+        lag at INFO every minute while behind."""
+        now = time.monotonic()
+        if force or now - self._reported_at >= lag.STATUS_SECONDS:
+            self._reported_at = now
+            lag.write_status(self.status_path, self.status())
+        found = self.endpoint.lag.lag()
+        if found.behind(self.behind_seconds) and (
+                now - self._logged_at >= 60.0):
+            self._logged_at = now
+            LOG.info('novahooks listen: behind the bus: the oldest message '
+                     'being handled is %.0f s old (%d in flight); handling '
+                     '%.1f messages/s over the last minute', found.age,
+                     found.in_flight, found.rate)
+
+    def _report_lag(self) -> None:
+        while not self._stopping.wait(RETRY_POLL_SECONDS):
+            try:
+                self.report()
+            except Exception:
+                LOG.exception('novahooks listen: cannot write its status '
+                              'to %s', self.status_path)
 
     def _retry_parked(self) -> None:
         pruned_at = 0.0
@@ -672,6 +779,10 @@ class Listener:
         self.transport.cleanup()
         if self.neutron_transport not in (None, self.transport):
             self.neutron_transport.cleanup()
+        try:
+            os.unlink(self.status_path)
+        except OSError:
+            pass
         LOG.info('novahooks listen: stopped; %s', self.stats.snapshot())
 
     def request_stop(self, *_: Any) -> None:
@@ -744,5 +855,5 @@ def list_opts() -> List[Any]:
     return [('listen', list(OPTS))]
 
 
-__all__ = ['Listener', 'NotificationEndpoint', 'OPTS', 'Stats',
-           'failed_journal', 'list_opts']
+__all__ = ['Listener', 'NotificationEndpoint', 'OPTS', 'ServerEndpoint',
+           'Stats', 'failed_journal', 'list_opts']
