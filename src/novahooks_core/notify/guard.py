@@ -108,6 +108,11 @@ snapshots = sa.Table(
     sa.Column('record', sa.Text, nullable=False),
 )
 
+#: A plugin's mark moved (executemany: one row per plugin).
+_UPDATE_MARK = marks.update().where(
+    (marks.c.uuid == sa.bindparam('b_uuid'))
+    & (marks.c.plugin == sa.bindparam('b_plugin')))
+
 _FACT_FIELDS = ('kind', 'id', 'revision', 'updated_at', 'deleted',
                 'address', 'port_id', 'fixed_ip', 'device_id',
                 'device_owner')
@@ -188,8 +193,11 @@ class Held:
             instances.c.uuid == self.uuid).values(deleted_at=now()))
         self.deleted = True
 
-    def applied(self, plugin: str, note: Notification) -> None:
-        """``plugin`` applied ``note``: its mark moves there."""
+    def applied(self, plugins: Sequence[str], note: Notification) -> None:
+        """These plugins applied ``note``: their marks move there (one
+        statement for the marks there were, one for the new ones)."""
+        if not plugins:
+            return
         stamp = now()
         deleted_at = stamp if note.deletes else None
         values: Dict[str, Any] = dict(
@@ -197,14 +205,17 @@ class Held:
             message_id=note.message_id[:64] or None,
             event_type=note.event_type[:64], applied_at=stamp,
             deleted_at=deleted_at)
-        if not self.conn.execute(marks.update().where(
-                (marks.c.uuid == self.uuid)
-                & (marks.c.plugin == plugin)).values(**values)).rowcount:
-            self.conn.execute(marks.insert().values(
-                uuid=self.uuid, plugin=plugin, **values))
-        self.marks[plugin] = Mark(note.updated_at, note.sent_at,
-                                  note.message_id, deleted_at)
-
+        known = [p for p in plugins if p in self.marks]
+        new = [p for p in plugins if p not in self.marks]
+        if known:
+            self.conn.execute(_UPDATE_MARK, [
+                dict(values, b_uuid=self.uuid, b_plugin=p) for p in known])
+        if new:
+            self.conn.execute(marks.insert(), [
+                dict(values, uuid=self.uuid, plugin=p) for p in new])
+        for plugin in plugins:
+            self.marks[plugin] = Mark(note.updated_at, note.sent_at,
+                                      note.message_id, deleted_at)
 
     def snapshot(self) -> Optional[Dict[str, Any]]:
         """The newest Nova notification kept for the instance."""

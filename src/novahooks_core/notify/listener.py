@@ -397,6 +397,7 @@ class NotificationEndpoint:
                 note = note.with_network(_floating(held, note.instance))
                 held.keep_snapshot(note, message.record())
             by_plugin = _handlers_by_plugin(note.events)
+            applied: List[str] = []
             for plugin, pairs in by_plugin.items():
                 seen = held.verdict(plugin, note)
                 if seen is not Verdict.RUN:
@@ -415,7 +416,8 @@ class NotificationEndpoint:
                             '%s:%s:%s' % (plugin, event.hook.value,
                                           event.phase.value))
                 if not set(outcomes) & {ERROR, BAD_INPUT}:
-                    held.applied(plugin, note)
+                    applied.append(plugin)
+            held.applied(applied, note)
             if note.deletes and not failing and not bad:
                 held.tombstone()
         return failing, bad
