@@ -435,3 +435,35 @@ def test_failed_messages_are_kept_and_replayed(
     code, listed = cli('--config-file', str(path), 'listen', 'failed',
                        '-f', 'json')
     assert listed == []
+
+
+def test_an_instances_notifications_wait_behind_its_parked_one(
+        samples_dir: pathlib.Path, write_config: WriteConfig,
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interface attach that fails once is parked; the detach and the
+    update after it wait behind it instead of overtaking it, so netinfo
+    still records the VIF coming and going (not a stale attach, skipped)."""
+    state = tmp_path / 'state'
+    configure(write_config, state)
+    story = Story(samples_dir)
+    uuid = lifecycle(story, 7, delete=False)
+    target = endpoint()
+    target.retry_delay = 0.0
+    real = NotificationEndpoint._apply
+    failed: List[str] = []
+
+    def flaky(self: NotificationEndpoint, note: mapping.Notification,
+              message: Any) -> Any:
+        if note.event_type == 'instance.interface_attach.end' and not failed:
+            failed.append(note.message_id)
+            return ['netinfo:instance_network_info:post'], []
+        return real(self, note, message)
+    monkeypatch.setattr(NotificationEndpoint, '_apply', flaky)
+    for message in story.messages:
+        feed(target, message)
+    settle(target)
+    assert failed
+    assert history(None, state) == sorted([
+        (uuid, 'vif_added', port(14)[0]), (uuid, 'vif_added', port(15)[0]),
+        (uuid, 'vif_removed', port(15)[0])])
+    assert end_state(None, state)['failed'] == []

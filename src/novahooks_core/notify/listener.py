@@ -49,7 +49,16 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -309,6 +318,10 @@ class NotificationEndpoint:
         self._lock = threading.Lock()
         #: Messages being handled now.
         self.in_flight = 0
+        #: Instances with a parked notification (their later ones wait).
+        self._parked: Set[str] = {
+            str(r['instance']) for r in self.retry.records()
+            if r.get('instance')}
 
     def info(self, ctxt: Any, publisher_id: str, event_type: str,
              payload: Any, metadata: Mapping[str, Any]) -> Any:
@@ -335,7 +348,23 @@ class NotificationEndpoint:
 
     def process(self, message: Message) -> Any:
         """Handle a message as it arrives: ``HANDLED``, or ``REQUEUE`` only
-        when it can be neither handled nor kept."""
+        when it can be neither handled nor kept.
+
+        A notification of an instance that has one parked waits behind it
+        (parked too, not tried): an instance's notifications take effect
+        in their order, so a transient state (an interface attached, then
+        detached) is not skipped as stale when the retry comes late."""
+        uuid = _instance_of(message)
+        if uuid and self.max_attempts > 1 and self._is_parked(uuid):
+            try:
+                self._park(message, 0, 'behind a parked notification of '
+                           'the same instance')
+            except Exception:
+                LOG.exception('novahooks listen: cannot keep %s %s for a '
+                              'retry; the broker gets it back',
+                              message.event_type, message.key)
+                return self._requeue
+            return self._handled
         outcome, reason = self.attempt(message)
         if outcome == ERROR and self.max_attempts > 1:
             try:
@@ -492,12 +521,27 @@ class NotificationEndpoint:
 
     # -- parked messages -------------------------------------------------
 
+    def _is_parked(self, uuid: str) -> bool:
+        with self._lock:
+            return uuid in self._parked
+
     def _park(self, message: Message, attempts: int, reason: str) -> None:
+        """Keep ``message`` to retry it (``attempts`` 0: not tried yet, it
+        waits behind its instance's parked one)."""
+        uuid = _instance_of(message)
         self.retry.append({
             'key': message.key, 'attempts': attempts, 'reason': reason[:500],
             'due': time.time() + self.retry_delay * attempts,
-            'message': message.record()})
+            'instance': uuid, 'message': message.record()})
+        if uuid:
+            with self._lock:
+                self._parked.add(uuid)
         self.stats.add('parked')
+        if not attempts:
+            LOG.info('novahooks listen: %s %s of instance %s waits behind '
+                     'its parked notification', message.event_type,
+                     message.key, uuid)
+            return
         LOG.warning('novahooks listen: %s %s failed in %s (attempt %d of '
                     '%d); retried in %.1f s', message.event_type,
                     message.key, reason[:500], attempts, self.max_attempts,
@@ -507,21 +551,29 @@ class NotificationEndpoint:
         """Try the parked messages that are due again; returns how many
         are still parked."""
         if not self.retry.exists():
+            with self._lock:
+                self._parked = set()
             return 0
         with self.retry.locked():
             left: List[str] = []
+            #: Instances whose earlier notification stays parked: their
+            #: later ones wait (in order).
+            waiting: Set[str] = set()
             for line in self.retry.lines():
                 try:
                     record = json.loads(line)
                     message = Message.from_record(record['message'])
                     attempts = int(record['attempts'])
                     due = float(record['due'])
+                    uuid = record.get('instance')
                 except (ValueError, KeyError, TypeError):
                     LOG.warning('novahooks listen: an unreadable line in %s '
                                 'dropped', self.retry.path)
                     continue
-                if due > time.time():
+                if (uuid and uuid in waiting) or due > time.time():
                     left.append(line)
+                    if uuid:
+                        waiting.add(uuid)
                     continue
                 outcome, reason = self.attempt(message)
                 attempts += 1
@@ -530,10 +582,14 @@ class NotificationEndpoint:
                                   due=time.time()
                                   + self.retry_delay * attempts)
                     left.append(json.dumps(record, sort_keys=True))
+                    if uuid:
+                        waiting.add(uuid)
                     self.stats.add('parked')
                 elif outcome != OK:
                     self._fail(message, outcome, reason, attempts)
             self.retry.rewrite(left)
+            with self._lock:
+                self._parked = waiting
             return len(left)
 
     # -- failed messages -------------------------------------------------
@@ -597,6 +653,19 @@ def _floating(held: Held, instance: Instance) -> NetworkInfo:
     network = instance.network_info or NetworkInfo()
     return neutron.overlay(network, held.floating(
         [vif.id or '' for vif in network.vifs]))
+
+
+def _instance_of(message: Message) -> Optional[str]:
+    """The instance a Nova notification is about (None for Neutron's: their
+    order is per floating IP and port, and their deliveries are whole
+    states)."""
+    if neutron.kind_of(message.event_type):
+        return None
+    payload = message.payload
+    fields = (payload.get('nova_object.data')
+              if isinstance(payload, Mapping) else None)
+    return as_str(fields.get('uuid')) if isinstance(fields, Mapping) \
+        else None
 
 
 def _handlers_by_plugin(events: Sequence[HookEvent]
