@@ -356,27 +356,25 @@ class NotificationEndpoint:
         detached) is not skipped as stale when the retry comes late."""
         uuid = _instance_of(message)
         if uuid and self.max_attempts > 1 and self._is_parked(uuid):
-            try:
-                self._park(message, 0, 'behind a parked notification of '
-                           'the same instance')
-            except Exception:
-                LOG.exception('novahooks listen: cannot keep %s %s for a '
-                              'retry; the broker gets it back',
-                              message.event_type, message.key)
-                return self._requeue
-            return self._handled
+            return self._keep(message, 0, 'behind a parked notification of '
+                              'the same instance')
         outcome, reason = self.attempt(message)
         if outcome == ERROR and self.max_attempts > 1:
-            try:
-                self._park(message, 1, reason)
-            except Exception:
-                LOG.exception('novahooks listen: cannot keep %s %s for a '
-                              'retry; the broker gets it back',
-                              message.event_type, message.key)
-                return self._requeue
-            return self._handled
+            return self._keep(message, 1, reason)
         if outcome != OK:
             self._fail(message, outcome, reason, 1)
+        return self._handled
+
+    def _keep(self, message: Message, attempts: int, reason: str) -> Any:
+        """Park ``message``: ``HANDLED``, or ``REQUEUE`` when it cannot be
+        kept."""
+        try:
+            self._park(message, attempts, reason)
+        except Exception:
+            LOG.exception('novahooks listen: cannot keep %s %s for a retry; '
+                          'the broker gets it back', message.event_type,
+                          message.key)
+            return self._requeue
         return self._handled
 
     def attempt(self, message: Message) -> Tuple[str, str]:
