@@ -414,6 +414,8 @@ transport_url = %(url)s
 pool = %(pool)s
 retry_delay = 0.1
 database_url = %(database_url)s
+batch_size = %(batch_size)d
+batch_timeout = 0.2
 
 [oslo_messaging_rabbit]
 amqp_durable_queues = true
@@ -468,7 +470,8 @@ class ListenState:
 
     def __init__(self, directory: str, bind: Dict[str, Any],
                  rabbit: Dict[str, Any], pool: str, plugins: str,
-                 database_url: Optional[str] = None) -> None:
+                 database_url: Optional[str] = None,
+                 batch_size: int = 1) -> None:
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.pool = pool
@@ -482,7 +485,8 @@ class ListenState:
             'dns_host': bind['host'], 'dns_port': bind['port'],
             'key_name': bind['key_name'], 'key_secret': bind['key_secret'],
             'algorithm': bind['algorithm'], 'url': rabbit['url'],
-            'pool': pool, 'database_url': database_url or ''}
+            'pool': pool, 'database_url': database_url or '',
+            'batch_size': batch_size}
         self.write_config()
         self.listener = ListenerProcess(
             self.config_file, os.path.join(directory, 'listen.log'))
@@ -641,15 +645,17 @@ class Nova34TestCase(integrated_helpers._IntegratedTestBase):
     # -- the listener -------------------------------------------------------
 
     def listen_state(self, name: str, pool: Optional[str] = None,
-                     database_url: Optional[str] = None) -> ListenState:
+                     database_url: Optional[str] = None,
+                     batch_size: int = 1) -> ListenState:
         """A fresh state for a ``novahooks listen`` (not started) in
-        ``<self.state>/<name>``, in ``pool`` (a new one by default); its
-        process killed, and its pool's queue deleted, at the end."""
+        ``<self.state>/<name>``, in ``pool`` (a new one by default;
+        ``batch_size`` > 1: in batches); its process killed, and its pool's
+        queue deleted, at the end."""
         state = ListenState(
             os.path.join(self.state, name) if name else self.state,
             self.bind, self.rabbit,
             pool or 'novahooks-nova34-%s' % uuid.uuid4().hex[:8],
-            self.plugins, database_url)
+            self.plugins, database_url, batch_size)
         self.addCleanup(delete_queue, self.rabbit['url'], state.pool)
         self.addCleanup(state.listener.kill)
         return state

@@ -201,16 +201,17 @@ class OrderTest(Nova34TestCase):
 
     def replay(self, name: str, records: Sequence[Record],
                expected: Dict[str, Any], uuids: Sequence[str],
-               listeners: int = 1, database_url: Optional[str] = None
-               ) -> Dict[str, int]:
+               listeners: int = 1, database_url: Optional[str] = None,
+               batch_size: int = 1) -> Dict[str, int]:
         """Publish ``records`` to fresh listeners (one pool, each its own
-        state directory; SQLite, or all on ``database_url``), the zones
-        cleared; check their end state; return their summed
-        statistics."""
+        state directory; SQLite, or all on ``database_url``; in batches of
+        ``batch_size``), the zones cleared; check their end state; return
+        their summed statistics."""
         self.clear_zones()
         pool = 'novahooks-nova34-%s-%s' % (name, os.urandom(4).hex())
         states = [self.listen_state('%s-%d' % (name, n), pool=pool,
-                                    database_url=database_url)
+                                    database_url=database_url,
+                                    batch_size=batch_size)
                   for n in range(listeners)]
         start_listening(states)
         for record in records:
@@ -258,10 +259,10 @@ class OrderTest(Nova34TestCase):
                            + stats.get('stale', 0), 0, stats)
 
         # (c) Shuffled, some twice, split between two listeners of one
-        # pool, everything on PostgreSQL.
+        # pool, everything on PostgreSQL, in batches (units of work).
         records = shuffled_with_duplicates(messages, SEEDS['split'])
         self.replay('split', records, expected, (a, b), listeners=2,
-                    database_url=self.postgres())
+                    database_url=self.postgres(), batch_size=10)
 
     def test_create_end_after_its_delete_end_leaves_nothing(self) -> None:
         captured = self.captured()

@@ -5,6 +5,12 @@ Engines are created lazily, once per process and plugin, and reused.
 Writes made inside Nova run in :func:`transaction` with a time limit, and
 :func:`is_transient` tells the failures that waiting can cure from the
 others (see :mod:`novahooks_core.spool`).
+
+Plugins write through :func:`begin` (or :func:`transaction`) and read
+through :func:`connect`. Inside a :class:`Unit` (the notification
+listener's batch) these share one transaction per engine, each
+:func:`begin` a savepoint in it, committed together; elsewhere each
+:func:`begin` is a transaction of its own.
 """
 
 import contextlib
@@ -12,7 +18,18 @@ import os
 import re
 import threading
 import time
-from typing import Any, Dict, Iterator, Optional, Set, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Hashable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from oslo_log import log as logging
 import sqlalchemy
@@ -56,17 +73,170 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
 
 
+class Unit:
+    """A unit of work: the writes made through :func:`begin` while it is
+    current (:func:`using`) share one transaction per engine, each
+    :func:`begin` a savepoint in it (a failing step rolls back alone).
+
+    :meth:`commit` commits the engines in the order they were first used,
+    those in ``last`` after the others (the order guard's marks after the
+    plugins' effects: a crash between them redoes effects, never loses
+    them), then runs what :func:`after_commit` asked of each engine
+    committed. Used by one thread.
+    """
+
+    def __init__(self, last: Sequence[Any] = ()) -> None:
+        self.last = tuple(last)
+        self.started = time.monotonic()
+        self._open: Dict[Any, Tuple[Any, Any]] = {}
+        self._after: Dict[Any, Dict[Hashable, Callable[[], Any]]] = {}
+
+    def connection(self, engine: Any) -> Any:
+        """The unit's connection to ``engine``, its transaction begun."""
+        found = self._open.get(engine)
+        if found is None:
+            conn = engine.connect()
+            try:
+                found = (conn, conn.begin())
+                if conn.dialect.name == 'sqlite':
+                    _sqlite_begin_immediate(conn)
+            except BaseException:
+                _close(conn)
+                raise
+            self._open[engine] = found
+        return found[0]
+
+    def after(self, engine: Any, key: Hashable,
+              action: Callable[[], Any]) -> None:
+        self._after.setdefault(engine, {})[key] = action
+
+    def commit(self) -> None:
+        """Commit every engine's transaction (``last`` ones last); raises
+        when one fails, the ones not yet committed then rolled back."""
+        done: List[Callable[[], Any]] = []
+        try:
+            for engine in sorted(self._open, key=lambda e: e in self.last):
+                conn, transaction = self._open.pop(engine)
+                try:
+                    transaction.commit()
+                finally:
+                    _close(conn)
+                done += self._after.pop(engine, {}).values()
+        finally:
+            self.rollback()
+            for action in done:
+                try:
+                    action()
+                except Exception:
+                    LOG.exception('novahooks: an action after a commit '
+                                  'failed')
+
+    def rollback(self) -> None:
+        """Roll back what is not committed; never raises."""
+        self._after.clear()
+        while self._open:
+            _, (conn, transaction) = self._open.popitem()
+            with contextlib.suppress(Exception):
+                transaction.rollback()
+            with contextlib.suppress(Exception):
+                _close(conn)
+
+
+def _dbapi(conn: Any) -> Any:
+    fairy = conn.connection
+    return getattr(fairy, 'dbapi_connection', None) or fairy.connection
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    """Begin the unit's SQLite transaction now, holding the write lock
+    (waiting for it as long as the busy timeout): pysqlite would defer
+    BEGIN to the first write, so the first SAVEPOINT would start (and its
+    RELEASE commit) a transaction of its own."""
+    _dbapi(conn).isolation_level = None
+    conn.exec_driver_sql('BEGIN IMMEDIATE') if hasattr(
+        conn, 'exec_driver_sql') else conn.execute('BEGIN IMMEDIATE')
+
+
+def _close(conn: Any) -> None:
+    """Close a unit's connection (pysqlite's own transaction handling back,
+    for the pool's next user)."""
+    if conn.dialect.name == 'sqlite':
+        with contextlib.suppress(Exception):
+            _dbapi(conn).isolation_level = ''
+    conn.close()
+
+
+_local = threading.local()
+
+
+def current_unit() -> Optional[Unit]:
+    """This thread's current unit of work, if any."""
+    return getattr(_local, 'unit', None)
+
+
+@contextlib.contextmanager
+def using(unit: Optional[Unit]) -> Iterator[None]:
+    """Make ``unit`` (``None``: none) this thread's current unit."""
+    before = current_unit()
+    _local.unit = unit
+    try:
+        yield
+    finally:
+        _local.unit = before
+
+
+@contextlib.contextmanager
+def begin(engine: Any) -> Iterator[Any]:
+    """A transaction on ``engine``: a savepoint in the current unit's, or
+    ``engine.begin()``."""
+    unit = current_unit()
+    if unit is None:
+        with engine.begin() as conn:
+            yield conn
+        return
+    conn = unit.connection(engine)
+    with conn.begin_nested():
+        yield conn
+
+
+@contextlib.contextmanager
+def connect(engine: Any) -> Iterator[Any]:
+    """A connection to read from: the current unit's (which sees its
+    uncommitted writes), or a new one."""
+    unit = current_unit()
+    if unit is not None:
+        yield unit.connection(engine)
+        return
+    with engine.connect() as conn:
+        yield conn
+
+
+def after_commit(engine: Any, key: Hashable,
+                 action: Callable[[], Any]) -> bool:
+    """Run ``action`` once the current unit committed ``engine`` (once per
+    ``key``): ``True``; ``False`` when there is no unit (the caller acts
+    now)."""
+    unit = current_unit()
+    if unit is None:
+        return False
+    unit.after(engine, key, action)
+    return True
+
+
 @contextlib.contextmanager
 def transaction(engine: Any, timeout: Optional[float] = None
                 ) -> Iterator[Any]:
-    """``engine.begin()``, its lock waits bounded by ``timeout`` seconds
-    (SQLite's busy timeout, PostgreSQL's lock and statement timeouts)."""
-    with engine.begin() as conn:
-        if timeout is None:
+    """:func:`begin`, its lock waits bounded by ``timeout`` seconds
+    (SQLite's busy timeout, PostgreSQL's lock and statement timeouts). In
+    a unit of work on SQLite there is nothing to wait for: the unit holds
+    the database's write lock."""
+    with begin(engine) as conn:
+        sqlite = conn.dialect.name == 'sqlite'
+        if timeout is None or (sqlite and current_unit() is not None):
             yield conn
             return
         wait = max(1, int(timeout * 1000))
-        if conn.dialect.name == 'sqlite':
+        if sqlite:
             conn.execute(sqlalchemy.text('PRAGMA busy_timeout=%d' % wait))
             try:
                 yield conn

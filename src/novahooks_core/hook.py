@@ -50,6 +50,14 @@ class NovaHook:
     #: (:data:`novahooks_core.seen.SEEN`): counted as ``unchanged``, not
     #: timed, before anything is normalized (the periodic heal).
     skips_unchanged: ClassVar[bool] = False
+    #: In the notification listener's batches, this plugin's writes
+    #: through :mod:`novahooks_core.db` join the batch's unit of work: one
+    #: transaction per plugin per batch, committed before the order
+    #: guard's marks, and what :func:`~novahooks_core.db.after_commit`
+    #: asks (e.g. sending DNS) done once it commits. Off: each event's
+    #: writes commit on their own. Handlers are called one event at a
+    #: time either way.
+    batches: ClassVar[bool] = False
 
     _handles: ClassVar[Dict[Phase, bool]] = {}
     _names: ClassVar[Dict[Phase, str]] = {}

@@ -22,6 +22,7 @@ def service() -> 'DnsService':
 
 class DnsHook(NovaHook):
     plugin_name = 'dns'
+    batches = True
 
     def sync(self, event: HookEvent, deleting: bool = False) -> str:
         """Make the instance's records match; a call equal to the last one

@@ -252,7 +252,15 @@ class DnsService:
         return '%d removed%s' % (removed, self.send() if removed else '')
 
     def send(self) -> str:
-        """Send now within the budget; leave the rest to the worker."""
+        """Send now within the budget; leave the rest to the worker. In a
+        unit of work (the listener's batch), once it commits: the batch's
+        changes to a zone then go in one UPDATE."""
+        if db.after_commit(self.engine, ('dns-send', id(self)),
+                           self._send_now):
+            return ' (sent when the batch commits)'
+        return self._send_now()
+
+    def _send_now(self) -> str:
         if self.budget <= 0:
             self.sender.ensure_worker()
             return ' (queued)'
@@ -269,7 +277,7 @@ class DnsService:
         if name is None:
             return None
         self.ensure_schema()
-        with self.engine.begin() as conn:
+        with db.connect(self.engine) as conn:
             owner = state.owner_of_name(conn, name)
         return owner if owner != instance.uuid else None
 

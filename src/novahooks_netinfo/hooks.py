@@ -19,6 +19,7 @@ def service() -> 'NetinfoService':
 
 class NetinfoHook(NovaHook):
     plugin_name = 'netinfo'
+    batches = True
     skips_unchanged = True
 
     def handle_post(self, event: HookEvent) -> Optional[str]:

@@ -1,11 +1,12 @@
 """The netinfo plugin's per-process service: an in-memory fingerprint per
 instance (an unchanged refresh ends there), and the history database."""
 
+import datetime
 import json
 import logging as logging_std
 from logging import handlers as log_handlers
 import os
-from typing import Optional
+from typing import List, Optional
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -103,14 +104,14 @@ class NetinfoService:
         the history, never read as changed."""
         uuid = str(instance.uuid)
         self.schema.ensure()
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             row = store.state(conn, uuid)
         old = _load(row.network_json) if row is not None else None
         network = models.merge_network_info(old, given)
         digest = changes.fingerprint(network)
         if row is not None and row.fingerprint == digest:
             return 'unchanged'  # read only: no write lock for a heal
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             # Write first: the instance's row lock (and SQLite's write
             # lock) is held before reading, so two processes updating the
             # same instance decide one after the other.
@@ -158,6 +159,18 @@ class NetinfoService:
             else:
                 conn.execute(store.states.update().where(
                     store.states.c.uuid == uuid).values(**values))
+        # Told once committed (in a unit of work: when it commits).
+        if not db.after_commit(self.engine, object(), lambda: self._tell(
+                uuid, stamp, found, odd)):
+            self._tell(uuid, stamp, found, odd)
+        return '%d change(s), %d anomal%s' % (
+            len(found), len(odd), 'y' if len(odd) == 1 else 'ies')
+
+    def _tell(self, uuid: str, stamp: datetime.datetime,
+              found: List[changes.Change],
+              odd: List[changes.Change]) -> None:
+        """Log the changes and anomalies recorded, and write them to the
+        JSON-lines sink."""
         if self.sink is not None:
             for item, is_anomaly in ([(c, False) for c in found]
                                      + [(a, True) for a in odd]):
@@ -172,8 +185,6 @@ class NetinfoService:
         for anomaly in odd:
             LOG.warning('novahooks netinfo: ANOMALY %s on instance %s: %s',
                         anomaly.kind, uuid, anomaly.detail)
-        return '%d change(s), %d anomal%s' % (
-            len(found), len(odd), 'y' if len(odd) == 1 else 'ies')
 
 
 def _load(text: str) -> NetworkInfo:

@@ -33,6 +33,7 @@ def _op(kind: str, event: HookEvent, with_devices: bool = True
 
 class StorageHook(NovaHook):
     plugin_name = 'storage'
+    batches = True
 
 
 class StorageCreateInstance(StorageHook):

@@ -499,3 +499,34 @@ def test_a_batch_handles_each_message_on_its_own(
     records = [json.loads(line) for line in flaky.read_text().splitlines()]
     assert [(r['event_type'], r['outcome']) for r in records] == [
         ('instance.update', 'bad_input')]
+
+
+def test_a_batch_sends_its_dns_changes_in_one_update_per_zone(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        bind: BindServer, listen_conf: pathlib.Path) -> None:
+    """Through the broker to BIND: the plugins' writes of a batch are one
+    unit of work, and its DNS changes go once it commits, one UPDATE per
+    zone (BIND's update log counts them)."""
+    listen_conf.write_text(listen_conf.read_text().replace(
+        '[listen]\n', '[listen]\nbatch_size = 50\nbatch_timeout = 2\n', 1))
+    config.reset()
+    config.load(str(listen_conf))
+    listener: Running = running()
+    before = bind.update_count()
+    hosts = ['batch-%d' % n for n in range(8)]
+    for n, host in enumerate(hosts):
+        publisher.send(notification(
+            samples_dir, 'instance-create-end',
+            '00000000-0000-0000-0006-%012d' % n, hostname=host,
+            ips=[('port-%d' % n, 'fa:16:3e:00:06:%02x' % n,
+                  '10.0.0.%d' % (100 + n), 4)]))
+    wait_until(lambda: listener.stats().get('handled') == len(hosts),
+               what='handled')
+    wait_until(lambda: all(a_records(bind, h) for h in hosts),
+               what='records')
+    assert bind.query('100.0.0.10.in-addr.arpa.', 'PTR') == {
+        'batch-0.cloud.internal.'}
+    batches = listener.stats()['batches']
+    sent = bind.update_count() - before
+    # The forward and the reverse zone once per batch, not per message.
+    assert sent <= 2 * batches < 2 * len(hosts), (sent, batches)

@@ -306,9 +306,10 @@ class Guard:
 
     @contextlib.contextmanager
     def instance(self, uuid: str) -> Iterator[Held]:
-        """The instance's marks, under its lock, for one transaction."""
+        """The instance's marks, under its lock, for one transaction (a
+        savepoint in the current :class:`~novahooks_core.db.Unit`)."""
         self.ensure_schema()
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             deleted = _locked_row(
                 conn, instances, instances.c.uuid == uuid,
                 dict(uuid=uuid, created_at=now())).deleted_at is not None
@@ -321,9 +322,9 @@ class Guard:
     @contextlib.contextmanager
     def fact(self, kind: str, ident: str) -> Iterator[HeldFact]:
         """A floating IP's or port's kept fact, under its row lock, for one
-        transaction."""
+        transaction (a savepoint in the current unit)."""
         self.ensure_schema()
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             ident = ident[:64]
             found = _locked_row(
                 conn, facts, (facts.c.kind == kind) & (facts.c.id == ident),
@@ -332,6 +333,27 @@ class Guard:
                            _fact(found) if found.applied_at else None,
                            tuple(u for u in (found.refresh or '').split(',')
                                  if u))
+
+    def lock(self, uuids: Iterable[str]) -> None:
+        """Take these instances' locks at once, in one order, for the
+        current unit of work: listeners sharing a PostgreSQL database then
+        never wait on each other in a cycle (SQLite: the first write takes
+        the database's lock anyway)."""
+        if self.engine.dialect.name != 'postgresql':
+            return
+        wanted = sorted(set(uuids))
+        if not wanted:
+            return
+        from sqlalchemy.dialects import postgresql
+        self.ensure_schema()
+        stamp = now()
+        with db.begin(self.engine) as conn:
+            conn.execute(postgresql.insert(instances).values([
+                dict(uuid=uuid, created_at=stamp) for uuid in wanted
+            ]).on_conflict_do_nothing())
+            conn.execute(instances.select().where(
+                instances.c.uuid.in_(wanted)).order_by(
+                instances.c.uuid).with_for_update())
 
     def seed(self, found: Iterable['Fact']) -> List[bool]:
         """Keep facts no notification told yet (an ``openstack floating ip

@@ -71,6 +71,7 @@ from novahooks_core.models import HookPoint, Instance, NetworkInfo, Phase
 from novahooks_core.normalize import BadInput, as_str
 from novahooks_core.notify import lag, mapping, neutron
 from novahooks_core.notify.guard import Guard, Held, Verdict
+from novahooks_core.seen import SEEN
 
 LOG = logging.getLogger(__name__)
 
@@ -246,6 +247,25 @@ _CONTEXT_KEPT = ('request_id', 'project_id', 'user_id')
 OK, ERROR, BAD_INPUT = 'ok', 'error', 'bad_input'
 
 
+#: Longest a batch's unit of work stays open (its locks held) before it is
+#: committed and the rest of the batch goes in a new one.
+UNIT_SECONDS = 1.0
+
+
+class _Batch:
+    """What a batch's unit of work decided about its messages, acted on
+    once it commits (or not)."""
+
+    def __init__(self) -> None:
+        #: Messages to park: (attempts, reason) by key, in their order.
+        self.parks: Dict[str, Tuple[Message, int, str]] = (
+            collections.OrderedDict())
+        #: Keys of the messages recorded as failed.
+        self.failed: Set[str] = set()
+        #: Instances of the messages to park (their later ones wait).
+        self.instances: Set[str] = set()
+
+
 def _filter(event_types: Sequence[str]) -> Any:
     import oslo_messaging
     return oslo_messaging.NotificationFilter(event_type='^(%s)$' % '|'.join(
@@ -257,13 +277,7 @@ class ServerEndpoint:
     for ``priorities``, filtered to ``event_types``, one message at a time
     or (``batched``) a batch at a time.
 
-    A batch's messages are handled one by one, each with its own outcome:
-    a failing one is parked or recorded as failed alone, and its
-    batch-mates are neither redone nor requeued. Only a message that can
-    be neither handled nor kept (the retry journal cannot be written)
-    makes the batch ``REQUEUE``: oslo.messaging then redelivers the whole
-    batch, and the order guard skips the messages already applied
-    (duplicates).
+    A batch is handled by :meth:`NotificationEndpoint.process_batch`.
     """
 
     def __init__(self, endpoint: 'NotificationEndpoint',
@@ -281,15 +295,10 @@ class ServerEndpoint:
         endpoint = self._endpoint
 
         def handle(messages: Sequence[Mapping[str, Any]]) -> Any:
-            requeue = False
-            for item in messages:
-                result = endpoint._receive(Message.received(
-                    item.get('ctxt'), item.get('publisher_id'),
-                    item.get('event_type'), item.get('payload'),
-                    item.get('metadata'), priority))
-                requeue = requeue or result == endpoint._requeue
-            endpoint.stats.add('batches')
-            return endpoint._requeue if requeue else endpoint._handled
+            return endpoint.process_batch([Message.received(
+                item.get('ctxt'), item.get('publisher_id'),
+                item.get('event_type'), item.get('payload'),
+                item.get('metadata'), priority) for item in messages])
         return handle
 
 
@@ -318,6 +327,8 @@ class NotificationEndpoint:
         self._lock = threading.Lock()
         #: Messages being handled now.
         self.in_flight = 0
+        #: The batch being handled by this thread, if any.
+        self._local = threading.local()
         #: Instances with a parked notification (their later ones wait).
         self._parked: Set[str] = {
             str(r['instance']) for r in self.retry.records()
@@ -346,6 +357,64 @@ class NotificationEndpoint:
             with self._lock:
                 self.in_flight -= 1
 
+    def process_batch(self, messages: Sequence[Message]) -> Any:
+        """Handle a batch: ``HANDLED``, or ``REQUEUE`` when a message can be
+        neither handled nor kept (oslo.messaging then redelivers the whole
+        batch; the order guard skips those already applied).
+
+        Each message has its own outcome, as alone: a failing one is parked
+        or recorded as failed, and its batch-mates are neither redone nor
+        requeued. The plugins that opted in (:attr:`NovaHook.batches`)
+        write in a unit of work (:class:`novahooks_core.db.Unit`): one
+        transaction per plugin, each message a savepoint, committed at the
+        end (at most every :data:`UNIT_SECONDS`), then the order guard's
+        marks. Messages are parked once it commits. When it cannot commit,
+        every message of it is parked, in order: the guard's marks did not
+        move, so the retry redoes (idempotently) what a plugin committed
+        before the failure, and loses nothing."""
+        requeue = False
+        index = 0
+        while index < len(messages):
+            batch = _Batch()
+            unit = db.Unit(last=(self.guard.engine,))
+            handled: List[Message] = []
+            self._local.batch = batch
+            try:
+                with db.using(unit):
+                    self._lock_instances(messages[index:])
+                    while index < len(messages):
+                        handled.append(messages[index])
+                        index += 1
+                        self._receive(handled[-1])
+                        if time.monotonic() - unit.started >= UNIT_SECONDS:
+                            break
+                unit.commit()
+            except Exception as exc:
+                unit.rollback()
+                SEEN.clear()  # it may remember what was rolled back
+                why = redact.scrub('%s: %s' % (type(exc).__name__, exc))
+                LOG.warning('novahooks listen: %d message(s) of a batch not '
+                            'committed (%s); parked to be tried again',
+                            len(handled), why)
+                parks = [batch.parks.get(m.key) or (m, 1, 'commit: ' + why)
+                         for m in handled if m.key not in batch.failed]
+                batch.parks = collections.OrderedDict(
+                    (m.key, (m, a, r)) for m, a, r in parks)
+            finally:
+                self._local.batch = None
+            requeue = self._park_all(list(batch.parks.values())) or requeue
+        self.stats.add('batches')
+        return self._requeue if requeue else self._handled
+
+    def _lock_instances(self, messages: Sequence[Message]) -> None:
+        """Take the locks of these messages' instances at once (see
+        :meth:`Guard.lock`); a failure is met again by each message."""
+        try:
+            self.guard.lock(u for u in map(_instance_of, messages) if u)
+        except Exception:
+            LOG.debug('novahooks listen: cannot lock a batch\'s instances',
+                      exc_info=True)
+
     def process(self, message: Message) -> Any:
         """Handle a message as it arrives: ``HANDLED``, or ``REQUEUE`` only
         when it can be neither handled nor kept.
@@ -366,8 +435,15 @@ class NotificationEndpoint:
         return self._handled
 
     def _keep(self, message: Message, attempts: int, reason: str) -> Any:
-        """Park ``message``: ``HANDLED``, or ``REQUEUE`` when it cannot be
-        kept."""
+        """Park ``message`` (in a batch: once its unit of work commits):
+        ``HANDLED``, or ``REQUEUE`` when it cannot be kept."""
+        batch = getattr(self._local, 'batch', None)
+        if batch is not None:
+            batch.parks[message.key] = (message, attempts, reason)
+            uuid = _instance_of(message)
+            if uuid:
+                batch.instances.add(uuid)
+            return self._handled
         try:
             self._park(message, attempts, reason)
         except Exception:
@@ -436,7 +512,7 @@ class NotificationEndpoint:
                     continue
                 outcomes = []
                 for event, handler in pairs:
-                    outcome = handler.handle(event)
+                    outcome = _handle(handler, event)
                     outcomes.append(outcome)
                     if outcome in (ERROR, BAD_INPUT):
                         (bad if outcome == BAD_INPUT else failing).append(
@@ -510,7 +586,7 @@ class NotificationEndpoint:
                 if mark is not None and mark.deleted_at is not None:
                     continue
                 for event, handler in pairs:
-                    outcome = handler.handle(event)
+                    outcome = _handle(handler, event)
                     if outcome in (ERROR, BAD_INPUT):
                         (bad if outcome == BAD_INPUT else failing).append(
                             '%s:%s:%s' % (plugin, event.hook.value,
@@ -520,20 +596,49 @@ class NotificationEndpoint:
     # -- parked messages -------------------------------------------------
 
     def _is_parked(self, uuid: str) -> bool:
+        batch = getattr(self._local, 'batch', None)
+        if batch is not None and uuid in batch.instances:
+            return True
         with self._lock:
             return uuid in self._parked
 
     def _park(self, message: Message, attempts: int, reason: str) -> None:
         """Keep ``message`` to retry it (``attempts`` 0: not tried yet, it
         waits behind its instance's parked one)."""
-        uuid = _instance_of(message)
-        self.retry.append({
+        self._park_all([(message, attempts, reason)], raises=True)
+
+    def _park_all(self, parks: Sequence[Tuple[Message, int, str]],
+                  raises: bool = False) -> bool:
+        """Keep these messages to retry them, in order, with one write:
+        whether that failed (then logged, or raised with ``raises``)."""
+        if not parks:
+            return False
+        at = time.time()
+        records = [{
             'key': message.key, 'attempts': attempts, 'reason': reason[:500],
-            'due': time.time() + self.retry_delay * attempts,
-            'instance': uuid, 'message': message.record()})
-        if uuid:
-            with self._lock:
-                self._parked.add(uuid)
+            'due': at + self.retry_delay * attempts,
+            'instance': _instance_of(message), 'message': message.record()}
+            for message, attempts, reason in parks]
+        try:
+            self.retry.append_lines([json.dumps(r, sort_keys=True)
+                                     for r in records])
+        except Exception:
+            if raises:
+                raise
+            LOG.exception('novahooks listen: cannot keep %d message(s) for '
+                          'a retry; the broker gets their batch back',
+                          len(records))
+            return True
+        with self._lock:
+            self._parked.update(r['instance'] for r in records
+                                if r['instance'])
+        for message, attempts, reason in parks:
+            self._parked_said(message, attempts, reason)
+        return False
+
+    def _parked_said(self, message: Message, attempts: int,
+                     reason: str) -> None:
+        uuid = _instance_of(message)
         self.stats.add('parked')
         if not attempts:
             LOG.info('novahooks listen: %s %s of instance %s waits behind '
@@ -594,6 +699,9 @@ class NotificationEndpoint:
 
     def _fail(self, message: Message, outcome: str, reason: str,
               attempts: int) -> None:
+        batch = getattr(self._local, 'batch', None)
+        if batch is not None:
+            batch.failed.add(message.key)
         instance = None
         try:
             if neutron.kind_of(message.event_type):
@@ -664,6 +772,15 @@ def _instance_of(message: Message) -> Optional[str]:
               if isinstance(payload, Mapping) else None)
     return as_str(fields.get('uuid')) if isinstance(fields, Mapping) \
         else None
+
+
+def _handle(handler: Any, event: HookEvent) -> str:
+    """``handler.handle(event)``; outside the current unit of work unless
+    its plugin opted into batches."""
+    if getattr(handler, 'batches', False) or db.current_unit() is None:
+        return str(handler.handle(event))
+    with db.using(None):
+        return str(handler.handle(event))
 
 
 def _handlers_by_plugin(events: Sequence[HookEvent]
