@@ -7,8 +7,9 @@ enabled hook runs.
 """
 
 import os
+import re
 import threading
-from typing import FrozenSet, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -49,6 +50,8 @@ _conf: Optional[cfg.ConfigOpts] = None
 _enabled: Optional[FrozenSet[str]] = None
 _load_error: Optional[str] = None
 _slow_seconds: Optional[float] = None
+#: Plugins switched off in this process (:func:`disable`), and why.
+_disabled: Dict[str, str] = {}
 
 
 def new_conf() -> cfg.ConfigOpts:
@@ -89,6 +92,7 @@ def load(explicit_file: Optional[str] = None,
     with _lock:
         _conf, _enabled, _load_error = conf, enabled, None
         _slow_seconds = None
+        _disabled.clear()
     return conf
 
 
@@ -100,6 +104,36 @@ def override_enabled(plugins: Sequence[str]) -> None:
     conf.set_override('enabled_plugins', list(plugins))
     with _lock:
         _enabled = frozenset(p for p in plugins if p)
+
+
+_BAD_VALUE = re.compile(r'Value for option (\S+) from .* is not valid: (.*)$',
+                        re.S)
+
+
+def explain(exc: BaseException) -> str:
+    """An oslo.config error in one short line (a bad value: its option and
+    why, without oslo.config's location object)."""
+    found = _BAD_VALUE.match(str(exc))
+    return ('option %s is not valid: %s' % found.groups() if found
+            else str(exc))
+
+
+def disable(plugin: str, reason: str) -> bool:
+    """Switch ``plugin`` off in this process (a value of its configuration
+    cannot be read): whether it was on."""
+    global _enabled
+    with _lock:
+        if _enabled is None or plugin not in _enabled:
+            return False
+        _enabled = _enabled - {plugin}
+        _disabled[plugin] = reason
+    return True
+
+
+def disabled() -> Dict[str, str]:
+    """Plugins switched off in this process, and why."""
+    with _lock:
+        return dict(_disabled)
 
 
 def slow_seconds() -> float:
@@ -191,6 +225,7 @@ def reset() -> None:
     global _conf, _enabled, _load_error, _slow_seconds
     with _lock:
         _conf, _enabled, _load_error, _slow_seconds = None, None, None, None
+        _disabled.clear()
 
 
 def list_opts() -> List[Tuple[Optional[str], List[cfg.Opt]]]:

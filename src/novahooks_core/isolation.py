@@ -11,6 +11,7 @@ import time
 import traceback
 from typing import Any, Callable, Iterable, Optional, Tuple, Type, TypeVar
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from novahooks_core import config, redact, timing
@@ -128,6 +129,11 @@ def guarded(name: str, call: Callable[..., Any], *args: Any,
         LOG.error('novahooks: %s got input it cannot use%s: %s', name,
                   where, reason)
         return outcome, None
+    except cfg.ConfigFileValueError as exc:
+        outcome = 'error'
+        summary = 'error: bad configuration value'
+        _disable(name, exc)
+        return outcome, None
     except Exception as exc:
         outcome = 'error'
         where = _where(instance_uuid)
@@ -139,6 +145,19 @@ def guarded(name: str, call: Callable[..., Any], *args: Any,
     finally:
         timing.record(name, outcome, time.perf_counter() - started, summary,
                       instance_uuid)
+
+
+def _disable(name: str, exc: cfg.ConfigFileValueError) -> None:
+    """A value of the plugin's configuration cannot be read: every call
+    would fail the same way, so the plugin is switched off in this
+    process, with one ERROR naming the option (``check`` names its
+    section)."""
+    plugin = name.split(':', 1)[0]
+    reason = redact.scrub(config.explain(exc))
+    if config.disable(plugin, reason):
+        LOG.error('novahooks: plugin %s switched off: %s; fix the value '
+                  '("novahooks check" names the section) and restart',
+                  plugin, reason)
 
 
 def isolated(name: str) -> Callable[[F], F]:

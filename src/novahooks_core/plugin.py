@@ -57,6 +57,17 @@ class Plugin:
         for ``novahooks db sync``."""
         return []
 
+    def scratch(self, conf: cfg.ConfigOpts, directory: str) -> List[str]:
+        """Point this plugin at a throw-away ``directory`` for ``novahooks
+        simulate`` (its options registered): nothing it does may reach the
+        configured backends or state. Returns what was changed, for the
+        operator. By default a ``database_url`` is emptied (SQLite in the
+        throw-away state dir)."""
+        group = getattr(conf, self.name, None)
+        if group is not None and 'database_url' in group:
+            conf.set_override('database_url', '', group=self.name)
+        return []
+
     @classmethod
     def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:
         """The plugin's options, for ``oslo-config-generator``."""

@@ -3,7 +3,6 @@
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
-from cliff import lister
 from dns import reversename
 
 from novahooks_core.cli import base
@@ -20,7 +19,7 @@ def _record_row(row: Any) -> Tuple[Any, ...]:
             row.ttl)
 
 
-class Records(lister.Lister):
+class Records(base.Lister):
     """Records this plugin applied (all, or one instance's)."""
 
     def get_parser(self, prog_name: str) -> Any:
@@ -33,11 +32,15 @@ class Records(lister.Lister):
         dns.ready()
         with dns.engine.begin() as conn:
             rows = state.applied_records(conn, parsed_args.uuid)
+            if parsed_args.uuid and not rows and not state.is_tracked(
+                    conn, parsed_args.uuid):
+                raise base.NotFound('no DNS state for instance %s'
+                                    % parsed_args.uuid)
         return (('Instance', 'Zone', 'Name', 'Type', 'Value', 'TTL'),
                 [_record_row(r) for r in rows])
 
 
-class Pending(lister.Lister):
+class Pending(base.Lister):
     """Changes waiting in the outbox, with their last error.
 
     Changes for a zone that is no longer configured are held: "held" in

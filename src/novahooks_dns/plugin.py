@@ -1,5 +1,6 @@
 """The DNS plugin's descriptor: options and ``novahooks check``."""
 
+import os
 from typing import Any, List, Optional, Tuple
 
 from oslo_config import cfg
@@ -38,6 +39,16 @@ class DnsPlugin(Plugin):
         results.append(CheckResult('dns', 'spool empty', not spooled,
                                    '%d decision(s) waiting' % spooled))
         return results
+
+    def scratch(self, conf: cfg.ConfigOpts, directory: str) -> List[str]:
+        """DNS to a hosts file in ``directory``, whatever the backend."""
+        super().scratch(conf, directory)
+        config.register_plugin_opts('dns_hostsfile', HostsFileBackend.options)
+        conf.set_override('backend', 'hostsfile', group='dns')
+        conf.set_override('path', os.path.join(directory, 'dns.hosts'),
+                          group='dns_hostsfile')
+        conf.set_override('reload_command', '', group='dns_hostsfile')
+        return ['DNS to a hosts file there']
 
     def schemas(self) -> List[Any]:
         return [dns_service.service().schema]

@@ -4,8 +4,9 @@ import datetime
 import json
 from typing import Any, List, Tuple
 
-from cliff import command, lister
+from cliff import command
 
+from novahooks_core.cli import base
 from novahooks_netinfo import service as netinfo_service
 from novahooks_netinfo import store
 
@@ -22,11 +23,11 @@ def _stored(uuid: str, column: str) -> Any:
     with _engine().begin() as conn:
         row = store.state(conn, uuid)
     if row is None:
-        raise RuntimeError('no network info recorded for %s' % uuid)
+        raise base.NotFound('no network info recorded for %s' % uuid)
     return json.loads(getattr(row, column) or 'null')
 
 
-class Show(lister.Lister):
+class Show(base.Lister):
     """The current normalized network info of an instance."""
 
     def get_parser(self, prog_name: str) -> Any:
@@ -50,7 +51,7 @@ class Show(lister.Lister):
                  'Fixed IP', 'Floating IPs'), rows)
 
 
-class History(lister.Lister):
+class History(base.Lister):
     """The changes and anomalies of an instance's network info."""
 
     def get_parser(self, prog_name: str) -> Any:
@@ -61,12 +62,33 @@ class History(lister.Lister):
     def take_action(self, parsed_args: Any) -> Rows:
         with _engine().begin() as conn:
             rows = store.history(conn, parsed_args.uuid)
+            if not rows and store.state(conn, parsed_args.uuid) is None:
+                raise base.NotFound('no network info recorded for %s'
+                                    % parsed_args.uuid)
         return (('At', 'Kind', 'Anomaly', 'VIF', 'Detail'),
                 [(r.at.isoformat(), r.kind, r.anomaly, r.vif_id or '',
                   r.detail) for r in rows])
 
 
-class Anomalies(lister.Lister):
+def _since(text: str) -> datetime.datetime:
+    """``--since``: hours ago, or an ISO time (UTC); else a usage error
+    saying which forms are accepted."""
+    try:
+        return store.now() - datetime.timedelta(hours=float(text))
+    except (ValueError, OverflowError):
+        pass
+    try:
+        found = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    except ValueError:
+        raise base.UsageError(
+            '--since: %r is neither a number of hours (24, 0.5) nor an ISO '
+            'time (2026-11-30 or 2026-11-30T12:00:00, UTC)' % text) from None
+    if found.tzinfo is not None:
+        found = found.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return found
+
+
+class Anomalies(base.Lister):
     """Anomalies of every instance (``--since`` an ISO time or hours)."""
 
     def get_parser(self, prog_name: str) -> Any:
@@ -75,13 +97,7 @@ class Anomalies(lister.Lister):
         return parser
 
     def take_action(self, parsed_args: Any) -> Rows:
-        since = None
-        if parsed_args.since:
-            try:
-                since = store.now() - datetime.timedelta(
-                    hours=float(parsed_args.since))
-            except ValueError:
-                since = datetime.datetime.fromisoformat(parsed_args.since)
+        since = _since(parsed_args.since) if parsed_args.since else None
         with _engine().begin() as conn:
             rows = store.anomalies(conn, since)
         return (('At', 'Instance', 'Kind', 'VIF', 'Detail'),

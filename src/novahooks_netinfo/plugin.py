@@ -24,6 +24,12 @@ class NetinfoPlugin(Plugin):
                                 '%s: %s' % (type(exc).__name__, exc))]
         return [CheckResult('netinfo', 'history database', True)]
 
+    def scratch(self, conf: cfg.ConfigOpts, directory: str) -> List[str]:
+        """No JSON-lines copy of the history outside ``directory``."""
+        super().scratch(conf, directory)
+        conf.set_override('jsonl_path', '', group='netinfo')
+        return []
+
     def schemas(self) -> List[Any]:
         return [netinfo_service.service().schema]
 

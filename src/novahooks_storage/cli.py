@@ -4,8 +4,7 @@ import collections
 import datetime
 from typing import Any, List, Tuple
 
-from cliff import lister
-
+from novahooks_core.cli import base
 from novahooks_storage import ledger
 from novahooks_storage import service as storage_service
 
@@ -23,7 +22,7 @@ def _ledger() -> Any:
     return storage.engine
 
 
-class Retained(lister.Lister):
+class Retained(base.Lister):
     """Volumes kept after their instance was deleted (orphan candidates)."""
 
     def get_parser(self, prog_name: str) -> Any:
@@ -47,7 +46,7 @@ class Retained(lister.Lister):
                  for r in rows])
 
 
-class History(lister.Lister):
+class History(base.Lister):
     """An instance's mappings over its life, or a volume's instances."""
 
     def get_parser(self, prog_name: str) -> Any:
@@ -63,6 +62,9 @@ class History(lister.Lister):
                 rows = list(conn.execute(ledger.volumes.select().where(
                     ledger.volumes.c.volume_id == parsed_args.volume
                 ).order_by(ledger.volumes.c.attached_at)))
+                if not rows:
+                    raise base.NotFound('no volume %s in the ledger'
+                                        % parsed_args.volume)
                 return (('Volume', 'Instance', 'Project', 'GB',
                          'Delete on termination', 'Fate', 'Attached at',
                          'Fate at'),
@@ -76,6 +78,9 @@ class History(lister.Lister):
                 ledger.mappings.c.instance_uuid == parsed_args.uuid
             ).order_by(ledger.mappings.c.recorded_at,
                        ledger.mappings.c.position)))
+        if instance is None and not rows:
+            raise base.NotFound('no instance %s in the ledger'
+                                % parsed_args.uuid)
         state = instance.state if instance else 'unknown'
         return (('Instance state', 'Phase', 'Boot index', 'Source',
                  'Destination', 'Device', 'Volume', 'GB',
@@ -87,7 +92,7 @@ class History(lister.Lister):
                  for r in rows])
 
 
-class Summary(lister.Lister):
+class Summary(base.Lister):
     """Per project: instances, volumes, GB, retained GB."""
 
     def take_action(self, parsed_args: Any) -> Rows:

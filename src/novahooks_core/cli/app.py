@@ -6,6 +6,7 @@ pending`` without touching core.
 """
 
 import logging
+import os
 import sys
 from typing import Any, List, Optional
 
@@ -14,8 +15,13 @@ from oslo_config import cfg
 from oslo_log import log
 
 from novahooks_core import config, redact
+from novahooks_core.cli import base
 
 COMMAND_NAMESPACE = 'novahooks.cli'
+
+#: Loggers kept at WARNING below -vv (Alembic says what it sets up, at
+#: INFO, on every migration check).
+QUIET_LOGGERS = ['alembic=WARN']
 
 
 def _version() -> str:
@@ -48,23 +54,70 @@ class NovaHooksApp(app.App):
         return parser
 
     def configure_logging(self) -> None:
-        """oslo.log to stderr; -v for INFO, -vv for DEBUG."""
+        """oslo.log as the configuration file says (``log_file``,
+        ``log_dir``, ``use_syslog``, ``use_journal``, ``debug``,
+        ``log_config_append``, ``default_log_levels``), and always to
+        standard error: WARNING by default, ``-q`` ERROR, ``-v`` INFO
+        (Alembic's stays quiet), ``-vv`` DEBUG (``debug = true`` too)."""
         log_conf = cfg.ConfigOpts()
         log.register_options(log_conf)
-        log_conf(args=[], project='novahooks', default_config_files=[])
+        log.set_defaults(default_log_levels=log.get_default_log_levels()
+                         + QUIET_LOGGERS)
+        path, _ = config.config_file(self.options.config_file)
+        try:
+            log_conf(args=[], project='novahooks',
+                     default_config_files=[path] if os.path.isfile(path)
+                     else [])
+        except cfg.Error:  # said when the configuration is loaded
+            log_conf(args=[], project='novahooks', default_config_files=[])
         log_conf.set_override('use_stderr', True)
         if self.options.log_file:
             log_conf.set_override('log_file', self.options.log_file)
         log.setup(log_conf, 'novahooks')
-        level = {0: logging.WARNING, 1: logging.WARNING,
-                 2: logging.INFO}.get(self.options.verbose_level,
-                                      logging.DEBUG)
+        if log_conf.log_config_append:
+            return  # the operator's logging file decides the levels
+        verbosity = self.options.verbose_level
+        level = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(
+            verbosity, logging.DEBUG)
+        if log_conf.debug and level > logging.DEBUG:
+            level = logging.DEBUG
         root = logging.getLogger()
         root.setLevel(level)
+        if verbosity >= 3 or log_conf.debug:
+            for name in QUIET_LOGGERS:
+                logging.getLogger(name.split('=')[0]).setLevel(logging.DEBUG)
         # Whatever is logged (by us, cliff, SQLAlchemy, oslo.messaging)
         # leaves without URL passwords or the configuration's secrets.
         redact.scrub_handlers(root, lambda: redact.configured_secrets(
             config.current()))
+
+    def run_subcommand(self, argv: List[str]) -> int:
+        """Run the command; one whose module needs an extra that is not
+        installed says which, in one line (exit 1)."""
+        found = self._missing_extra(argv)
+        if found:
+            self.stderr.write('novahooks: %s\n' % found)
+            return 1
+        return int(super().run_subcommand(argv) or 0)
+
+    def _missing_extra(self, argv: List[str]) -> Optional[str]:
+        """The extra a plugin's command needs, when its module cannot be
+        imported (cliff then does not list it)."""
+        from importlib import metadata
+        groups: Any = metadata.entry_points()
+        found = (groups.select(group=COMMAND_NAMESPACE)
+                 if hasattr(groups, 'select')
+                 else groups.get(COMMAND_NAMESPACE, ()))
+        for entry_point in found:
+            words = entry_point.name.replace('_', ' ').split()
+            if argv[:len(words)] != words or (
+                    ' '.join(words) in self.command_manager.commands):
+                continue
+            try:
+                entry_point.load()
+            except ImportError as exc:
+                return base.missing_extra(' '.join(words), exc)
+        return None
 
     def initialize_app(self, argv: List[str]) -> None:
         config.reset()

@@ -1,23 +1,29 @@
 """Core subcommands: ``hooks``, ``config sample``, ``check``, ``simulate``."""
 
+import argparse
+import collections
+import difflib
 import os
+import shutil
+import sys
 import tempfile
-from typing import Any, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
+import warnings
 
-from cliff import command, lister
+from cliff import command
 from oslo_config import generator
 from stevedore import extension
 
-from novahooks_core import config, inventory, plugin, redact
+from novahooks_core import confcheck, config, inventory, plugin, redact
 from novahooks_core.cli import base
 from novahooks_core.plugin import CheckResult
-from novahooks_core.runner import NovaRunner
+from novahooks_core.runner import HookRun, NovaRunner
 from novahooks_core.testing import run_lifecycle
 
 Rows = Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]
 
 
-class ListHooks(lister.Lister):
+class ListHooks(base.Lister):
     """List every nova.hooks entry point and every plugin handler.
 
     novahooks registers one dispatcher per hook point in nova.hooks; its
@@ -42,12 +48,15 @@ class ConfigSample(command.Command):
             missing.append('%s (%s)' % (entry_point.name, exc))
 
         # Plugins whose extra is not installed have no options to show.
-        loaded: Any = extension.ExtensionManager(
-            'oslo.config.opts', invoke_on_load=False,
-            on_load_failure_callback=skip)
+        with warnings.catch_warnings():  # (oslo.messaging's imports warn)
+            warnings.simplefilter('ignore')
+            loaded: Any = extension.ExtensionManager(
+                'oslo.config.opts', invoke_on_load=False,
+                on_load_failure_callback=skip)
         namespaces = sorted(
             name for name in loaded.names()
-            if name == 'novahooks' or name.startswith('novahooks.'))
+            if name == 'novahooks' or name.startswith('novahooks.')
+        ) + [name for name in ('oslo.log',) if name in loaded.names()]
         for note in missing:
             if note.startswith('novahooks'):
                 self.app.stderr.write('skipped %s: install the plugin\'s '
@@ -70,6 +79,18 @@ def _state_dir_check() -> CheckResult:
         return CheckResult('core', 'state_dir writable', True, path)
     except OSError as exc:
         return CheckResult('core', 'state_dir writable', False, str(exc))
+
+
+def _file_checks(path: str) -> List[CheckResult]:
+    """Unknown sections and options, and values that cannot be read."""
+    if not os.path.isfile(path):
+        return []
+    sections = confcheck.read(path)
+    options, missing = confcheck.known_options()
+    found = confcheck.unknown(sections, confcheck.names(options), missing)
+    found += confcheck.bad_values(config.get(), sections, options)
+    return [CheckResult('core', 'configuration', False, '%s: %s' % item)
+            for item in found]
 
 
 def _plugin_checks(name: str,
@@ -102,7 +123,7 @@ class Check(base.Lister):
         results = [CheckResult(
             'core', 'configuration', True,
             path if os.path.isfile(path) else 'built-in defaults (%s absent)'
-            % path), _state_dir_check()]
+            % path)] + _file_checks(path) + [_state_dir_check()]
         hooks = inventory.installed_hooks()
         results += [CheckResult('core', 'hook entry point loads',
                                 False, '%s: %s' % (h.target, h.error))
@@ -120,12 +141,75 @@ class Check(base.Lister):
                   redact.scrub(r.detail, secrets)) for r in results])
 
 
-class Simulate(lister.Lister):
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError('%r is not a whole number >= 1'
+                                         % text)
+    return value
+
+
+def known_plugins() -> List[str]:
+    """Plugins that can be enabled: a ``novahooks.plugins`` descriptor, or
+    hook classes naming them."""
+    return sorted(set(plugin.installed()) | {
+        h.plugin for h in inventory.installed_hooks() if h.plugin})
+
+
+def _plugins(text: str) -> List[str]:
+    """``--plugins`` as names, each one installed (else a usage error with
+    a "did you mean")."""
+    names = [n.strip() for n in text.split(',') if n.strip()]
+    known = known_plugins()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        hints = ['%s (did you mean %s?)' % (n, close[0]) if close else n
+                 for n in unknown
+                 for close in [difflib.get_close_matches(n, known, 1)]]
+        raise base.UsageError('--plugins: unknown plugin(s) %s; installed: '
+                              '%s' % (', '.join(hints), ', '.join(known)))
+    return names
+
+
+def use_scratch(directory: str) -> List[str]:
+    """Point the state dir and every enabled plugin at ``directory`` (see
+    :meth:`Plugin.scratch`); returns what the operator should know."""
+    conf = config.get()
+    conf.set_override('state_dir', directory)
+    notes: List[str] = []
+    installed = plugin.installed()
+    for name in sorted(config.enabled_plugins()):
+        if name not in installed:
+            notes.append('plugin %s has no descriptor: it runs as '
+                         'configured' % name)
+            continue
+        try:
+            notes += plugin.load(name).scratch(conf, directory)
+        except Exception as exc:
+            notes.append('plugin %s cannot be loaded (%s)' % (
+                name, type(exc).__name__))
+    return notes
+
+
+#: Instances from which simulate shows its progress (on a terminal).
+PROGRESS_FROM = 50
+
+
+class Simulate(base.Lister):
     """Drive a whole instance lifecycle through the installed hooks.
 
     Hooks are loaded from the nova.hooks entry points by stevedore and run
     with Nova's exact semantics: create, build (with network allocation), a
     periodic network-info heal, and delete (with deallocation).
+
+    By default it runs in a throw-away state dir (removed at the end), DNS
+    to a hosts file there: a safe smoke test. --live uses the configured
+    state and backends. The table sums up each hook, phase and handler;
+    -f json (yaml, csv...) lists every call. Exits 1 when a handler
+    errored.
     """
 
     def get_parser(self, prog_name: str) -> Any:
@@ -133,28 +217,115 @@ class Simulate(lister.Lister):
         parser.add_argument('--release', type=int, default=21,
                             choices=range(12, 22), metavar='12..21',
                             help='Nova release whose argument shapes to use')
-        parser.add_argument('--count', type=int, default=1,
-                            help='instances in the create request')
+        parser.add_argument('--count', type=_count, default=1,
+                            help='instances in the create request (>= 1)')
         parser.add_argument('--plugins', metavar='NAME[,NAME...]',
                             help='enable exactly these plugins for this run '
                                  '(default: enabled_plugins)')
+        parser.add_argument('--live', action='store_true',
+                            help='use the configured state dir and backends '
+                                 '(DNS servers, databases) instead of a '
+                                 'throw-away state dir')
         return parser
 
     def take_action(self, parsed_args: Any) -> Rows:
         if parsed_args.plugins is not None:
-            config.override_enabled(parsed_args.plugins.split(','))
-        # As a deployment runs: its databases synced first (db sync).
-        for _, schema in enabled_schemas():
-            schema.sync()
+            config.override_enabled(_plugins(parsed_args.plugins))
+        scratch = None
+        if not parsed_args.live:
+            scratch = tempfile.mkdtemp(prefix='novahooks-simulate-')
+            notes = use_scratch(scratch)
+            if self.app.options.verbose_level:  # (not with -q)
+                self.app.stderr.write(
+                    'novahooks simulate: in a throw-away state dir, %s '
+                    '(removed at the end)%s; --live uses the configured state '
+                    'and backends\n' % (scratch, ''.join('; ' + n
+                                                         for n in notes)))
         runner = NovaRunner()
-        run_lifecycle(runner, release=parsed_args.release,
-                      count=parsed_args.count)
+        try:
+            self._sync_schemas()
+            run_lifecycle(runner, release=parsed_args.release,
+                          count=parsed_args.count,
+                          progress=self._progress(parsed_args.count))
+        finally:
+            if scratch is not None:
+                # (Loaded only by plugins with a database: an extra.)
+                loaded = sys.modules.get('novahooks_core.db')
+                if loaded is not None:
+                    loaded.reset()
+                shutil.rmtree(scratch, ignore_errors=True)
+        self.failed = self.failed or any(
+            run.outcome == 'error' for run in runner.runs)
+        if parsed_args.formatter == 'table':
+            return summary(runner.runs)
         rows = [(step, run.hook, run.phase, run.target, run.handler,
                  run.outcome, '%.3f' % (run.seconds * 1000.0),
                  run.summary or '')
                 for step, run in enumerate(runner.runs, 1)]
         return (('Step', 'Hook', 'Phase', 'Class', 'Handler', 'Outcome',
                  'ms', 'Summary'), rows)
+
+    def _sync_schemas(self) -> None:
+        """As a deployment runs: the databases synced first (db sync). A
+        plugin that cannot be set up is said in one line (its handlers
+        then fail, counted)."""
+        for name in sorted(config.enabled_plugins()):
+            if name not in plugin.installed():
+                continue
+            try:
+                for schema in plugin.load(name).schemas():
+                    schema.sync()
+            except Exception as exc:
+                self.failed = True
+                self.app.stderr.write('novahooks simulate: plugin %s cannot '
+                                      'be set up: %s\n' % (name, redact.scrub(
+                                          config.explain(exc))))
+
+    def _progress(self, count: int) -> Any:
+        """A progress line on standard error, when it is a terminal and the
+        run is long."""
+        stream = self.app.stderr
+        if count < PROGRESS_FROM or not getattr(stream, 'isatty',
+                                                lambda: False)():
+            return lambda done, total: None
+
+        def show(done: int, total: int) -> None:
+            stream.write('\rsimulate: %3d%% (%d of %d builds and deletes)%s'
+                         % (100 * done // total, done, total,
+                            '\n' if done == total else ''))
+            stream.flush()
+        return show
+
+
+#: Longest summary shown per row of simulate's table.
+SUMMARY_WIDTH = 60
+
+
+def summary(runs: Sequence[HookRun]) -> Rows:
+    """Simulate's table: one row per hook, phase and handler (its calls,
+    outcomes, time, and its first summary, shortened): bounded by the
+    handlers, whatever the count."""
+    rows: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
+    for run in runs:
+        row = rows.setdefault((run.hook, run.phase, run.handler or
+                               run.target), {
+            'outcomes': collections.Counter(), 'total': 0.0, 'max': 0.0,
+            'summary': ''})
+        row['outcomes'][run.outcome] += 1
+        row['total'] += run.seconds
+        row['max'] = max(row['max'], run.seconds)
+        if run.summary and not row['summary']:
+            text = run.summary
+            row['summary'] = (text if len(text) <= SUMMARY_WIDTH
+                              else text[:SUMMARY_WIDTH - 3] + '...')
+    return (('Hook', 'Phase', 'Handler', 'Calls', 'Outcomes', 'ms total',
+             'ms max', 'First summary'),
+            [(hook, phase, handler, sum(row['outcomes'].values()),
+              ', '.join('%s %d' % kv for kv in sorted(
+                  row['outcomes'].items())),
+              '%.1f' % (row['total'] * 1000), '%.1f' % (row['max'] * 1000),
+              row['summary'])
+             for (hook, phase, handler), row in rows.items()])
 
 
 def enabled_schemas() -> List[Tuple[str, Any]]:
@@ -184,7 +355,8 @@ class DbSync(base.Lister):
     def take_action(self, parsed_args: Any) -> Rows:
         schemas = enabled_schemas()
         if parsed_args.listen:
-            from novahooks_core.notify.listener import OPTS, guard_for
+            with base.needs('db sync --listen'):
+                from novahooks_core.notify.listener import OPTS, guard_for
             conf = config.register_plugin_opts('listen', OPTS)
             schemas.append(('listen', guard_for(conf).schema))
         rows = []
@@ -195,7 +367,7 @@ class DbSync(base.Lister):
         return (('Plugin', 'Database', 'Was', 'Now'), rows)
 
 
-class Listen(command.Command):
+class Listen(base.Command):
     """Run the enabled plugins from Nova's versioned notifications (Nova 22
     and later), until SIGTERM or SIGINT.
 
@@ -203,8 +375,10 @@ class Listen(command.Command):
     """
 
     def take_action(self, parsed_args: Any) -> int:
-        from novahooks_core.notify.listener import Listener
-        Listener().run()
+        with base.needs('listen'):
+            from novahooks_core.notify.listener import Listener
+            listener = Listener()
+        listener.run()
         return 0
 
 
@@ -226,11 +400,12 @@ class ListenFailed(base.Lister):
         return parser
 
     def take_action(self, parsed_args: Any) -> Rows:
-        from novahooks_core.notify.listener import (
-            OPTS,
-            NotificationEndpoint,
-            failed_journal,
-        )
+        with base.needs('listen failed'):
+            from novahooks_core.notify.listener import (
+                OPTS,
+                NotificationEndpoint,
+                failed_journal,
+            )
         if parsed_args.ids and not parsed_args.replay:
             raise base.UsageError('message ids go with --replay')
         if parsed_args.replay:
@@ -274,8 +449,9 @@ class ListenSeed(base.Lister):
 
     def take_action(self, parsed_args: Any) -> Rows:
         from novahooks_core.normalize import BadInput
-        from novahooks_core.notify import neutron
-        from novahooks_core.notify.listener import OPTS, guard_for
+        with base.needs('listen seed'):
+            from novahooks_core.notify import neutron
+            from novahooks_core.notify.listener import OPTS, guard_for
         expected = 'openstack floating ip list --long -f json'
         items = base.read_json_list(parsed_args.floating_ips,
                                     '--floating-ips', expected)
@@ -304,7 +480,8 @@ class ListenStatus(base.Lister):
     """
 
     def take_action(self, parsed_args: Any) -> Rows:
-        from novahooks_core.notify import lag
+        with base.needs('listen status'):
+            from novahooks_core.notify import lag
         found = lag.read_statuses(config.state_dir(create=False))
         self.failed = not any(s['running'] for s in found) or any(
             s.get('behind') or not s['running'] for s in found)

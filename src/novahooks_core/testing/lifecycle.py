@@ -8,7 +8,7 @@ empty ``NetworkInfo`` as the fourth positional argument).
 """
 
 import datetime
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from novahooks_core.runner import NovaRunner
 from novahooks_core.testing import factories, fakes
@@ -28,9 +28,11 @@ def update_cache(impl: Any, context: Any, instance: Any, nw_info: Any = None,
 def run_lifecycle(runner: NovaRunner, release: int = 21, count: int = 1,
                   ipv6: bool = True, build_result: str = 'active',
                   host: str = 'compute-1',
-                  bdms: Optional[fakes.BlockDeviceMappingList] = None
-                  ) -> List[fakes.Instance]:
-    """Create, build, heal and delete ``count`` instances; returns them."""
+                  bdms: Optional[fakes.BlockDeviceMappingList] = None,
+                  progress: Callable[[int, int], Any] = lambda done, total:
+                  None) -> List[fakes.Instance]:
+    """Create, build, heal and delete ``count`` instances; returns them.
+    ``progress(done, total)`` is told after each build and each delete."""
 
     def create(service: Any, context: Any, instance_type: Any,
                image_href: Any, **kwargs: Any) -> Any:
@@ -67,9 +69,11 @@ def run_lifecycle(runner: NovaRunner, release: int = 21, count: int = 1,
             inst, release=release)
         runner.call('instance_network_info', update_cache, *heal_args,
                     **heal_kwargs)
+        progress(index + 1, 2 * len(instances))
 
-    for inst in instances:
+    for index, inst in enumerate(instances):
         delete_instance(runner, inst, release, bdms)
+        progress(len(instances) + index + 1, 2 * len(instances))
     return list(instances)
 
 
