@@ -57,19 +57,7 @@ find_named() {
 }
 
 stop_server() {
-    local dir=$1 pid
-    [[ -f "$dir/named.pid" ]] || { echo "no named.pid in $dir" >&2; return 0; }
-    pid=$(cat "$dir/named.pid")
-    if [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null; then
-        for _ in $(seq 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.05
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    rm -f "$dir/named.pid"
+    stop_by_pidfile "$1/named.pid" 5
 }
 
 server_args 5399 "$@"

@@ -16,7 +16,7 @@
 #      own API server's floating-IP and port notifications merged with
 #      Nova's by `novahooks listen` (nova_tier/neutron, with the py311
 #      venv's pytest).
-# The pytest suites need BIND, PostgreSQL and RabbitMQ from Debian (installed
+# The pytest suites need BIND, PostgreSQL, RabbitMQ and Prometheus from Debian (installed
 # here with apt-get when missing) and fetch Nova 34's notification samples
 # from PyPI once (tests/listen).
 # Virtualenvs live in .venvs/ and are rebuilt only when the requirements,
@@ -107,16 +107,19 @@ lint() {
 }
 
 system_packages() {
-    # BIND and PostgreSQL for the DNS and storage tests (the tests start
-    # private servers on 127.0.0.1 themselves).
+    # BIND, PostgreSQL, RabbitMQ and Prometheus for the DNS, storage,
+    # listener and metrics tests (the tests start private servers on
+    # 127.0.0.1 themselves).
     export PATH="$PATH:/usr/sbin:/sbin"
     if ! command -v named >/dev/null 2>&1 || ! command -v tsig-keygen >/dev/null 2>&1 \
             || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-            || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
-        log "installing BIND, PostgreSQL and RabbitMQ (apt-get)"
-        [ "$(id -u)" = 0 ] || { echo "need root (or named, postgresql and rabbitmq-server installed)" >&2; exit 1; }
+            || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ] \
+            || ! command -v prometheus >/dev/null 2>&1; then
+        log "installing BIND, PostgreSQL, RabbitMQ and Prometheus (apt-get)"
+        [ "$(id -u)" = 0 ] || { echo "need root (or named, postgresql, rabbitmq-server and prometheus installed)" >&2; exit 1; }
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils postgresql rabbitmq-server >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            bind9 bind9-utils postgresql rabbitmq-server prometheus >/dev/null
     fi
 }
 

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by tools/{bind,pg,rabbitmq}-server.sh: their command line.
+# Sourced by tools/{bind,pg,prometheus,rabbitmq}-server.sh: their command
+# line, and stopping a server by its pid file.
 #
 #   server_args DEFAULT_PORT "$@"
 #
@@ -30,4 +31,20 @@ server_args() {
     if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
         usage
     fi
+}
+
+stop_by_pidfile() {  # TERM the process of pid file $1, KILL it after $2 s
+    local pidfile=$1 seconds=$2 pid
+    [[ -f "$pidfile" ]] || { echo "no $pidfile" >&2; return 0; }
+    pid=$(cat "$pidfile")
+    if [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null; then
+        for _ in $(seq $((seconds * 20))); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$pidfile"
 }

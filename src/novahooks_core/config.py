@@ -42,6 +42,14 @@ CORE_OPTS = [
                       'write in the plugin\'s spool under state_dir, to be '
                       'replayed in order later. Nothing is lost either '
                       'way; this bounds what Nova waits.'),
+    cfg.StrOpt('metrics_dir', default='',
+               help='Directory of node_exporter\'s textfile collector: each '
+                    'process running hooks writes its handlers\' counters '
+                    'and durations to novahooks-<pid>.prom there. Empty: '
+                    'off.'),
+    cfg.FloatOpt('metrics_interval_seconds', default=15.0, min=1.0,
+                 help='Longest a process waits before writing its metrics '
+                      'textfile again (metrics_dir).'),
 ]
 
 _lock = threading.Lock()

@@ -237,13 +237,15 @@ def transaction(engine: Any, timeout: Optional[float] = None
             return
         wait = max(1, int(timeout * 1000))
         if sqlite:
-            conn.execute(sqlalchemy.text('PRAGMA busy_timeout=%d' % wait))
+            # On the driver's connection: a statement SQLAlchemy would
+            # build and cache costs more than SQLite's work here.
+            raw = _dbapi(conn)
+            raw.execute('PRAGMA busy_timeout=%d' % wait)
             try:
                 yield conn
             finally:
                 with contextlib.suppress(Exception):
-                    conn.execute(sqlalchemy.text(
-                        'PRAGMA busy_timeout=%d' % BUSY_TIMEOUT_MS))
+                    raw.execute('PRAGMA busy_timeout=%d' % BUSY_TIMEOUT_MS)
             return
         if conn.dialect.name == 'postgresql':
             conn.execute(sqlalchemy.text(

@@ -52,6 +52,12 @@ class Plugin:
         """Check the plugin's backends; return one result per thing checked."""
         return []
 
+    def gauges(self) -> List[Any]:
+        """The plugin's state as :class:`novahooks_core.metrics.Gauge`
+        values (queue depths, ages, counts), for ``/metrics`` and
+        ``novahooks metrics``; read when asked."""
+        return []
+
     def schemas(self) -> List[Any]:
         """The plugin's database schemas (:class:`novahooks_core.db.Schema`),
         for ``novahooks db sync``."""

@@ -6,11 +6,12 @@ for :func:`timed`). Calls slower than ``[DEFAULT] slow_hook_threshold_ms``
 are logged as WARNING.
 """
 
+import bisect
 import dataclasses
 import functools
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from oslo_log import log as logging
 
@@ -19,6 +20,11 @@ from novahooks_core import config
 LOG = logging.getLogger(__name__)
 
 F = TypeVar('F', bound=Callable[..., Any])
+
+
+#: Upper bounds (seconds) of the duration buckets of every name.
+BUCKETS: Tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                              0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 @dataclasses.dataclass
@@ -34,6 +40,9 @@ class CallStats:
     slow: int = 0
     total_seconds: float = 0.0
     max_seconds: float = 0.0
+    #: Timed calls per duration bucket (:data:`BUCKETS`, then above).
+    buckets: List[int] = dataclasses.field(
+        default_factory=lambda: [0] * (len(BUCKETS) + 1))
 
     @property
     def mean_seconds(self) -> float:
@@ -85,6 +94,7 @@ def record(name: str, outcome: str, seconds: float,
     with _lock:
         entry = _counted(name, outcome)
         entry.total_seconds += seconds
+        entry.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
         if seconds > entry.max_seconds:
             entry.max_seconds = seconds
         slow = seconds > slow_after
@@ -98,6 +108,30 @@ def record(name: str, outcome: str, seconds: float,
     if _listeners:
         _tell(CallRecord(name, outcome, seconds, summary,
                          safe_call(instance_uuid)))
+    if time.monotonic() >= _metrics_at:
+        _metrics_due()
+
+
+#: When the metrics textfile is next looked at (:func:`_metrics_due`).
+_metrics_at = 0.0
+
+
+def _metrics_due() -> None:
+    """Write this process's metrics textfile when ``[DEFAULT] metrics_dir``
+    is set; look again in ``metrics_interval_seconds`` (a minute when
+    unset)."""
+    global _metrics_at
+    try:
+        conf = config.get()
+        if conf.metrics_dir:
+            from novahooks_core import metrics
+            metrics.write_textfile()
+            wait = float(conf.metrics_interval_seconds)
+        else:
+            wait = 60.0
+    except Exception:
+        wait = 60.0
+    _metrics_at = time.monotonic() + wait
 
 
 def _tell(call: CallRecord) -> None:
@@ -145,13 +179,16 @@ def _counted(name: str, outcome: str) -> CallStats:
 def snapshot() -> Dict[str, CallStats]:
     """A copy of every counter, by name."""
     with _lock:
-        return {name: dataclasses.replace(s) for name, s in _stats.items()}
+        return {name: dataclasses.replace(s, buckets=list(s.buckets))
+                for name, s in _stats.items()}
 
 
 def reset() -> None:
-    """Zero every counter."""
+    """Zero every counter (and look at the metrics textfile again)."""
+    global _metrics_at
     with _lock:
         _stats.clear()
+    _metrics_at = 0.0
 
 
 def has_listeners() -> bool:

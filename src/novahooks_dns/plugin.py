@@ -4,6 +4,7 @@ import os
 from typing import Any, List, Optional, Tuple
 
 from oslo_config import cfg
+import sqlalchemy as sa
 
 from novahooks_core import config
 from novahooks_core.plugin import CheckResult, Plugin
@@ -40,6 +41,27 @@ class DnsPlugin(Plugin):
                                    '%d decision(s) waiting' % spooled))
         return results
 
+    def gauges(self) -> List[Any]:
+        """The outbox (pending, held, the oldest pending change's age) and
+        the spool."""
+        from novahooks_core.metrics import Gauge
+        dns = dns_service.service()
+        spooled = dns.ready()
+        with dns.engine.begin() as conn:
+            counts = state.counts(conn, list(dns.zones))
+            oldest = conn.execute(sa.func.min(
+                state.outbox.c.created_at).select()).scalar()
+        age = (state.now() - oldest).total_seconds() if oldest else 0.0
+        return [
+            Gauge('novahooks_dns_outbox_pending', 'DNS changes waiting to '
+                  'be sent (held ones included).', counts['pending']),
+            Gauge('novahooks_dns_outbox_held', 'DNS changes held for zones '
+                  'no longer configured.', counts['held']),
+            Gauge('novahooks_dns_outbox_oldest_seconds', 'Age of the oldest '
+                  'DNS change waiting (0: none).', max(0.0, age)),
+            Gauge('novahooks_dns_spool_depth', 'DNS decisions kept while '
+                  'the database was unavailable.', spooled)]
+
     def scratch(self, conf: cfg.ConfigOpts, directory: str) -> List[str]:
         """DNS to a hosts file in ``directory``, whatever the backend."""
         super().scratch(conf, directory)
@@ -48,7 +70,10 @@ class DnsPlugin(Plugin):
         conf.set_override('path', os.path.join(directory, 'dns.hosts'),
                           group='dns_hostsfile')
         conf.set_override('reload_command', '', group='dns_hostsfile')
-        return ['DNS to a hosts file there']
+        # Sent in batches by the background sender: a hosts file is
+        # rewritten whole, once per change when sent inline.
+        conf.set_override('send_budget_ms', 0.0, group='dns')
+        return ['DNS to a hosts file there, sent in the background']
 
     def schemas(self) -> List[Any]:
         return [dns_service.service().schema]

@@ -1,5 +1,6 @@
 """The netinfo plugin's descriptor: options and ``novahooks check``."""
 
+import datetime
 from typing import Any, List, Optional, Tuple
 
 from oslo_config import cfg
@@ -23,6 +24,17 @@ class NetinfoPlugin(Plugin):
             return [CheckResult('netinfo', 'history database', False,
                                 '%s: %s' % (type(exc).__name__, exc))]
         return [CheckResult('netinfo', 'history database', True)]
+
+    def gauges(self) -> List[Any]:
+        """Anomalies recorded in the last 24 hours."""
+        from novahooks_core.metrics import Gauge
+        netinfo = netinfo_service.service()
+        netinfo.schema.ensure()
+        since = netinfo_service.store.now() - datetime.timedelta(hours=24)
+        with netinfo.engine.begin() as conn:
+            found = len(netinfo_service.store.anomalies(conn, since))
+        return [Gauge('novahooks_netinfo_anomalies_24h', 'Network-info '
+                      'anomalies recorded in the last 24 hours.', found)]
 
     def scratch(self, conf: cfg.ConfigOpts, directory: str) -> List[str]:
         """No JSON-lines copy of the history outside ``directory``."""

@@ -33,6 +33,20 @@ class StoragePlugin(Plugin):
                 CheckResult('storage', 'spool empty', spooled == 0,
                             '%d record(s) waiting' % spooled)]
 
+    def gauges(self) -> List[Any]:
+        """The spool, and the volumes retained after their instance."""
+        from novahooks_core.metrics import Gauge
+        storage = storage_service.service()
+        storage.ensure_schema()
+        spooled = storage.replay_spool()
+        with storage.engine.begin() as conn:
+            retained = len(ledger.retained(conn))
+        return [
+            Gauge('novahooks_storage_spool_depth', 'Ledger operations kept '
+                  'while the database was unavailable.', spooled),
+            Gauge('novahooks_storage_retained_volumes', 'Volumes kept after '
+                  'their instance was deleted.', retained)]
+
     def schemas(self) -> List[Any]:
         return [storage_service.service().schema]
 

@@ -102,7 +102,7 @@ class NovaHooksApp(app.App):
 
     def _missing_extra(self, argv: List[str]) -> Optional[str]:
         """The extra a plugin's command needs, when its module cannot be
-        imported (cliff then does not list it)."""
+        imported (cliff then does not list it, or fails to load it)."""
         from importlib import metadata
         groups: Any = metadata.entry_points()
         found = (groups.select(group=COMMAND_NAMESPACE)
@@ -110,8 +110,7 @@ class NovaHooksApp(app.App):
                  else groups.get(COMMAND_NAMESPACE, ()))
         for entry_point in found:
             words = entry_point.name.replace('_', ' ').split()
-            if argv[:len(words)] != words or (
-                    ' '.join(words) in self.command_manager.commands):
+            if argv[:len(words)] != words:
                 continue
             try:
                 entry_point.load()

@@ -500,3 +500,32 @@ class ListenStatus(base.Lister):
              (s.get('counts') or {}).get('parked', 0),
              (s.get('counts') or {}).get('failed', 0), s.get('pool'),
              s.get('updated_at')) for s in found])
+
+
+class Metrics(base.Command):
+    """Print the enabled plugins' state gauges in Prometheus's text format.
+
+    DNS outbox depth and its oldest change's age, the spools, retained
+    volumes, anomalies of the last 24 hours: for cron into node_exporter's
+    textfile directory (--output, written atomically).
+    """
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--output', metavar='FILE',
+                            help='write FILE (atomically) instead of '
+                                 'printing')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> int:
+        from prometheus_client import write_to_textfile
+
+        from novahooks_core import metrics
+        gauges = metrics.plugin_gauges()
+        found = metrics.registry(lambda: metrics.gauge_families(gauges))
+        if parsed_args.output:
+            write_to_textfile(parsed_args.output, found)
+        else:
+            self.app.stdout.write(metrics.exposition(found))
+        return 1 if any(g.name == 'novahooks_plugin_gauges_failed'
+                        for g in gauges) else 0

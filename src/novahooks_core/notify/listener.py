@@ -123,6 +123,12 @@ OPTS = [
                       'publisher\'s timestamp): it then logs its lag at '
                       'INFO every minute, and "novahooks listen status" '
                       'exits 1.'),
+    cfg.PortOpt('metrics_port', default=0,
+                help='Serve Prometheus metrics on /metrics at this port '
+                     '(handlers, messages, lag, the plugins\' state); 0: '
+                     'off.'),
+    cfg.StrOpt('metrics_host', default='127.0.0.1',
+               help='Address /metrics listens on (metrics_port).'),
     cfg.BoolOpt('neutron', default=False,
                 help='Also consume Neutron\'s notifications (floating IPs '
                      'and ports, which Nova\'s do not carry): instances then '
@@ -855,6 +861,9 @@ class Listener:
         self._started_at = timeutils.utcnow().isoformat() + 'Z'
         self._reported_at = 0.0
         self._logged_at = 0.0
+        self.metrics_port = group.metrics_port
+        self.metrics_host = group.metrics_host
+        self._serving = False
 
     @staticmethod
     def _server(transport: Any, targets: List[Any], endpoint: Any,
@@ -885,6 +894,16 @@ class Listener:
             # Apart from the retrier, which waits for databases.
             threading.Thread(target=self._report_lag, daemon=True,
                              name='novahooks-listen-lag').start()
+        if self.metrics_port and not self._serving:
+            from novahooks_core import metrics
+            metrics.serve(self.metrics_host, self.metrics_port,
+                          metrics.registry(
+                              metrics.handler_families, self.families,
+                              lambda: metrics.gauge_families(
+                                  metrics.plugin_gauges())))
+            self._serving = True
+            LOG.info('novahooks listen: metrics on http://%s:%d/metrics',
+                     self.metrics_host, self.metrics_port)
         self.server.start()
         if self.neutron_server is not None:
             self.neutron_server.start()
@@ -892,6 +911,34 @@ class Listener:
                  ' Nova\'s and Neutron\'s notifications'
                  if self.endpoint.neutron else '',
                  ','.join(sorted(config.enabled_plugins())))
+
+    def families(self) -> List[Any]:
+        """This listener's metrics: messages by outcome, the order guard's
+        verdicts, and its lag."""
+        from prometheus_client.core import CounterMetricFamily
+
+        from novahooks_core.metrics import Gauge, gauge_families
+        counts = self.stats.snapshot()
+        messages = CounterMetricFamily(
+            'novahooks_listen_messages', 'Notifications handled, parked '
+            'to be retried, or recorded as failed.', labels=['outcome'])
+        for outcome in ('handled', 'parked', 'failed'):
+            messages.add_metric([outcome], counts.get(outcome, 0))
+        verdicts = CounterMetricFamily(
+            'novahooks_listen_skipped', 'Effects the order guard skipped, '
+            'per plugin and notification, by verdict.', labels=['verdict'])
+        for verdict in ('duplicate', 'stale', 'deleted', 'pending'):
+            verdicts.add_metric([verdict], counts.get(verdict, 0))
+        now = self.endpoint.lag.lag()
+        return [messages, verdicts] + gauge_families([
+            Gauge('novahooks_listen_lag_seconds', 'Age of the oldest '
+                  'notification being handled (0: none).', now.age),
+            Gauge('novahooks_listen_rate_per_second', 'Notifications '
+                  'handled per second over the last minute.', now.rate),
+            Gauge('novahooks_listen_in_flight', 'Notifications being '
+                  'handled.', now.in_flight),
+            Gauge('novahooks_listen_behind', '1 while the lag is above '
+                  'behind_seconds.', int(now.behind(self.behind_seconds)))])
 
     def status(self) -> Dict[str, Any]:
         """What ``novahooks listen status`` shows of this listener."""
