@@ -109,17 +109,21 @@ lint() {
 system_packages() {
     # BIND, PostgreSQL, RabbitMQ and Prometheus for the DNS, storage,
     # listener and metrics tests (the tests start private servers on
-    # 127.0.0.1 themselves).
+    # 127.0.0.1 themselves); logrotate and systemd-analyze check
+    # doc/service.
     export PATH="$PATH:/usr/sbin:/sbin"
     if ! command -v named >/dev/null 2>&1 || ! command -v tsig-keygen >/dev/null 2>&1 \
             || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
             || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ] \
-            || ! command -v prometheus >/dev/null 2>&1; then
-        log "installing BIND, PostgreSQL, RabbitMQ and Prometheus (apt-get)"
-        [ "$(id -u)" = 0 ] || { echo "need root (or named, postgresql, rabbitmq-server and prometheus installed)" >&2; exit 1; }
+            || ! command -v prometheus >/dev/null 2>&1 \
+            || ! command -v logrotate >/dev/null 2>&1 \
+            || ! command -v systemd-analyze >/dev/null 2>&1; then
+        log "installing BIND, PostgreSQL, RabbitMQ, Prometheus, logrotate and systemd's tools (apt-get)"
+        [ "$(id -u)" = 0 ] || { echo "need root (or named, postgresql, rabbitmq-server, prometheus, logrotate and systemd installed)" >&2; exit 1; }
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            bind9 bind9-utils postgresql rabbitmq-server prometheus >/dev/null
+            bind9 bind9-utils postgresql rabbitmq-server prometheus logrotate \
+            systemd >/dev/null
     fi
 }
 
