@@ -31,25 +31,27 @@ EXTRA_MODULES: Dict[str, Optional[str]] = {
     'alembic': None}
 
 
-def missing_extra(command: str, exc: ImportError) -> Optional[str]:
-    """What to install for ``command`` when it failed to import a module
-    of an extra (``None``: another import error, a bug)."""
+def missing_extra(command: str, exc: ImportError,
+                  extra: Optional[str] = None) -> Optional[str]:
+    """What to install for ``command`` (``extra``, else the module's, else
+    the one named by the command) when it failed to import a module of an
+    extra (``None``: another import error, a bug)."""
     module = (exc.name or '').split('.')[0]
     if module not in EXTRA_MODULES:
         return None
-    extra = EXTRA_MODULES[module] or command.split()[0]
+    extra = extra or EXTRA_MODULES[module] or command.split()[0]
     return ("novahooks %s needs novahooks[%s] (module %s is not installed): "
             "pip install 'novahooks[%s]'" % (command, extra, module, extra))
 
 
 @contextlib.contextmanager
-def needs(command: str) -> Iterator[None]:
+def needs(command: str, extra: Optional[str] = None) -> Iterator[None]:
     """Imports for ``command``: a module of an extra that is missing is
     said in one line naming the extra to install."""
     try:
         yield
     except ImportError as exc:
-        found = missing_extra(command, exc)
+        found = missing_extra(command, exc, extra)
         if found is None:
             raise
         raise MissingExtra(found) from None

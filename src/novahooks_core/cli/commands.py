@@ -93,6 +93,18 @@ def _file_checks(path: str) -> List[CheckResult]:
             for item in found]
 
 
+def _listen_checks(path: str) -> List[CheckResult]:
+    """The listener's bus, when the file configures ``[listen]``."""
+    if not os.path.isfile(path) or 'listen' not in confcheck.read(path):
+        return []
+    try:
+        with base.needs('check of [listen]', 'listen'):
+            from novahooks_core.notify.listener import OPTS, check_transport
+    except base.MissingExtra as exc:
+        return [CheckResult('listen', 'transport', False, str(exc))]
+    return list(check_transport(config.register_plugin_opts('listen', OPTS)))
+
+
 def _plugin_checks(name: str,
                    hooks: List[inventory.HookEntry]) -> Iterable[CheckResult]:
     mine = [h for h in hooks if h.plugin == name and not h.error]
@@ -134,6 +146,7 @@ class Check(base.Lister):
             ', '.join(sorted(dispatched)) or 'none'))
         for name in sorted(config.enabled_plugins()):
             results += _plugin_checks(name, hooks)
+        results += _listen_checks(path)
         self.failed = [r for r in results if not r.ok]
         secrets = redact.configured_secrets(config.get())
         return (('Plugin', 'Check', 'OK', 'Detail'),

@@ -42,6 +42,7 @@ whatever the bus redelivers, reorders or splits between listeners.
 """
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -1081,6 +1082,66 @@ class Listener:
                         'listener stop cleanly within %.0f s; exiting '
                         'anyway (unacknowledged messages are redelivered)',
                         STOP_SECONDS)
+
+
+def check_transport(conf: cfg.ConfigOpts, timeout: float = 3.0
+                    ) -> List[Any]:
+    """``novahooks check`` of ``[listen]``: the bus (and Neutron's, when it
+    has its own) answers and takes the credentials: one result each, the
+    URL's password masked."""
+    import oslo_messaging
+
+    from novahooks_core.plugin import CheckResult
+    group = conf.listen
+    urls = [('transport', group.transport_url)]
+    if group.neutron and group.neutron_transport_url and (
+            group.neutron_transport_url != group.transport_url):
+        urls.append(('neutron transport', group.neutron_transport_url))
+    results = []
+    for what, url in urls:
+        shown = redact.mask_url(url)
+        try:
+            parsed = oslo_messaging.TransportURL.parse(conf, url)
+        except Exception as exc:
+            results.append(CheckResult('listen', what, False, '%s: %s' % (
+                shown, redact.scrub(str(exc), [url]))))
+            continue
+        if parsed.transport != 'rabbit':
+            results.append(CheckResult('listen', what, True, '%s (%s: not '
+                                       'checked)' % (shown,
+                                                     parsed.transport)))
+            continue
+        results.append(_check_rabbit(what, shown, parsed, timeout))
+    return results
+
+
+def _check_rabbit(what: str, shown: str, parsed: Any, timeout: float) -> Any:
+    """An AMQP login to the first of ``parsed``'s hosts that answers."""
+    import kombu
+
+    from novahooks_core.plugin import CheckResult
+    errors = []
+    for host in parsed.hosts or []:
+        connection = kombu.Connection(
+            hostname=host.hostname or '127.0.0.1', port=host.port or 5672,
+            userid=host.username or 'guest',
+            password=host.password or 'guest',
+            virtual_host=parsed.virtual_host or '/',
+            connect_timeout=timeout)
+        try:
+            connection.connect()
+            return CheckResult('listen', what, True, '%s: %s:%s answers' % (
+                shown, host.hostname, host.port or 5672))
+        except Exception as exc:
+            errors.append('%s:%s: %s' % (host.hostname, host.port or 5672,
+                                         redact.scrub('%s: %s' % (
+                                             type(exc).__name__, exc),
+                                             [host.password or ''])))
+        finally:
+            with contextlib.suppress(Exception):
+                connection.release()
+    return CheckResult('listen', what, False, '%s: %s' % (
+        shown, '; '.join(errors) or 'no host'))
 
 
 def list_opts() -> List[Any]:
