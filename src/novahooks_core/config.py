@@ -42,6 +42,11 @@ CORE_OPTS = [
                       'write in the plugin\'s spool under state_dir, to be '
                       'replayed in order later. Nothing is lost either '
                       'way; this bounds what Nova waits.'),
+    cfg.FloatOpt('retention_days', default=0.0, min=0.0,
+                 help='What "novahooks prune" forgets: netinfo history '
+                      'older than this many days, and the state of '
+                      'instances deleted longer ago (not a retained '
+                      'volume\'s). 0: keep everything (prune needs --days).'),
     cfg.StrOpt('metrics_dir', default='',
                help='Directory of node_exporter\'s textfile collector: each '
                     'process running hooks writes its handlers\' counters '

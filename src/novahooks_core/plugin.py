@@ -58,6 +58,11 @@ class Plugin:
         ``novahooks metrics``; read when asked."""
         return []
 
+    def prune(self, before: Any) -> List[Tuple[str, int]]:
+        """Forget what is older than ``before`` (a naive UTC datetime) and
+        no longer needed (``novahooks prune``): (what, how many) rows."""
+        return []
+
     def schemas(self) -> List[Any]:
         """The plugin's database schemas (:class:`novahooks_core.db.Schema`),
         for ``novahooks db sync``."""

@@ -75,6 +75,13 @@ class DnsPlugin(Plugin):
         conf.set_override('send_budget_ms', 0.0, group='dns')
         return ['DNS to a hosts file there, sent in the background']
 
+    def prune(self, before: Any) -> List[Tuple[str, int]]:
+        """Instances deleted before ``before``."""
+        dns = dns_service.service()
+        dns.ready()
+        with dns.engine.begin() as conn:
+            return sorted(state.prune(conn, before).items())
+
     def schemas(self) -> List[Any]:
         return [dns_service.service().schema]
 

@@ -347,3 +347,10 @@ def counts(conn: Any, zones: Sequence[str] = ()) -> Dict[str, int]:
         found['held'] = conn.execute(sa.func.count(outbox.c.id).select(
         ).where(~outbox.c.zone.in_(list(zones)))).scalar() or 0
     return found
+
+
+def prune(conn: Any, before: datetime.datetime) -> Dict[str, int]:
+    """Forget instances deleted before ``before`` (their records were
+    released when they were deleted; a name they held is free)."""
+    return {'instances': conn.execute(instances.delete().where(
+        instances.c.deleted_at < before)).rowcount}

@@ -42,6 +42,14 @@ class NetinfoPlugin(Plugin):
         conf.set_override('jsonl_path', '', group='netinfo')
         return []
 
+    def prune(self, before: Any) -> List[Tuple[str, int]]:
+        """History events older than ``before``; instances deallocated
+        before it."""
+        netinfo = netinfo_service.service()
+        netinfo.schema.ensure()
+        with netinfo.engine.begin() as conn:
+            return sorted(netinfo_service.store.prune(conn, before).items())
+
     def schemas(self) -> List[Any]:
         return [netinfo_service.service().schema]
 

@@ -2,7 +2,8 @@
 anomalies (SQLAlchemy; SQLite by default, any URL for a shared history)."""
 
 import datetime
-from typing import Any, List, Optional, Sequence, Tuple
+import json
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 
@@ -78,3 +79,19 @@ def anomalies(conn: Any, since: Optional[datetime.datetime] = None
     if since is not None:
         query = query.where(events.c.at >= since)
     return list(conn.execute(query.order_by(events.c.id)))
+
+
+def prune(conn: Any, before: datetime.datetime) -> Dict[str, int]:
+    """Forget history events older than ``before``, and the state of
+    instances whose cache was emptied (deallocated) before it."""
+    found = {'events': conn.execute(events.delete().where(
+        events.c.at < before)).rowcount, 'instances': 0}
+    emptied = [row.uuid for row in conn.execute(states.select().where(
+        states.c.updated_at < before))
+        if not (json.loads(row.network_json or '{}') or {}).get('vifs')]
+    for start in range(0, len(emptied), 500):
+        chunk = emptied[start:start + 500]
+        conn.execute(addresses.delete().where(addresses.c.uuid.in_(chunk)))
+        found['instances'] += conn.execute(states.delete().where(
+            states.c.uuid.in_(chunk))).rowcount
+    return found

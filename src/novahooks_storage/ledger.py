@@ -7,7 +7,7 @@ anything from the admin password or user data.
 
 import datetime
 import functools
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import sqlalchemy as sa
 
@@ -219,3 +219,31 @@ def retained(conn: Any, older_than: Optional[datetime.datetime] = None,
     if project_id:
         query = query.where(volumes.c.project_id == project_id)
     return list(conn.execute(query.order_by(volumes.c.fate_at)))
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[List[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def prune(conn: Any, before: datetime.datetime) -> Dict[str, int]:
+    """Forget instances deleted before ``before``: their mappings, their
+    volumes' rows and themselves; not one that still has a retained volume
+    (an orphan candidate stays listed until it is dealt with)."""
+    gone = [row.uuid for row in conn.execute(instances.select().where(
+        (instances.c.state == 'deleted') & (instances.c.deleted_at < before)))]
+    kept: Set[str] = set()
+    for chunk in _chunks(gone):
+        kept |= {row.instance_uuid for row in conn.execute(
+            volumes.select().where(volumes.c.instance_uuid.in_(chunk)
+                                   & (volumes.c.fate == 'retained')))}
+    drop = [uuid for uuid in gone if uuid not in kept]
+    found = {'instances': 0, 'mappings': 0, 'volumes': 0}
+    for chunk in _chunks(drop):
+        found['mappings'] += conn.execute(mappings.delete().where(
+            mappings.c.instance_uuid.in_(chunk))).rowcount
+        found['volumes'] += conn.execute(volumes.delete().where(
+            volumes.c.instance_uuid.in_(chunk))).rowcount
+        found['instances'] += conn.execute(instances.delete().where(
+            instances.c.uuid.in_(chunk))).rowcount
+    return found

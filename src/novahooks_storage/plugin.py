@@ -47,6 +47,15 @@ class StoragePlugin(Plugin):
             Gauge('novahooks_storage_retained_volumes', 'Volumes kept after '
                   'their instance was deleted.', retained)]
 
+    def prune(self, before: Any) -> List[Tuple[str, int]]:
+        """Instances deleted before ``before`` (not those with a retained
+        volume), with their mappings and volumes."""
+        storage = storage_service.service()
+        storage.ensure_schema()
+        storage.replay_spool()
+        with storage.engine.begin() as conn:
+            return sorted(ledger.prune(conn, before).items())
+
     def schemas(self) -> List[Any]:
         return [storage_service.service().schema]
 

@@ -2,6 +2,7 @@
 
 import argparse
 import collections
+import datetime
 import difflib
 import os
 import shutil
@@ -12,6 +13,7 @@ import warnings
 
 from cliff import command
 from oslo_config import generator
+from oslo_utils import timeutils
 from stevedore import extension
 
 from novahooks_core import confcheck, config, inventory, plugin, redact
@@ -542,3 +544,35 @@ class Metrics(base.Command):
             self.app.stdout.write(metrics.exposition(found))
         return 1 if any(g.name == 'novahooks_plugin_gauges_failed'
                         for g in gauges) else 0
+
+
+class Prune(base.Lister):
+    """Forget what the enabled plugins keep of the past.
+
+    netinfo history older than the retention, and the state of instances
+    deleted longer ago (DNS, the ledger; not an instance with a retained
+    volume). The retention is --days, else [DEFAULT] retention_days.
+    """
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--days', type=float, metavar='N',
+                            help='retention in days (default: '
+                                 'retention_days)')
+        return parser
+
+    def take_action(self, parsed_args: Any) -> Rows:
+        days = (parsed_args.days if parsed_args.days is not None
+                else config.get().retention_days)
+        if not days or days <= 0:
+            raise base.UsageError('nothing to prune: set [DEFAULT] '
+                                  'retention_days or give --days N (> 0)')
+        before = timeutils.utcnow() - datetime.timedelta(days=days)
+        rows = []
+        installed = plugin.installed()
+        for name in sorted(config.enabled_plugins()):
+            if name not in installed:
+                continue
+            for what, count in plugin.load(name).prune(before):
+                rows.append((name, what, count))
+        return (('Plugin', 'What', 'Removed'), rows)
