@@ -227,3 +227,18 @@ def test_read_field_guards_every_failure() -> None:
     assert normalize.read_field(Raising(), 'uuid') is None
     assert normalize.read_field(None, 'uuid') is None
     assert normalize.read_field({'uuid': 'u'}, 'uuid') == 'u'
+
+
+def test_nova_network_info_reads_back_as_the_same_model() -> None:
+    """Our model written in Nova's shape (``netinfo last-good``) and read
+    again: nothing lost, floating IPs, IPv6, MTU and tenant included."""
+    found = normalize.network_info(factories.network_info(
+        factories.vif('10.0.0.5', ipv6='fd00::5', floating=['172.24.4.9'],
+                      port_id='p1', network_id='n1'),
+        factories.vif('10.0.0.6', port_id='p2', vif_type='binding_failed',
+                      active=False)))
+    assert found is not None and len(found) == 2
+    nova = normalize.nova_network_info(found)
+    assert [v['network']['id'] for v in nova] == ['n1', found.vifs[1]
+                                                  .network_id]
+    assert normalize.network_info(nova) == found

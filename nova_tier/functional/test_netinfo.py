@@ -79,3 +79,34 @@ class NetinfoTest(NovaHooksTestCase):
             p['port_id'] for p in self.api.get_port_interfaces(server['id'])})
         self.assertEqual(0, sum(s.errors + s.bad_input
                                 for s in timing.snapshot().values()))
+
+    def test_last_good_is_what_nova_itself_reads(self) -> None:
+        """``netinfo last-good`` prints Nova's own format: hydrated by
+        Nova's ``NetworkInfo.hydrate``, it is the instance's info cache."""
+        import io
+        import json
+
+        from nova import context as nova_context
+        from nova import objects
+        from nova.network import model as network_model
+
+        from novahooks_core.cli.app import NovaHooksApp
+        server = self.boot()
+        self.wait_for_event('build_instance:post')
+        self.wait_for_history(1)
+        out, err = io.StringIO(), io.StringIO()
+        code = NovaHooksApp(stdout=out, stderr=err).run(
+            ['netinfo', 'last-good', server['id']])
+        self.assertEqual(0, code, err.getvalue())
+        restored = network_model.NetworkInfo.hydrate(json.loads(
+            out.getvalue()))
+        cache = objects.InstanceInfoCache.get_by_instance_uuid(
+            nova_context.get_admin_context(), server['id']).network_info
+        self.assertEqual([vif['id'] for vif in cache],
+                         [vif['id'] for vif in restored])
+        self.assertEqual([vif['address'] for vif in cache],
+                         [vif['address'] for vif in restored])
+        self.assertEqual([vif['network'] for vif in cache],
+                         [vif['network'] for vif in restored])
+        self.assertEqual([ip['address'] for ip in cache.fixed_ips()],
+                         [ip['address'] for ip in restored.fixed_ips()])

@@ -307,6 +307,43 @@ def _vif(vif: Mapping[str, Any]) -> models.Vif:
                       if isinstance(s, _Mapping)))
 
 
+def _nova_ip(address: Optional[str], version: Optional[int], kind: str
+             ) -> Optional[Dict[str, Any]]:
+    return ({'address': address, 'type': kind, 'version': version,
+             'meta': {}} if address else None)
+
+
+def nova_network_info(network: models.NetworkInfo) -> List[Dict[str, Any]]:
+    """``network`` in Nova's own shape: the JSON of
+    ``instance_info_caches.network_info``, which Nova's
+    ``NetworkInfo.hydrate`` reads, and which :func:`network_info` reads
+    back to the same model (the inverse of :func:`_vif`)."""
+    found = []
+    for vif in network.vifs:
+        meta: Dict[str, Any] = {}
+        if vif.tenant_id:
+            meta['tenant_id'] = vif.tenant_id
+        if vif.mtu is not None:
+            meta['mtu'] = vif.mtu
+        subnets = [{
+            'cidr': s.cidr, 'version': s.version, 'meta': {}, 'routes': [],
+            'gateway': _nova_ip(s.gateway, s.version, 'gateway'),
+            'dns': [_nova_ip(d, s.version, 'dns') for d in s.dns],
+            'ips': [dict(_nova_ip(ip.address, ip.version, ip.type) or {},
+                         floating_ips=[_nova_ip(f, ip.version, 'floating')
+                                       for f in ip.floating_ips])
+                    for ip in s.ips]} for s in vif.subnets]
+        found.append({
+            'id': vif.id, 'address': vif.address, 'type': vif.type,
+            'active': bool(vif.active), 'vnic_type': vif.vnic_type or 'normal',
+            'devname': vif.devname, 'details': {}, 'profile': {},
+            'meta': {}, 'preserve_on_delete': False,
+            'network': {'id': vif.network_id, 'label': vif.network_label,
+                        'bridge': vif.bridge, 'meta': meta,
+                        'subnets': subnets}})
+    return found
+
+
 def is_pending_async(value: Any) -> bool:
     """True for a ``NetworkInfoAsyncWrapper`` whose allocation still runs.
 

@@ -4,8 +4,7 @@ import datetime
 import json
 from typing import Any, List, Tuple
 
-from cliff import command
-
+from novahooks_core import models, normalize
 from novahooks_core.cli import base
 from novahooks_netinfo import service as netinfo_service
 from novahooks_netinfo import store
@@ -105,8 +104,12 @@ class Anomalies(base.Lister):
                   r.detail) for r in rows])
 
 
-class LastGood(command.Command):
-    """The last non-empty network info of an instance, as JSON."""
+class LastGood(base.Command):
+    """The last non-empty network info of an instance, in Nova's format.
+
+    The JSON of instance_info_caches.network_info (a list of VIFs, each
+    with a nested network), ready to restore an emptied cache.
+    """
 
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)
@@ -116,7 +119,9 @@ class LastGood(command.Command):
     def take_action(self, parsed_args: Any) -> int:
         network = _stored(parsed_args.uuid, 'last_good_json')
         if network is None:
-            raise RuntimeError('no non-empty network info recorded for %s'
-                               % parsed_args.uuid)
-        self.app.stdout.write(json.dumps(network, indent=2) + '\n')
+            raise base.NotFound('no non-empty network info recorded for %s'
+                                % parsed_args.uuid)
+        self.app.stdout.write(json.dumps(normalize.nova_network_info(
+            models.network_info_from_primitive(network)), indent=2,
+            sort_keys=True) + '\n')
         return 0

@@ -113,7 +113,13 @@ def test_history_anomalies_and_last_good() -> None:
     assert [r['Kind'] for r in rows] == ['cache_emptied']
     code, last_good = cli('netinfo', 'last-good', inst.uuid)
     assert code == 0
-    assert last_good['vifs'][0]['id'] == 'p1'
+    # Nova's own shape: a list of VIFs, each with a nested network, which
+    # reads back as the network info recorded.
+    assert [v['id'] for v in last_good] == ['p1']
+    assert last_good[0]['network']['subnets'][0]['ips'][0]['address'] == \
+        '10.0.0.5'
+    assert normalize.network_info(last_good) == normalize.network_info(
+        factories.network_info(vif))
     code, rows = cli('netinfo', 'history', inst.uuid, '-f', 'json')
     assert [r['Kind'] for r in rows] == ['vif_added', 'vif_removed',
                                          'cache_emptied']
