@@ -100,10 +100,13 @@ run_suite() {  # run_suite NAME [pytest args]
 }
 
 lint() {
-    local venv="$VENVS/py311"
-    log "py311: ruff + mypy"
+    local venv="$VENVS/py311" html
+    log "py311: ruff + mypy + the documentation (sphinx-build -W)"
     "$venv/bin/ruff" check src tests tools doc nova_tier
     "$venv/bin/mypy" src tools/bench
+    html=$(mktemp -d)
+    "$venv/bin/sphinx-build" -q -W -b html doc/source "$html"
+    rm -rf "$html"
 }
 
 system_packages() {
