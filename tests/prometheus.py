@@ -40,14 +40,16 @@ class PrometheusServer(ScriptServer):
         except OSError:
             return False
 
-    def scrape(self, name: str, target: str) -> None:
-        """Scrape ``target`` (host:port, path /metrics) from now on, with
-        the label ``source=name``."""
-        path = self.directory / 'targets' / ('%s.json' % name)
-        temporary = path.with_suffix('.tmp')
+    def scrape(self, name: str, target: str, path: str = '/metrics'
+               ) -> None:
+        """Scrape ``path`` of ``target`` (host:port) from now on, with the
+        label ``source=name``."""
+        found = self.directory / 'targets' / ('%s.json' % name)
+        temporary = found.with_suffix('.tmp')
         temporary.write_text(json.dumps([{
-            'targets': [target], 'labels': {'source': name}}]))
-        os.replace(temporary, path)
+            'targets': [target],
+            'labels': {'source': name, '__metrics_path__': path}}]))
+        os.replace(temporary, found)
 
     def query(self, expression: str) -> List[Dict[str, Any]]:
         """The instant vector ``expression`` gives now."""

@@ -3,11 +3,10 @@ writes ([DEFAULT] metrics_dir; served here by a file-serving endpoint of
 the test, as node_exporter's textfile collector would), and ``novahooks
 metrics``. The listener's /metrics: tests/listen/test_metrics.py."""
 
-import http.server
 import pathlib
+import socket
 import subprocess
 import sys
-import threading
 import time
 from typing import Iterator
 
@@ -22,37 +21,29 @@ from tests.servers import free_tcp_port
 
 @pytest.fixture
 def textfile_endpoint(tmp_path: pathlib.Path) -> Iterator[str]:
-    """host:port serving, on /metrics, every .prom file of
-    ``tmp_path/metrics`` (what node_exporter's textfile collector
-    exposes)."""
+    """host:port of a file server (``python -m http.server``, a process of
+    its own) over ``tmp_path/metrics``: Prometheus reads a textfile there
+    as node_exporter's textfile collector would serve it."""
     directory = tmp_path / 'metrics'
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the library's name)
-            body = b''.join(p.read_bytes()
-                            for p in sorted(directory.glob('*.prom')))
-            self.send_response(200)
-            self.send_header('Content-Type', 'text/plain; version=0.0.4')
-            self.send_header('Content-Length', str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', free_tcp_port()),
-                                             Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield '127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    directory.mkdir(exist_ok=True)
+    port = free_tcp_port()
+    server = subprocess.Popen(
+        [sys.executable, '-m', 'http.server', '--bind', '127.0.0.1',
+         str(port)], cwd=str(directory), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(('127.0.0.1', port)) == 0:
+                break
+        time.sleep(0.05)
+    yield '127.0.0.1:%d' % port
+    server.terminate()
+    server.wait(30)
 
 
-def test_a_process_running_hooks_writes_its_textfile_and_prometheus_reads_it(
-        write_config: WriteConfig, tmp_path: pathlib.Path,
-        prometheus: PrometheusServer,  # noqa: F811
-        textfile_endpoint: str) -> None:
+def test_a_process_running_hooks_writes_its_textfile_at_most_every_interval(
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
     directory = tmp_path / 'metrics'
     write_config(enabled_plugins='audit', metrics_dir=directory,
                  metrics_interval_seconds=1)
@@ -70,20 +61,37 @@ def test_a_process_running_hooks_writes_its_textfile_and_prometheus_reads_it(
     assert mine[0].stat().st_mtime_ns == first
     time.sleep(1.1)
     run_lifecycle(runner, count=1)  # written again at its first call
-    time.sleep(1.1)
-    run_lifecycle(runner, count=1)  # ... which holds the 4 deletes before
     text = mine[0].read_text()
     assert 'novahooks_handler_calls_total{hook="create_instance",' in text
     assert 'process="' in text
-    prometheus.scrape('textfile', textfile_endpoint)
-    found = prometheus.wait_for(
+    assert mine[0].stat().st_mtime_ns != first
+    metrics.reset()
+
+
+def test_prometheus_reads_the_textfile_of_a_process_that_ran_hooks(
+        tmp_path: pathlib.Path, prometheus: PrometheusServer,  # noqa: F811
+        textfile_endpoint: str) -> None:
+    """``simulate --live`` runs the hooks as Nova does; its textfile holds
+    its last counts once it exits."""
+    directory = tmp_path / 'metrics'
+    conf = tmp_path / 'novahooks.conf'
+    conf.write_text('[DEFAULT]\nenabled_plugins = audit\nstate_dir = %s\n'
+                    'metrics_dir = %s\n' % (tmp_path / 'state', directory))
+    result = subprocess.run(
+        [sys.executable, '-m', 'novahooks_core.cli.app', '--config-file',
+         str(conf), 'simulate', '--live', '--count', '2'],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (found,) = directory.glob('novahooks-*.prom')
+    prometheus.scrape('textfile', textfile_endpoint, '/' + found.name)
+    series = prometheus.wait_for(
         'novahooks_handler_calls_total{source="textfile",plugin="audit",'
-        'hook="delete_instance",phase="post"}', 4)
-    assert found[0]['metric']['process'].endswith('-%s' % mine[0].name[
-        len('novahooks-'):-len('.prom')])
+        'hook="delete_instance",phase="post"}', 2)
+    assert series[0]['metric']['process'].endswith(
+        '-%s' % found.name[len('novahooks-'):-len('.prom')])
     prometheus.wait_for(
         'novahooks_handler_duration_seconds_count{source="textfile",'
-        'plugin="audit",hook="create_instance",phase="post"}', 3)
+        'plugin="audit",hook="create_instance",phase="post"}', 1)
 
 
 def test_metrics_prints_the_plugins_state(tmp_path: pathlib.Path) -> None:

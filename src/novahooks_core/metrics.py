@@ -7,8 +7,9 @@
   process writes its handlers' counters and durations to
   ``<metrics_dir>/novahooks-<pid>.prom`` for node_exporter's textfile
   collector (``[DEFAULT] metrics_dir``, at most every
-  ``metrics_interval_seconds``, atomically; a ``process`` label keeps the
-  files apart, and files of processes gone are removed);
+  ``metrics_interval_seconds``, atomically, and once more when the
+  process exits; a ``process`` label keeps the files apart, and files of
+  processes gone are removed);
 - ``novahooks metrics`` prints the plugins' state gauges (outbox depth,
   spools, retained volumes, anomalies of the last 24 h), for cron.
 
@@ -16,6 +17,7 @@ Handler series are named after the timing names ``plugin:hook:phase``
 (:mod:`novahooks_core.timing`).
 """
 
+import atexit
 import glob
 import itertools
 import os
@@ -242,6 +244,8 @@ def write_textfile() -> None:
         if conf is not _conf:
             _conf = conf
             directory = os.path.expanduser(conf.metrics_dir or '')
+            if directory and _textfile is None:
+                atexit.register(_at_exit)  # a short process's last counts
             _textfile = (Textfile(directory, conf.metrics_interval_seconds)
                          if directory else None)
         if _textfile is not None:
@@ -251,6 +255,15 @@ def write_textfile() -> None:
                     type(exc).__name__, exc)
     finally:
         _lock.release()
+
+
+def _at_exit() -> None:
+    found = _textfile
+    if found is not None:
+        try:
+            found.write()
+        except Exception:
+            pass
 
 
 def reset() -> None:

@@ -96,8 +96,12 @@ def _file_checks(path: str) -> List[CheckResult]:
 
 
 def _listen_checks(path: str) -> List[CheckResult]:
-    """The listener's bus, when the file configures ``[listen]``."""
-    if not os.path.isfile(path) or 'listen' not in confcheck.read(path):
+    """The listener's bus, when the file sets ``[listen] transport_url``
+    (or Neutron's)."""
+    if not os.path.isfile(path):
+        return []
+    listen = confcheck.read(path).get('listen', {})
+    if not {'transport_url', 'neutron_transport_url'} & set(listen):
         return []
     try:
         with base.needs('check of [listen]', 'listen'):
