@@ -51,6 +51,12 @@ class PrometheusServer(ScriptServer):
             'labels': {'source': name, '__metrics_path__': path}}]))
         os.replace(temporary, found)
 
+    def forget(self, name: str) -> None:
+        """Stop scraping what :meth:`scrape` added as ``name``."""
+        found = self.directory / 'targets' / ('%s.json' % name)
+        if found.exists():
+            found.unlink()
+
     def query(self, expression: str) -> List[Dict[str, Any]]:
         """The instant vector ``expression`` gives now."""
         url = '%s/api/v1/query?%s' % (self.info['url'], urllib.parse.urlencode(

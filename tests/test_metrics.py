@@ -84,6 +84,14 @@ def test_prometheus_reads_the_textfile_of_a_process_that_ran_hooks(
     assert result.returncode == 0, result.stderr
     (found,) = directory.glob('novahooks-*.prom')
     prometheus.scrape('textfile', textfile_endpoint, '/' + found.name)
+    try:
+        scraped(prometheus, found)
+    finally:
+        prometheus.forget('textfile')
+
+
+def scraped(prometheus: PrometheusServer,  # noqa: F811
+            found: pathlib.Path) -> None:
     series = prometheus.wait_for(
         'novahooks_handler_calls_total{source="textfile",plugin="audit",'
         'hook="delete_instance",phase="post"}', 2)

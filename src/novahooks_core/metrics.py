@@ -19,6 +19,7 @@ Handler series are named after the timing names ``plugin:hook:phase``
 
 import atexit
 import glob
+import http.server
 import itertools
 import os
 import re
@@ -177,11 +178,23 @@ def exposition(found: CollectorRegistry) -> str:
     return generate_latest(found).decode('utf-8')
 
 
-def serve(host: str, port: int, found: CollectorRegistry) -> None:
-    """Serve ``/metrics`` of ``found`` on ``host:port`` (a daemon
-    thread)."""
-    from prometheus_client import start_http_server
-    start_http_server(port, addr=host, registry=found)
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        LOG.debug('novahooks: a metrics scrape from %s failed',
+                  client_address, exc_info=True)
+
+
+def serve(host: str, port: int, found: CollectorRegistry) -> Any:
+    """Serve ``/metrics`` of ``found`` on ``host:port`` in a daemon thread;
+    returns the server (``shutdown()`` and ``server_close()`` stop it). A
+    scrape the client gave up on is a DEBUG line, not a traceback."""
+    from prometheus_client.exposition import MetricsHandler
+    server = _Server((host, port), MetricsHandler.factory(found))
+    threading.Thread(target=server.serve_forever, daemon=True,
+                     name='novahooks-metrics').start()
+    return server
 
 
 # -- the textfile of a process inside Nova ---------------------------------

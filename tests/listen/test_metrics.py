@@ -5,6 +5,8 @@ import pathlib
 from typing import Any
 import urllib.request
 
+import pytest
+
 from novahooks_core import config
 from novahooks_core.testing.samples import notification
 from tests.listen.conftest import Publisher, Running, wait_until
@@ -36,6 +38,17 @@ def test_the_listener_serves_metrics_prometheus_scrapes(
     assert 'novahooks_listen_lag_seconds' in text
     assert 'novahooks_dns_outbox_pending' in text
     prometheus.scrape('listener', '127.0.0.1:%d' % port)
+    try:
+        scraped(prometheus)
+    finally:
+        prometheus.forget('listener')
+    listener.stop()  # its /metrics stops with it
+    with pytest.raises(OSError):
+        urllib.request.urlopen('http://127.0.0.1:%d/metrics' % port,
+                               timeout=5)
+
+
+def scraped(prometheus: PrometheusServer) -> None:  # noqa: F811
     prometheus.wait_for('novahooks_listen_messages_total{source="listener",'
                         'outcome="handled"}', 3)
     prometheus.wait_for('novahooks_listen_messages_total{source="listener",'

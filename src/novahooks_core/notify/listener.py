@@ -865,6 +865,7 @@ class Listener:
         self.metrics_port = group.metrics_port
         self.metrics_host = group.metrics_host
         self._serving = False
+        self._metrics_server: Any = None
 
     @staticmethod
     def _server(transport: Any, targets: List[Any], endpoint: Any,
@@ -897,11 +898,11 @@ class Listener:
                              name='novahooks-listen-lag').start()
         if self.metrics_port and not self._serving:
             from novahooks_core import metrics
-            metrics.serve(self.metrics_host, self.metrics_port,
-                          metrics.registry(
-                              metrics.handler_families, self.families,
-                              lambda: metrics.gauge_families(
-                                  metrics.plugin_gauges())))
+            self._metrics_server = metrics.serve(
+                self.metrics_host, self.metrics_port, metrics.registry(
+                    metrics.handler_families, self.families,
+                    lambda: metrics.gauge_families(
+                        metrics.plugin_gauges())))
             self._serving = True
             LOG.info('novahooks listen: metrics on http://%s:%d/metrics',
                      self.metrics_host, self.metrics_port)
@@ -1013,6 +1014,10 @@ class Listener:
         self.transport.cleanup()
         if self.neutron_transport not in (None, self.transport):
             self.neutron_transport.cleanup()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
         try:
             os.unlink(self.status_path)
         except OSError:
