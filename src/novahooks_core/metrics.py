@@ -131,10 +131,7 @@ def plugin_gauges() -> List[Gauge]:
     """The state gauges of every enabled, installed plugin; one that
     cannot tell is counted in ``novahooks_plugin_gauges_failed``."""
     found: List[Gauge] = []
-    installed = plugin.installed()
-    for name in sorted(config.enabled_plugins()):
-        if name not in installed:
-            continue
+    for name in plugin.enabled():
         try:
             found += plugin.load(name).gauges()
         except Exception as exc:

@@ -97,6 +97,15 @@ def installed() -> List[str]:
     return sorted({ep.name for ep in found})
 
 
+def enabled() -> List[str]:
+    """The enabled plugins that have a descriptor (``novahooks.plugins``),
+    sorted: those whose ``schemas``, ``gauges``, ``prune`` and ``scratch``
+    exist."""
+    found = installed()
+    return [name for name in sorted(config.enabled_plugins())
+            if name in found]
+
+
 def load(name: str) -> Plugin:
     """The plugin registered as ``name``, with its options registered."""
     plugin = cast(Plugin, driver.DriverManager(

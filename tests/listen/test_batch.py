@@ -9,7 +9,7 @@ import collections
 import os
 import pathlib
 import threading
-from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional
+from typing import Any, Callable, ClassVar, Dict, Iterator, List
 
 import pytest
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ from tests.listen.test_order import (  # noqa: F401
     configure,
     end_state,
     endpoint,
+    fresh_database,
     history,
     lifecycle,
     settle,
@@ -80,14 +81,7 @@ def test_batches_give_the_same_end_state(
     for n in range(1, 9):
         lifecycle(story, n, delete=n % 2 == 0)
 
-    def fresh_url() -> Optional[str]:
-        if database == 'sqlite':
-            return None
-        server: PostgresServer = request.getfixturevalue('postgres')
-        server.reset()
-        return server.url
-
-    url = fresh_url()
+    url = fresh_database(database, request)
     configure(write_config, tmp_path / 'ordered', url)
     target = endpoint()
     for message in as_messages(story.messages):
@@ -96,7 +90,7 @@ def test_batches_give_the_same_end_state(
     assert in_order['failed'] == [] and len(in_order['hosts']) == 4
     in_order_history = history(url, tmp_path / 'ordered')
 
-    url = fresh_url()
+    url = fresh_database(database, request)
     configure(write_config, tmp_path / 'mixed', url)
     mixed = _shuffled_with_duplicates(story.messages, seed=11)
     if database == 'postgresql':

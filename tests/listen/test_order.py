@@ -74,6 +74,17 @@ def configure(write_config: WriteConfig, state: pathlib.Path,
     return path
 
 
+def fresh_database(database: str, request: pytest.FixtureRequest
+                   ) -> Optional[str]:
+    """``None`` for SQLite in the state dir, or the session's PostgreSQL
+    emptied."""
+    if database == 'sqlite':
+        return None
+    server: PostgresServer = request.getfixturevalue('postgres')
+    server.reset()
+    return server.url
+
+
 def endpoint() -> NotificationEndpoint:
     return NotificationEndpoint(config.register_plugin_opts('listen', OPTS),
                                 failed_journal())
@@ -282,16 +293,7 @@ def test_shuffled_duplicated_and_split_gives_the_same_end_state(
     story = Story(samples_dir)
     for n in range(1, 7):
         lifecycle(story, n, delete=n % 2 == 0)
-    url: Optional[str] = None
-
-    def fresh_url() -> Optional[str]:
-        if database == 'sqlite':
-            return None
-        server: PostgresServer = request.getfixturevalue('postgres')
-        server.reset()
-        return server.url
-
-    url = fresh_url()
+    url = fresh_database(database, request)
     ordered_state = tmp_path / 'ordered'
     configure(write_config, ordered_state, url)
     target = endpoint()
@@ -302,7 +304,7 @@ def test_shuffled_duplicated_and_split_gives_the_same_end_state(
     assert len(in_order['hosts']) == 3  # the three live instances
     in_order_history = history(url, ordered_state)
 
-    url = fresh_url()
+    url = fresh_database(database, request)
     mixed_state = tmp_path / 'mixed'
     configure(write_config, mixed_state, url)
     mixed = _shuffled_with_duplicates(story.messages, seed=7)

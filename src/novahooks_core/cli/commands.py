@@ -199,9 +199,9 @@ def use_scratch(directory: str) -> List[str]:
     conf = config.get()
     conf.set_override('state_dir', directory)
     notes: List[str] = []
-    installed = plugin.installed()
+    described = set(plugin.enabled())
     for name in sorted(config.enabled_plugins()):
-        if name not in installed:
+        if name not in described:
             notes.append('plugin %s has no descriptor: it runs as '
                          'configured' % name)
             continue
@@ -288,9 +288,7 @@ class Simulate(base.Lister):
         """As a deployment runs: the databases synced first (db sync). A
         plugin that cannot be set up is said in one line (its handlers
         then fail, counted)."""
-        for name in sorted(config.enabled_plugins()):
-            if name not in plugin.installed():
-                continue
+        for name in plugin.enabled():
             try:
                 for schema in plugin.load(name).schemas():
                     schema.sync()
@@ -351,9 +349,8 @@ def enabled_schemas() -> List[Tuple[str, Any]]:
     """The database schemas of the enabled, installed plugins, by plugin
     name."""
     schemas: List[Tuple[str, Any]] = []
-    for name in sorted(config.enabled_plugins()):
-        if name in plugin.installed():
-            schemas += [(name, s) for s in plugin.load(name).schemas()]
+    for name in plugin.enabled():
+        schemas += [(name, s) for s in plugin.load(name).schemas()]
     return schemas
 
 
@@ -573,10 +570,7 @@ class Prune(base.Lister):
                                   'retention_days or give --days N (> 0)')
         before = timeutils.utcnow() - datetime.timedelta(days=days)
         rows = []
-        installed = plugin.installed()
-        for name in sorted(config.enabled_plugins()):
-            if name not in installed:
-                continue
+        for name in plugin.enabled():
             for what, count in plugin.load(name).prune(before):
                 rows.append((name, what, count))
         return (('Plugin', 'What', 'Removed'), rows)
