@@ -86,6 +86,12 @@ def test_configured_secret_options_are_listed() -> None:
     assert sorted(redact.configured_secrets(conf)) == ['TopSecret', 'k3y!']
     conf.set_override('url', 'rabbit://', group='g')  # no password
     assert redact.configured_secrets(conf) == ['k3y!']
+    # The answer is kept until a value or an option changes.
+    conf.register_opt(cfg.StrOpt('token', secret=True, default='T0ken'),
+                      group='late')
+    assert redact.configured_secrets(conf) == ['T0ken', 'k3y!']
+    conf.clear_override('key')
+    assert redact.configured_secrets(conf) == ['T0ken']
 
 
 def test_a_torn_journal_line_is_ended_before_the_next_record(

@@ -4,7 +4,7 @@ from typing import Any, Dict, Tuple
 
 import pytest
 
-from novahooks_core.event import bind, make_event, release_range
+from novahooks_core.event import HookEvent, bind, release_range
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.testing import RELEASES, factories, fakes
 
@@ -71,7 +71,7 @@ def test_security_group_alias_and_unknown_extras() -> None:
 
 
 def test_short_calls_bind_what_is_there() -> None:
-    event = make_event(BUILD, Phase.PRE, (), {})
+    event = HookEvent(BUILD, Phase.PRE, (), {})
     assert event.instance is None and event.block_devices == ()
     assert event.network_info is None and event.instance_uuid is None
 
@@ -80,8 +80,8 @@ def test_network_info_in_post_comes_from_the_info_cache() -> None:
     net = factories.network_info(factories.vif('10.1.1.1'))
     inst = factories.instance(network=net)
     args, kwargs = factories.instance_network_info_args(inst)  # heal
-    pre = make_event(NETWORK, Phase.PRE, args, kwargs)
-    post = make_event(NETWORK, Phase.POST, args, kwargs)
+    pre = HookEvent(NETWORK, Phase.PRE, args, kwargs)
+    post = HookEvent(NETWORK, Phase.POST, args, kwargs)
     assert pre.network_info is None  # unknown before Nova looked it up
     assert post.network_info is not None
     assert post.network_info.fixed_ips[0].address == '10.1.1.1'
@@ -94,11 +94,11 @@ def test_given_nw_info_wins_and_non_lists_are_treated_as_none() -> None:
         factories.vif('10.1.1.1')))
     given = factories.network_info(factories.vif('10.2.2.2'))
     args, kwargs = factories.instance_network_info_args(inst, given)
-    event = make_event(NETWORK, Phase.PRE, args, kwargs)
+    event = HookEvent(NETWORK, Phase.PRE, args, kwargs)
     assert event.network_info is not None
     assert event.network_info.fixed_ips[0].address == '10.2.2.2'
     args, kwargs = factories.instance_network_info_args(inst, {'bogus': 1})
-    post = make_event(NETWORK, Phase.POST, args, kwargs)
+    post = HookEvent(NETWORK, Phase.POST, args, kwargs)
     assert post.network_info is not None  # Nova ignores it: cache is truth
     assert post.network_info.fixed_ips[0].address == '10.1.1.1'
 
@@ -106,7 +106,7 @@ def test_given_nw_info_wins_and_non_lists_are_treated_as_none() -> None:
 def test_create_post_returns_instances_and_reservation() -> None:
     args, kwargs = factories.create_instance_args(min_count=2, max_count=2)
     created = [factories.instance(), factories.instance()]
-    event = make_event(CREATE, Phase.POST, args, kwargs,
+    event = HookEvent(CREATE, Phase.POST, args, kwargs,
                        (created, 'r-12345678'))
     assert [i.uuid for i in event.instances] == [c.uuid for c in created]
     assert event.reservation_id == 'r-12345678'
@@ -121,19 +121,19 @@ def test_build_and_delete_events() -> None:
     bdms = factories.bdm_list(factories.volume_bdm(volume_id='v1'))
     inst = factories.instance(host='cmp1')
     args, kwargs = factories.build_instance_args(inst, bdms=bdms)
-    event = make_event(BUILD, Phase.POST, args, kwargs, 'active')
+    event = HookEvent(BUILD, Phase.POST, args, kwargs, 'active')
     assert event.result == 'active' and event.instance_uuid == inst.uuid
     assert [b.volume_id for b in event.block_devices] == ['v1']
     assert event.create_request is None and event.reservation_id is None
     args, kwargs = factories.delete_instance_args(inst, 15, bdms)
-    event = make_event(DELETE, Phase.PRE, args, kwargs)
+    event = HookEvent(DELETE, Phase.PRE, args, kwargs)
     assert event.block_devices[0].volume_id == 'v1'
     assert event.flavor is not None and event.result is None
 
 
 def test_event_repr_and_normalize_all_hold_no_secrets() -> None:
     args, kwargs = factories.create_instance_args()
-    event = make_event(CREATE, Phase.PRE, args, kwargs)
+    event = HookEvent(CREATE, Phase.PRE, args, kwargs)
     text = repr(event) + repr(event.normalize_all())
     for secret in factories.SECRETS.values():
         assert secret not in text

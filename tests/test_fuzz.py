@@ -48,7 +48,7 @@ from novahooks_core import (
     normalize,
     timing,
 )
-from novahooks_core.event import SIGNATURES, HookEvent, make_event
+from novahooks_core.event import SIGNATURES, HookEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput
 from novahooks_core.testing import (
@@ -489,8 +489,8 @@ def counted(before: Dict[str, int], outcome: str) -> Dict[str, int]:
 def expected_outcome(hook: HookPoint, phase: Phase, args: Sequence[Any],
                      kwargs: Dict[str, Any], rv: Any) -> str:
     """What the guard must record for a ``fuzz`` handler given this call."""
-    event = make_event(hook, phase, args, kwargs,
-                       rv if phase is Phase.POST else None)
+    event = HookEvent(hook, phase, args, kwargs,
+                      rv if phase is Phase.POST else None)
     try:
         read_everything(event)
     except BadInput:
@@ -935,7 +935,7 @@ def test_wrong_typed_fields_are_coerced_or_unknown(
     args = tuple(make_args())
     outcomes = check_runner(hook, args, {}, None)
     assert outcomes['fuzz'] == {'pre': 'ok', 'post': 'ok'}
-    data = make_event(hook, Phase.PRE, args, {}).normalize_all()
+    data = HookEvent(hook, Phase.PRE, args, {}).normalize_all()
     assert subset_matches(expected, data), data
 
 
@@ -952,7 +952,7 @@ def test_unreadable_instance_is_contained_and_counted(
     args = (factories.Service('compute-manager'), factories.context(),
             instance)
     assert check_direct(hook, phase, args, {}, None) == 'ok'
-    event = make_event(hook, phase, args, {})
+    event = HookEvent(hook, phase, args, {})
     assert event.instance is not None and event.instance.uuid is None
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import pytest
 
 from novahooks_core import models, normalize
-from novahooks_core.event import make_event
+from novahooks_core.event import HookEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput
 from novahooks_core.notify import mapping
@@ -164,7 +164,7 @@ def test_handlers_cannot_tell_the_adapters_apart(
     every field a notification carries is equal (the rest are what a
     notification genuinely lacks)."""
     raw = factories.instance(state='active', host='compute-1')
-    hooked = make_event(
+    hooked = HookEvent(
         HookPoint.INSTANCE_NETWORK_INFO, Phase.POST,
         *factories.instance_network_info_args(raw, factories.network_info(
             factories.vif('10.0.0.5', ipv6='fd00:10::5', port_id='p1'),

@@ -31,30 +31,8 @@
 # named is installed with apt-get when missing (needs root).
 set -euo pipefail
 
-PYTHON=${PYTHON:-python3}
-KEY_NAME=novahooks-key
-ALGORITHM=hmac-sha256
-ZONES=(
-    cloud.internal.
-    0.0.10.in-addr.arpa.
-    4.24.172.in-addr.arpa.
-    0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa.
-)
-REFUSED_ZONE=refused.internal.
-
-# shellcheck source=tools/server-args.sh
-. "$(dirname "${BASH_SOURCE[0]}")/server-args.sh"
-
-find_named() {
-    local path
-    for path in "$(command -v named 2>/dev/null || true)" /usr/sbin/named; do
-        if [[ -n "$path" && -x "$path" ]]; then
-            echo "$path"
-            return 0
-        fi
-    done
-    return 1
-}
+# shellcheck source=tools/dns-server-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/dns-server-lib.sh"
 
 stop_server() {
     stop_by_pidfile "$1/named.pid" 5
@@ -62,18 +40,11 @@ stop_server() {
 
 server_args 5399 "$@"
 
-if [[ -s "$DIR/named.pid" ]] && kill -0 "$(cat "$DIR/named.pid")" 2>/dev/null
-then
-    echo "named is already running in $DIR (pid $(cat "$DIR/named.pid"))" >&2
-    exit 1
-fi
+refuse_if_running "$DIR/named.pid" named
 
-if ! NAMED=$(find_named); then
-    echo "named not found: installing bind9 with apt-get" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update >&2
-    apt-get install -y bind9 bind9-utils >&2
-    NAMED=$(find_named)
+if ! NAMED=$(find_program named); then
+    apt_install named bind9 bind9-utils
+    NAMED=$(find_program named)
 fi
 TSIG_KEYGEN=$(command -v tsig-keygen || echo /usr/sbin/tsig-keygen)
 
@@ -89,20 +60,10 @@ SECRET=$(sed -n 's/.*secret "\([^"]*\)".*/\1/p' key.conf)
 chmod 600 key.conf
 
 # Zone files: written once, so journals stay valid across restarts.
-write_zone() {
-    local zone=$1 file=$2
-    [[ -s "$file" ]] && return 0
-    cat > "$file" <<EOF
-\$TTL 300
-@   IN SOA localhost. hostmaster.localhost. ( 1 3600 600 86400 60 )
-    IN NS  localhost.
-EOF
-}
-
 zone_block() {
     local zone=$1 update=$2
     local file="${zone%.}.zone"
-    write_zone "$zone" "$file"
+    write_zone "$file"
     cat <<EOF
 zone "${zone%.}" {
     type primary;
@@ -160,66 +121,8 @@ EOF
 } > named.conf.tmp
 mv named.conf.tmp named.conf
 
-ZONES_JSON=$(printf '"%s", ' "${ZONES[@]}" "$REFUSED_ZONE")
-cat > server.json.tmp <<EOF
-{
-  "host": "127.0.0.1",
-  "port": $PORT,
-  "key_name": "$KEY_NAME",
-  "key_secret": "$SECRET",
-  "algorithm": "$ALGORITHM",
-  "zones": [${ZONES_JSON%, }],
-  "refused_zone": "$REFUSED_ZONE",
-  "update_log": "$DIR/update.log"
-}
-EOF
-chmod 600 server.json.tmp
-mv server.json.tmp server.json
+write_server_json bind "$SECRET" "$DIR/update.log"
 
 "$NAMED" -f -4 -c "$DIR/named.conf" &
 NAMED_PID=$!
-trap 'kill -TERM $NAMED_PID 2>/dev/null || true' TERM INT HUP
-
-# Ready when an SOA query for the first zone gets an answer (UDP).
-if ! "$PYTHON" - "$PORT" "${ZONES[0]}" "$NAMED_PID" <<'EOF'
-import os, random, socket, struct, sys, time
-port, zone, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-qid = random.randrange(65536)
-qname = b''.join(bytes([len(p)]) + p.encode()
-                 for p in zone.rstrip('.').split('.')) + b'\0'
-query = struct.pack('!HHHHHH', qid, 0, 1, 0, 0, 0) + qname + \
-    struct.pack('!HH', 6, 1)
-deadline = time.monotonic() + 30
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit('named exited before it was ready')
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.2)
-        try:
-            sock.sendto(query, ('127.0.0.1', port))
-            reply = sock.recv(4096)
-        except OSError:
-            time.sleep(0.05)
-            continue
-    if reply[:2] == query[:2] and reply[3] & 0x0f == 0 and \
-            struct.unpack('!H', reply[6:8])[0] > 0:
-        sys.exit(0)
-    time.sleep(0.05)
-sys.exit('named did not answer within 30 s')
-EOF
-then
-    echo "named failed to start; see $DIR/named.log" >&2
-    kill -TERM "$NAMED_PID" 2>/dev/null || true
-    wait "$NAMED_PID" || true
-    exit 1
-fi
-echo "ready: named (pid $NAMED_PID) on 127.0.0.1 port $PORT, dir $DIR"
-
-# Wait for named; a trapped signal interrupts wait, so wait again.
-status=0
-while kill -0 "$NAMED_PID" 2>/dev/null; do
-    wait "$NAMED_PID" && status=0 || status=$?
-done
-exit "$status"
+serve named "$NAMED_PID" "$DIR/named.log"

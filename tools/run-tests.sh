@@ -16,9 +16,9 @@
 #      own API server's floating-IP and port notifications merged with
 #      Nova's by `novahooks listen` (nova_tier/neutron, with the py311
 #      venv's pytest).
-# The pytest suites need BIND, PostgreSQL, RabbitMQ and Prometheus from Debian (installed
-# here with apt-get when missing) and fetch Nova 34's notification samples
-# from PyPI once (tests/listen).
+# The pytest suites need BIND, Knot, PowerDNS, PostgreSQL, RabbitMQ and
+# Prometheus from Debian (installed here with apt-get when missing) and
+# fetch Nova 34's notification samples from PyPI once (tests/listen).
 # Virtualenvs live in .venvs/ and are rebuilt only when the requirements,
 # constraints or setup.cfg change. Any failure fails the run.
 #
@@ -110,23 +110,35 @@ lint() {
 }
 
 system_packages() {
-    # BIND, PostgreSQL, RabbitMQ and Prometheus for the DNS, storage,
-    # listener and metrics tests (the tests start private servers on
-    # 127.0.0.1 themselves); logrotate and systemd-analyze check
-    # doc/service.
+    # BIND, Knot, PowerDNS, PostgreSQL, RabbitMQ and Prometheus for the
+    # DNS, storage, listener and metrics tests (the tests start private
+    # servers on 127.0.0.1 themselves); logrotate and systemd-analyze
+    # check doc/service.
     export PATH="$PATH:/usr/sbin:/sbin"
     if ! command -v named >/dev/null 2>&1 || ! command -v tsig-keygen >/dev/null 2>&1 \
+            || ! command -v knotd >/dev/null 2>&1 || ! command -v keymgr >/dev/null 2>&1 \
+            || ! command -v pdns_server >/dev/null 2>&1 || ! command -v pdnsutil >/dev/null 2>&1 \
+            || ! ls /usr/lib/*/pdns/libgsqlite3backend.so >/dev/null 2>&1 \
             || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
             || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ] \
             || ! command -v prometheus >/dev/null 2>&1 \
             || ! command -v logrotate >/dev/null 2>&1 \
             || ! command -v systemd-analyze >/dev/null 2>&1; then
-        log "installing BIND, PostgreSQL, RabbitMQ, Prometheus, logrotate and systemd's tools (apt-get)"
-        [ "$(id -u)" = 0 ] || { echo "need root (or named, postgresql, rabbitmq-server, prometheus, logrotate and systemd installed)" >&2; exit 1; }
+        log "installing BIND, Knot, PowerDNS, PostgreSQL, RabbitMQ, Prometheus, logrotate and systemd's tools (apt-get)"
+        [ "$(id -u)" = 0 ] || { echo "need root (or named, knot, pdns-server, postgresql, rabbitmq-server, prometheus, logrotate and systemd installed)" >&2; exit 1; }
+        # The packages must not start their system daemons (a PowerDNS or
+        # BIND on port 53): the tests run private servers. Debian asks
+        # policy-rc.d; one is put in place for the install if there is none.
+        local policy=/usr/sbin/policy-rc.d made_policy=
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=yes
+        fi
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            bind9 bind9-utils postgresql rabbitmq-server prometheus logrotate \
-            systemd >/dev/null
+            bind9 bind9-utils knot knot-dnsutils pdns-server pdns-backend-sqlite3 \
+            pdns-tools postgresql rabbitmq-server prometheus logrotate \
+            systemd >/dev/null || { [ -z "$made_policy" ] || rm -f "$policy"; exit 1; }
+        [ -z "$made_policy" ] || rm -f "$policy"
     fi
 }
 

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by tools/{bind,pg,prometheus,rabbitmq}-server.sh: their command
+# Sourced by tools/{bind,knot,pdns,pg,prometheus,rabbitmq}-server.sh: command
 # line, and stopping a server by its pid file.
 #
 #   server_args DEFAULT_PORT "$@"

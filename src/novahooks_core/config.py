@@ -217,6 +217,16 @@ def is_enabled(plugin: str) -> bool:
     return plugin in enabled
 
 
+def database_url_opt(holds: str, name: str) -> cfg.StrOpt:
+    """The ``database_url`` option of a plugin whose database ``holds``
+    what it says; empty means SQLite at ``<state_dir>/<name>.sqlite``.
+    Secret: its password is never shown."""
+    return cfg.StrOpt(
+        'database_url', default='', secret=True,
+        help='SQLAlchemy URL of %s; empty: SQLite at <state_dir>/%s.sqlite.'
+             % (holds, name))
+
+
 def register_plugin_opts(group: str,
                          opts: Sequence[cfg.Opt]) -> cfg.ConfigOpts:
     """Register a plugin's options in its group; returns the config."""

@@ -292,6 +292,29 @@ def engine(name: str, url: Optional[str] = None) -> Any:
         return created
 
 
+# Statements on the hot paths are built once, at module level, with bound
+# parameters (``sqlalchemy.bindparam``): most of a small write's cost is
+# otherwise SQLAlchemy building the statement. SQLAlchemy >= 1.4 caches
+# their compiled form; below it (Ussuri's 1.3) :func:`execute` compiles
+# each once per dialect.
+_LEGACY = tuple(int(x) for x in sqlalchemy.__version__.split('.')[:2]) < (
+    1, 4)
+_compiled: Dict[Tuple[int, str], Any] = {}
+
+
+def execute(conn: Any, statement: Any, params: Any = None) -> Any:
+    """Execute ``statement``, built once (never per call: it is cached by
+    identity on SQLAlchemy < 1.4), with ``params`` (a dict, or a list of
+    them)."""
+    if not _LEGACY:
+        return conn.execute(statement, params or {})
+    key = (id(statement), conn.dialect.name)
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = _compiled[key] = statement.compile(dialect=conn.dialect)
+    return conn.execute(compiled, params or {})
+
+
 def upgrade(engine: Any, scripts: str, version_table: str) -> None:
     """Migrate ``engine`` to the head of the Alembic ``scripts`` folder
     (a plugin's ``migrations``), recording it in ``version_table``; safe

@@ -13,6 +13,7 @@ from typing import (
     Dict,
     Generic,
     Hashable,
+    List,
     Mapping,
     Optional,
     Sequence,
@@ -21,7 +22,7 @@ from typing import (
     overload,
 )
 
-from novahooks_core import models, normalize
+from novahooks_core import config, models, normalize, redact
 from novahooks_core.models import HookPoint, Phase
 
 # Parameter order of each hooked function, ``self`` first. Later releases
@@ -192,6 +193,14 @@ class HookEvent:
     def call(self) -> BoundCall:
         """The raw arguments by name (they hold secrets: never log them)."""
         return bind(self.hook, self.args, self.kwargs)
+
+    @lazy
+    def secrets(self) -> List[str]:
+        """What no text about this call may show: its secret arguments'
+        values and the configured secret options' (listed once per call,
+        for all the plugins handling it)."""
+        return (redact.secret_values(self.call.values)
+                + redact.configured_secrets(config.current()))
 
     @lazy
     def nova_releases(self) -> Tuple[int, int]:
@@ -389,9 +398,3 @@ def normalized_event(hook: HookPoint, phase: Phase,
         block_devices=block_devices or (),
         block_devices_known=block_devices is not None, result=result)
     return event
-
-
-def make_event(hook: HookPoint, phase: Phase, args: Sequence[Any],
-               kwargs: Mapping[str, Any], result: Any = None) -> HookEvent:
-    """A :class:`HookEvent` for one side of a hooked call."""
-    return HookEvent(hook, phase, args, kwargs, result)

@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Dict, Optional
 
 from oslo_log import log as logging
 
-from novahooks_core import config, redact, timing
+from novahooks_core import config, timing
 from novahooks_core.event import HookEvent
 from novahooks_core.isolation import guarded
 from novahooks_core.models import HookPoint, Phase
@@ -151,5 +151,4 @@ class NovaHook:
             name, self.handle_pre if pre else self.handle_post, event,
             veto_allowed=pre and event.hook in VETOABLE,
             instance_uuid=lambda: event.instance_uuid,
-            secrets=lambda: redact.secret_values(event.call.values)
-            + redact.configured_secrets(config.current()))[0]
+            secrets=lambda: event.secrets)[0]

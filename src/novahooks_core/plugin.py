@@ -68,6 +68,12 @@ class Plugin:
         for ``novahooks db sync``."""
         return []
 
+    def settle(self, budget: float) -> List[str]:
+        """Finish the work left to background threads (``novahooks simulate
+        --live`` before it exits), within ``budget`` seconds; returns what
+        is still left, for the operator (it stays durably queued)."""
+        return []
+
     def scratch(self, conf: cfg.ConfigOpts, directory: str) -> List[str]:
         """Point this plugin at a throw-away ``directory`` for ``novahooks
         simulate`` (its options registered): nothing it does may reach the
@@ -99,8 +105,8 @@ def installed() -> List[str]:
 
 def enabled() -> List[str]:
     """The enabled plugins that have a descriptor (``novahooks.plugins``),
-    sorted: those whose ``schemas``, ``gauges``, ``prune`` and ``scratch``
-    exist."""
+    sorted: those whose ``schemas``, ``gauges``, ``prune``, ``scratch``
+    and ``settle`` exist."""
     found = installed()
     return [name for name in sorted(config.enabled_plugins())
             if name in found]

@@ -113,9 +113,24 @@ def _url_passwords(url: str) -> List[str]:
             if ':' in host.rpartition('@')[0]]
 
 
+#: Where :func:`configured_secrets` keeps its answer: in oslo.config's own
+#: value cache, which it empties whenever a value or an option changes.
+_CACHE_KEY = ('novahooks', 'configured secrets')
+
+
 def configured_secrets(conf: Any) -> List[str]:
     """The values of every ``secret`` option registered in ``conf``
     (passwords, keys; of a URL, its passwords), longest first."""
+    cache = getattr(conf, '_ConfigOpts__cache', None)
+    if not isinstance(cache, dict):
+        return _configured_secrets(conf)
+    found = cache.get(_CACHE_KEY)
+    if found is None:
+        found = cache[_CACHE_KEY] = _configured_secrets(conf)
+    return list(found)
+
+
+def _configured_secrets(conf: Any) -> List[str]:
     found: List[str] = []
 
     def collect(opts: Mapping[str, Any], read: Any) -> None:

@@ -4,6 +4,7 @@ import os
 from typing import Any, List, Optional, Tuple
 
 from oslo_config import cfg
+from oslo_utils import timeutils
 import sqlalchemy as sa
 
 from novahooks_core import config
@@ -51,7 +52,7 @@ class DnsPlugin(Plugin):
             counts = state.counts(conn, list(dns.zones))
             oldest = conn.execute(sa.func.min(
                 state.outbox.c.created_at).select()).scalar()
-        age = (state.now() - oldest).total_seconds() if oldest else 0.0
+        age = (timeutils.utcnow() - oldest).total_seconds() if oldest else 0.0
         return [
             Gauge('novahooks_dns_outbox_pending', 'DNS changes waiting to '
                   'be sent (held ones included).', counts['pending']),
@@ -74,6 +75,17 @@ class DnsPlugin(Plugin):
         # rewritten whole, once per change when sent inline.
         conf.set_override('send_budget_ms', 0.0, group='dns')
         return ['DNS to a hosts file there, sent in the background']
+
+    def settle(self, budget: float) -> List[str]:
+        """Send the outbox now (a slow server's answer may have left
+        changes to the background sender, which dies with the process)."""
+        dns = dns_service.service()
+        if dns.sender.flush(budget).done:
+            return []
+        with dns.engine.begin() as conn:
+            pending = state.counts(conn)['pending']
+        return ['%d DNS change(s) not sent yet: kept in the outbox for the '
+                'next novahooks process, or "novahooks dns flush"' % pending]
 
     def prune(self, before: Any) -> List[Tuple[str, int]]:
         """Instances deleted before ``before``."""

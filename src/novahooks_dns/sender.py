@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 import uuid
 
 from oslo_log import log as logging
+from oslo_utils import timeutils
 import sqlalchemy.exc
 
 from novahooks_core import redact
@@ -72,7 +73,7 @@ class Sender:
         """Due changes by zone, claimed for ``token``, and whether they are
         all that is pending. A zone whose oldest change is backing off or
         in another sender's hands sends nothing newer (order per zone)."""
-        now = state.now()
+        now = timeutils.utcnow()
         blocked = set()
         wanted: Dict[str, List[int]] = collections.OrderedDict()
         held: Dict[str, int] = collections.Counter()
@@ -132,7 +133,7 @@ class Sender:
         if force:
             with self.engine.begin() as conn:
                 conn.execute(state.outbox.update().values(
-                    next_attempt_at=state.now(), claimed_by=None,
+                    next_attempt_at=timeutils.utcnow(), claimed_by=None,
                     claimed_until=None))
         result = FlushResult()
         deadline = time.monotonic() + (budget if budget is not None

@@ -52,9 +52,7 @@ OPTS = [
     cfg.ListOpt('networks', default=[],
                 help='Network labels or IDs whose addresses get records; '
                      'empty: all.'),
-    cfg.StrOpt('database_url', default='', secret=True,
-               help='SQLAlchemy URL of the outbox and applied state; '
-                    'empty: SQLite at <state_dir>/dns.sqlite.'),
+    config.database_url_opt('the outbox and applied state', 'dns'),
     cfg.FloatOpt('send_budget_ms', default=200.0, min=0.0,
                  help='Longest a hook waits for the DNS server before '
                       'leaving the change to the background sender.'),
@@ -160,13 +158,12 @@ class DnsService:
             return 0, 0, ''
         instance = Instance(**op['instance'])
         uuid = str(instance.uuid)
-        tracked = state.is_tracked(conn, uuid)
-        state.lock_instance(conn, uuid)
+        row = state.lock_instance(conn, uuid)
         have = state.effective(conn, uuid)
         if kind == 'sync':
             given = _network(op['network'])
             assert given is not None
-            known = state.known_network(conn, uuid) if tracked else None
+            known = row.network_json if row is not None else None
             network = models.merge_network_info(
                 _network(json.loads(known)) if known else None, given)
             desired = desired_records(instance, network, self.settings)
@@ -186,12 +183,14 @@ class DnsService:
                     r, instance, self.settings))
             removed = sum(state.release_records(conn, uuid, stale))
             state.enqueue(conn, uuid, adds, ())
-            state.keep_network(conn, uuid, json.dumps(
-                models.to_primitive(network), sort_keys=True))
+            network_json = json.dumps(models.to_primitive(network),
+                                      sort_keys=True)
+            if network_json != known:
+                state.keep_network(conn, uuid, network_json)
             return len(adds), removed, ''
         if kind == 'remove':
             fallback = _network(op.get('fallback'))
-            if not tracked and fallback is not None:
+            if row is None and fallback is not None:
                 # No state kept here (lost, or kept by another host's
                 # database): delete what the info cache implies.
                 have = desired_records(instance, fallback, self.settings)

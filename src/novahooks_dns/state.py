@@ -14,6 +14,7 @@ database decide one after the other.
 """
 
 import datetime
+import functools
 from typing import (
     Any,
     Dict,
@@ -25,8 +26,10 @@ from typing import (
     Tuple,
 )
 
+from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from novahooks_core import db
 from novahooks_dns.records import Record
 
 metadata = sa.MetaData()
@@ -80,9 +83,6 @@ instances = sa.Table(
 )
 
 
-def now() -> datetime.datetime:
-    return datetime.datetime.utcnow()
-
 
 def record_of(row: Any) -> Record:
     return Record(row.zone, row.name, row.rtype, row.value, row.ttl)
@@ -92,50 +92,71 @@ def key_of(record: Any) -> Key:
     return (record.zone, record.name, record.rtype, record.value)
 
 
-def lock_instance(conn: Any, uuid: str) -> None:
-    """Take the instance's row lock for the rest of the transaction (its
-    row is made if missing). The first statement is a write, so SQLite's
-    write lock is held from here too."""
-    row = dict(uuid=uuid, created_at=now())
-    if conn.dialect.name == 'postgresql':
-        from sqlalchemy.dialects import postgresql
-        conn.execute(postgresql.insert(instances).values(
-            **row).on_conflict_do_nothing())
-    else:
-        conn.execute(instances.insert().prefix_with('OR IGNORE').values(
-            **row))
-    conn.execute(instances.update().where(instances.c.uuid == uuid).values(
-        uuid=uuid))
+# Statements of the hook path, built once (see db.execute).
+_p = sa.bindparam
+_MAKE_INSTANCE = instances.insert().prefix_with('OR IGNORE').values(
+    uuid=_p('v_uuid'), created_at=_p('v_created_at'))
+_INSTANCE = instances.select().where(instances.c.uuid == _p('k_uuid'))
+_LOCKED_INSTANCE = _INSTANCE.with_for_update()
+_KEEP_NETWORK = instances.update().where(
+    instances.c.uuid == _p('k_uuid')).values(network_json=_p('v_network'))
+_REMEMBER = instances.update().where(instances.c.uuid == _p('k_uuid')).values(
+    name=_p('v_name'), project_id=_p('v_project_id'),
+    created_at=_p('v_created_at'), deleted_at=None)
+_FORGET = instances.update().where(instances.c.uuid == _p('k_uuid')).values(
+    deleted_at=_p('v_deleted_at'))
+_APPLIED_OF = applied.select().where(applied.c.instance_uuid == _p('k_uuid'))
+_PENDING_OF = outbox.select().where(
+    outbox.c.instance_uuid == _p('k_uuid')).order_by(outbox.c.id)
+_APPLIED_TO_OTHERS = applied.select().where(
+    applied.c.name.in_(_p('k_names', expanding=True))
+    & (applied.c.instance_uuid != _p('k_uuid')))
+_PENDING_FOR_OTHERS = outbox.select().where(
+    outbox.c.name.in_(_p('k_names', expanding=True))
+    & (outbox.c.instance_uuid != _p('k_uuid'))).order_by(outbox.c.id)
+_QUEUE = outbox.insert()
 
 
-def known_network(conn: Any, uuid: str) -> Optional[str]:
-    """The network info (JSON) the instance's records were last decided
-    from, if any."""
-    row = conn.execute(instances.select().where(
-        instances.c.uuid == uuid)).first()
-    return row.network_json if row is not None else None
+@functools.lru_cache(maxsize=None)
+def _make_instance(dialect: str) -> Any:
+    if dialect != 'postgresql':
+        return _MAKE_INSTANCE
+    from sqlalchemy.dialects import postgresql
+    return postgresql.insert(instances).values(
+        uuid=_p('v_uuid'), created_at=_p('v_created_at')
+    ).on_conflict_do_nothing()
+
+
+def lock_instance(conn: Any, uuid: str) -> Optional[Any]:
+    """Take the instance's row lock for the rest of the transaction, its
+    row made if missing: the row it had, or ``None`` if it had none (this
+    database held no state for it). The first statement is a write, so
+    SQLite's write lock is held from here too."""
+    made = db.execute(conn, _make_instance(conn.dialect.name), {
+        'v_uuid': uuid, 'v_created_at': timeutils.utcnow()}).rowcount
+    if made:
+        return None
+    return db.execute(conn, _LOCKED_INSTANCE, {'k_uuid': uuid}).first()
 
 
 def keep_network(conn: Any, uuid: str, network_json: str) -> None:
     """Remember what the instance's records were decided from (its row
     exists: :func:`lock_instance`)."""
-    conn.execute(instances.update().where(instances.c.uuid == uuid).values(
-        network_json=network_json))
+    db.execute(conn, _KEEP_NETWORK, {'k_uuid': uuid,
+                                     'v_network': network_json})
 
 
 def is_tracked(conn: Any, uuid: str) -> bool:
     """Whether this database holds state for the instance (it was synced
     or remembered here)."""
-    return conn.execute(instances.select().where(
-        instances.c.uuid == uuid)).first() is not None
+    return db.execute(conn, _INSTANCE, {'k_uuid': uuid}).first() is not None
 
 
 def effective(conn: Any, instance_uuid: str) -> FrozenSet[Record]:
     """Applied records of an instance with its pending changes replayed."""
-    have = {record_of(r) for r in conn.execute(applied.select().where(
-        applied.c.instance_uuid == instance_uuid))}
-    for row in conn.execute(outbox.select().where(
-            outbox.c.instance_uuid == instance_uuid).order_by(outbox.c.id)):
+    params = {'k_uuid': instance_uuid}
+    have = {record_of(r) for r in db.execute(conn, _APPLIED_OF, params)}
+    for row in db.execute(conn, _PENDING_OF, params):
         (have.add if row.op == ADD else have.discard)(record_of(row))
     return frozenset(have)
 
@@ -147,16 +168,12 @@ def held_by_others(conn: Any, instance_uuid: str,
     wanted = {key_of(r): r for r in records}
     if not wanted:
         return frozenset()
-    names = sorted({key[1] for key in wanted})
+    params = {'k_names': sorted({key[1] for key in wanted}),
+              'k_uuid': instance_uuid}
     held: Dict[Tuple[str, Key], bool] = {}
-    for row in conn.execute(applied.select().where(
-            applied.c.name.in_(names)
-            & (applied.c.instance_uuid != instance_uuid))):
+    for row in db.execute(conn, _APPLIED_TO_OTHERS, params):
         held[(row.instance_uuid, key_of(row))] = True
-    for row in conn.execute(outbox.select().where(
-            outbox.c.name.in_(names)
-            & (outbox.c.instance_uuid != instance_uuid)).order_by(
-                outbox.c.id)):
+    for row in db.execute(conn, _PENDING_FOR_OTHERS, params):
         held[(row.instance_uuid, key_of(row))] = row.op == ADD
     taken = {key for (_, key), holds in held.items() if holds}
     return frozenset(r for key, r in wanted.items() if key in taken)
@@ -167,7 +184,7 @@ def enqueue(conn: Any, instance_uuid: str, adds: Iterable[Record],
             forgets: Iterable[Record] = ()) -> int:
     """Queue deletes and forgets, then adds, for an instance; returns how
     many."""
-    stamp = now()
+    stamp = timeutils.utcnow()
     rows = [dict(instance_uuid=instance_uuid, op=op, zone=r.zone,
                  name=r.name, rtype=r.rtype, value=r.value, ttl=r.ttl,
                  created_at=stamp, attempts=0, next_attempt_at=stamp)
@@ -176,7 +193,7 @@ def enqueue(conn: Any, instance_uuid: str, adds: Iterable[Record],
                                 (ADD, sorted(adds)))
             for r in records]
     if rows:
-        conn.execute(outbox.insert(), rows)
+        conn.execute(_QUEUE, rows)
     return len(rows)
 
 
@@ -195,7 +212,7 @@ def due(conn: Any, limit: int, at: Optional[datetime.datetime] = None
         ) -> List[Any]:
     """Pending changes whose next attempt is due, oldest first."""
     return list(conn.execute(outbox.select().where(
-        outbox.c.next_attempt_at <= (at or now())).order_by(
+        outbox.c.next_attempt_at <= (at or timeutils.utcnow())).order_by(
             outbox.c.id).limit(limit)))
 
 
@@ -256,7 +273,7 @@ def release(conn: Any, rows: Sequence[Any], token: str) -> None:
 def confirm(conn: Any, rows: Sequence[Any], token: str) -> None:
     """The server applied ``rows`` (forgets need no server): update
     applied state, drop them."""
-    stamp = now()
+    stamp = timeutils.utcnow()
     # The final state of each record of each instance, in order.
     final: Dict[Tuple[str, str, str, str, str], Any] = {}
     for row in rows:
@@ -283,7 +300,7 @@ def confirm(conn: Any, rows: Sequence[Any], token: str) -> None:
 def postpone(conn: Any, rows: Sequence[Any], error: str,
              initial: float, maximum: float) -> None:
     """Record a failed attempt; retry with exponential backoff."""
-    stamp = now()
+    stamp = timeutils.utcnow()
     for row in rows:
         attempts = row.attempts + 1
         delay = min(maximum, initial * (2 ** (attempts - 1)))
@@ -316,14 +333,14 @@ def owner_of_name(conn: Any, name: str) -> Optional[str]:
 def remember_instance(conn: Any, uuid: str, name: Optional[str],
                       project_id: Optional[str]) -> None:
     lock_instance(conn, uuid)
-    conn.execute(instances.update().where(instances.c.uuid == uuid).values(
-        name=name, project_id=project_id, created_at=now(),
-        deleted_at=None))
+    db.execute(conn, _REMEMBER, {'k_uuid': uuid, 'v_name': name,
+                                 'v_project_id': project_id,
+                                 'v_created_at': timeutils.utcnow()})
 
 
 def forget_instance(conn: Any, uuid: str) -> None:
-    conn.execute(instances.update().where(instances.c.uuid == uuid).values(
-        deleted_at=now()))
+    db.execute(conn, _FORGET, {'k_uuid': uuid,
+                               'v_deleted_at': timeutils.utcnow()})
 
 
 def held_by_zone(conn: Any, zones: Sequence[str]) -> Dict[str, int]:

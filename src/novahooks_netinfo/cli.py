@@ -4,6 +4,8 @@ import datetime
 import json
 from typing import Any, List, Tuple
 
+from oslo_utils import timeutils
+
 from novahooks_core import models, normalize
 from novahooks_core.cli import base
 from novahooks_netinfo import service as netinfo_service
@@ -73,7 +75,7 @@ def _since(text: str) -> datetime.datetime:
     """``--since``: hours ago, or an ISO time (UTC); else a usage error
     saying which forms are accepted."""
     try:
-        return store.now() - datetime.timedelta(hours=float(text))
+        return timeutils.utcnow() - datetime.timedelta(hours=float(text))
     except (ValueError, OverflowError):
         pass
     try:

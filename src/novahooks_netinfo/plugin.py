@@ -4,6 +4,7 @@ import datetime
 from typing import Any, List, Optional, Tuple
 
 from oslo_config import cfg
+from oslo_utils import timeutils
 
 from novahooks_core.plugin import CheckResult, Plugin
 from novahooks_netinfo import service as netinfo_service
@@ -30,7 +31,7 @@ class NetinfoPlugin(Plugin):
         from novahooks_core.metrics import Gauge
         netinfo = netinfo_service.service()
         netinfo.schema.ensure()
-        since = netinfo_service.store.now() - datetime.timedelta(hours=24)
+        since = timeutils.utcnow() - datetime.timedelta(hours=24)
         with netinfo.engine.begin() as conn:
             found = len(netinfo_service.store.anomalies(conn, since))
         return [Gauge('novahooks_netinfo_anomalies_24h', 'Network-info '

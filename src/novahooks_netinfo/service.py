@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_utils import timeutils
 from sqlalchemy import exc as sa_exc
 
 from novahooks_core import HookEvent, config, db, models
@@ -24,9 +25,7 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'migrations')
 
 OPTS = [
-    cfg.StrOpt('database_url', default='', secret=True,
-               help='SQLAlchemy URL of the history; empty: SQLite at '
-                    '<state_dir>/netinfo.sqlite.'),
+    config.database_url_opt('the history', 'netinfo'),
     cfg.StrOpt('jsonl_path', default='',
                help='Also write every change and anomaly as one JSON object '
                     'per line here (for log shippers); reopened when '
@@ -115,8 +114,7 @@ class NetinfoService:
             # Write first: the instance's row lock (and SQLite's write
             # lock) is held before reading, so two processes updating the
             # same instance decide one after the other.
-            conn.execute(store.states.update().where(
-                store.states.c.uuid == uuid).values(uuid=uuid))
+            store.lock_state(conn, uuid)
             row = store.state(conn, uuid)
             old = (_load(row.network_json) if row is not None else None)
             network = models.merge_network_info(old, given)
@@ -136,7 +134,7 @@ class NetinfoService:
             emptied = any(a.kind == 'cache_emptied' for a in odd)
             if emptied and row is not None and row.emptied_alerted:
                 odd = [a for a in odd if a.kind != 'cache_emptied']
-            stamp = store.now()
+            stamp = timeutils.utcnow()
             rows = ([dict(uuid=uuid, at=stamp, kind=c.kind, anomaly=False,
                           vif_id=c.vif_id, detail=c.detail[:500])
                      for c in found]
@@ -157,8 +155,7 @@ class NetinfoService:
                 conn.execute(store.states.insert().values(uuid=uuid,
                                                           **values))
             else:
-                conn.execute(store.states.update().where(
-                    store.states.c.uuid == uuid).values(**values))
+                store.update_state(conn, uuid, **values)
         # Told once committed (in a unit of work: when it commits).
         if not db.after_commit(self.engine, object(), lambda: self._tell(
                 uuid, stamp, found, odd)):

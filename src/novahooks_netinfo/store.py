@@ -2,10 +2,13 @@
 anomalies (SQLAlchemy; SQLite by default, any URL for a shared history)."""
 
 import datetime
+import functools
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
+
+from novahooks_core import db
 
 metadata = sa.MetaData()
 
@@ -40,32 +43,59 @@ events = sa.Table(
 )
 
 
-def now() -> datetime.datetime:
-    return datetime.datetime.utcnow()
+
+# Statements of the hook path, built once (see db.execute).
+_p = sa.bindparam
+_STATE = states.select().where(states.c.uuid == _p('k_uuid'))
+#: A write first: the instance's row lock (and SQLite's write lock).
+_LOCK_STATE = states.update().where(states.c.uuid == _p('k_uuid')).values(
+    uuid=_p('v_uuid'))
+_DROP_ADDRESSES = addresses.delete().where(addresses.c.uuid == _p('k_uuid'))
+_ADD_ADDRESSES = addresses.insert()
+_HOLDERS = addresses.select().where(
+    (addresses.c.address == _p('k_address'))
+    & (addresses.c.network_id == _p('k_network'))
+    & (addresses.c.uuid != _p('k_uuid')))
+
+
+@functools.lru_cache(maxsize=None)
+def _update_state(columns: Tuple[str, ...]) -> Any:
+    return states.update().where(states.c.uuid == _p('k_uuid')).values(
+        {name: _p('v_' + name) for name in columns})
 
 
 def replace_addresses(conn: Any, uuid: str,
                       pairs: Sequence[Tuple[str, str]]) -> List[str]:
     """Store an instance's (network, fixed IP) pairs; returns the other
     instances already holding one of them."""
-    conn.execute(addresses.delete().where(addresses.c.uuid == uuid))
+    db.execute(conn, _DROP_ADDRESSES, {'k_uuid': uuid})
     if not pairs:
         return []
-    conn.execute(addresses.insert(), [
+    db.execute(conn, _ADD_ADDRESSES, [
         dict(uuid=uuid, network_id=network, address=address)
         for network, address in pairs])
     others = set()
     for network, address in pairs:
-        for row in conn.execute(addresses.select().where(
-                (addresses.c.address == address)
-                & (addresses.c.network_id == network)
-                & (addresses.c.uuid != uuid))):
+        for row in db.execute(conn, _HOLDERS, {
+                'k_address': address, 'k_network': network, 'k_uuid': uuid}):
             others.add('%s (%s on %s)' % (row.uuid, address, network))
     return sorted(others)
 
 
 def state(conn: Any, uuid: str) -> Optional[Any]:
-    return conn.execute(states.select().where(states.c.uuid == uuid)).first()
+    return db.execute(conn, _STATE, {'k_uuid': uuid}).first()
+
+
+def lock_state(conn: Any, uuid: str) -> None:
+    """Take the instance's row lock (if it has a row) and SQLite's write
+    lock for the rest of the transaction."""
+    db.execute(conn, _LOCK_STATE, {'k_uuid': uuid, 'v_uuid': uuid})
+
+
+def update_state(conn: Any, uuid: str, **values: Any) -> None:
+    params = {'v_' + name: value for name, value in values.items()}
+    params['k_uuid'] = uuid
+    db.execute(conn, _update_state(tuple(sorted(values))), params)
 
 
 def history(conn: Any, uuid: str) -> List[Any]:

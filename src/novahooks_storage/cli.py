@@ -4,6 +4,8 @@ import collections
 import datetime
 from typing import Any, List, Tuple
 
+from oslo_utils import timeutils
+
 from novahooks_core.cli import base
 from novahooks_storage import ledger
 from novahooks_storage import service as storage_service
@@ -35,7 +37,7 @@ class Retained(base.Lister):
     def take_action(self, parsed_args: Any) -> Rows:
         before = None
         if parsed_args.older_than is not None:
-            before = ledger.now() - datetime.timedelta(
+            before = timeutils.utcnow() - datetime.timedelta(
                 days=parsed_args.older_than)
         with _ledger().begin() as conn:
             rows = ledger.retained(conn, before, parsed_args.project)

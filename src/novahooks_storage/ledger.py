@@ -9,8 +9,10 @@ import datetime
 import functools
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
+from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from novahooks_core import db
 from novahooks_core.models import BlockDevice
 
 metadata = sa.MetaData()
@@ -74,27 +76,9 @@ MAPPING_FIELDS = ('source_type', 'destination_type', 'boot_index',
                   'tag')
 
 
-def now() -> datetime.datetime:
-    return datetime.datetime.utcnow()
 
-
-# Statements on the hot paths are built once, with bound parameters: most
-# of a ledger write's cost is otherwise SQLAlchemy building statements.
-# SQLAlchemy < 1.4 (Ussuri's 1.3) has no compiled-statement cache, so
-# there they are also compiled once per dialect.
+# Statements on the hot paths are built once (see db.execute).
 _p = sa.bindparam
-_LEGACY = tuple(int(x) for x in sa.__version__.split('.')[:2]) < (1, 4)
-_compiled: Dict[Tuple[int, str], Any] = {}
-
-
-def _execute(conn: Any, statement: Any, params: Any) -> Any:
-    if not _LEGACY:
-        return conn.execute(statement, params)
-    key = (id(statement), conn.dialect.name)
-    compiled = _compiled.get(key)
-    if compiled is None:
-        compiled = _compiled[key] = statement.compile(dialect=conn.dialect)
-    return conn.execute(compiled, params)
 
 
 @functools.lru_cache(maxsize=None)
@@ -125,7 +109,7 @@ _INSERT_MAPPINGS = mappings.insert()
 def _upsert_instance(conn: Any, uuid: str, **values: Any) -> None:
     params = {'v_' + name: value for name, value in values.items()}
     params['k_uuid'] = uuid
-    updated = _execute(conn, _update_instance(tuple(sorted(values))),
+    updated = db.execute(conn, _update_instance(tuple(sorted(values))),
                        params).rowcount
     if not updated:
         values.setdefault('state', 'requested')
@@ -136,19 +120,20 @@ def replace_mappings(conn: Any, uuid: str, phase: str,
                      devices: Sequence[BlockDevice]) -> None:
     """The mappings of one instance and phase, replaced whole (a repeated
     hook call for the same instance and phase writes the same rows)."""
-    stamp = now()
-    _execute(conn, _DELETE_MAPPINGS, {'k_uuid': uuid, 'k_phase': phase})
+    stamp = timeutils.utcnow()
+    db.execute(conn, _DELETE_MAPPINGS, {'k_uuid': uuid, 'k_phase': phase})
     rows = [dict({f: getattr(d, f) for f in MAPPING_FIELDS},
                  instance_uuid=uuid, phase=phase, position=i,
                  bdm_uuid=d.uuid, recorded_at=stamp)
             for i, d in enumerate(devices)]
     if rows:
-        _execute(conn, _INSERT_MAPPINGS, rows)
+        db.execute(conn, _INSERT_MAPPINGS, rows)
 
 
 def record_requested(conn: Any, uuid: str, project_id: Optional[str],
                      devices: Sequence[BlockDevice]) -> None:
-    _upsert_instance(conn, uuid, project_id=project_id, requested_at=now())
+    _upsert_instance(conn, uuid, project_id=project_id,
+                     requested_at=timeutils.utcnow())
     replace_mappings(conn, uuid, 'requested', devices)
 
 
@@ -157,7 +142,7 @@ def record_built(conn: Any, uuid: str, project_id: Optional[str],
                  devices: Optional[Sequence[BlockDevice]]) -> None:
     """The instance is up on ``host`` with ``devices`` (``None``: not
     told, the mappings already recorded stay)."""
-    stamp = now()
+    stamp = timeutils.utcnow()
     _upsert_instance(conn, uuid, project_id=project_id, host=host,
                      state='built', built_at=stamp)
     if devices is None:
@@ -176,7 +161,7 @@ def _upsert_volume(conn: Any, device: BlockDevice, uuid: str,
                   delete_on_termination=device.delete_on_termination)
     params = {'v_' + name: value for name, value in values.items()}
     params.update(k_volume=device.volume_id, k_uuid=uuid)
-    if not _execute(conn, _UPDATE_VOLUME, params).rowcount:
+    if not db.execute(conn, _UPDATE_VOLUME, params).rowcount:
         conn.execute(volumes.insert().values(
             volume_id=device.volume_id, instance_uuid=uuid, fate='attached',
             attached_at=stamp, **values))
@@ -191,7 +176,7 @@ def record_deleting(conn: Any, uuid: str, project_id: Optional[str],
     if devices is None:
         return
     replace_mappings(conn, uuid, 'at_delete', devices)
-    stamp = now()
+    stamp = timeutils.utcnow()
     for device in devices:
         if device.volume_id and device.destination_type == 'volume':
             _upsert_volume(conn, device, uuid, project_id, stamp)
@@ -202,12 +187,12 @@ def record_deleted(conn: Any, uuid: str, project_id: Optional[str]) -> int:
     (``delete_on_termination``) or retained. The mappings were recorded
     by :func:`record_deleting` in ``pre``. Returns how many volumes got
     their fate."""
-    stamp = now()
+    stamp = timeutils.utcnow()
     _upsert_instance(conn, uuid, project_id=project_id, state='deleted',
                      deleted_at=stamp)
     params = {'k_uuid': uuid, 'v_at': stamp}
-    deleted = _execute(conn, _DELETED_WITH_INSTANCE, params).rowcount
-    kept = _execute(conn, _RETAINED, params).rowcount
+    deleted = db.execute(conn, _DELETED_WITH_INSTANCE, params).rowcount
+    kept = db.execute(conn, _RETAINED, params).rowcount
     return int(deleted + kept)
 
 

@@ -18,10 +18,8 @@ from novahooks_storage import ledger, migrate, policy
 LOG = logging.getLogger(__name__)
 
 OPTS = [
-    cfg.StrOpt('database_url', default='', secret=True,
-               help='SQLAlchemy URL of the ledger (e.g. PostgreSQL shared '
-                    'by many hosts); empty: SQLite at '
-                    '<state_dir>/storage.sqlite.'),
+    config.database_url_opt('the ledger (e.g. PostgreSQL shared by many '
+                            'hosts)', 'storage'),
     cfg.IntOpt('write_attempts', default=3, min=1,
                help='Tries of a ledger write, within [DEFAULT] '
                     'write_budget_ms, before it is spooled to '

@@ -1,7 +1,11 @@
-"""A real BIND 9 for the DNS plugin's tests (tools/bind-server.sh).
+"""Real DNS servers for the DNS plugin's tests: BIND 9, Knot and PowerDNS
+(tools/bind-server.sh, tools/knot-server.sh, tools/pdns-server.sh).
 
-``bind`` (session): named on 127.0.0.1 on a free port in a private
-directory, with the zones of tools/bind-server.sh and a TSIG key.
+``bind``, ``knot``, ``pdns`` (session): the server on 127.0.0.1 on a free
+port in a private directory, with the same zones and TSIG key.
+``dns_server``: each of the three in turn (the backend's suites).
+``rfc2136_server``: the server ``rfc2136_conf`` points at (``bind``; a
+module running on every server overrides it with ``dns_server``).
 ``rfc2136_conf``: the novahooks configuration pointing at it.
 ``clean_zones`` (autouse): every test starts with no A/AAAA/PTR records.
 """
@@ -13,7 +17,7 @@ import pathlib
 import re
 import socket
 import sys
-from typing import Dict, Iterator, List, Optional, Set
+from typing import Dict, Iterator, List, Optional, Set, Type
 
 import dns.flags
 import dns.message
@@ -31,7 +35,6 @@ from novahooks_dns import service as dns_service
 from novahooks_dns.backends.rfc2136 import Rfc2136Backend
 from tests.servers import HOST, ROOT, ScriptServer
 
-SCRIPT = ROOT / 'tools' / 'bind-server.sh'
 FORWARD_ZONE = 'cloud.internal.'
 V4_ZONE = '0.0.10.in-addr.arpa.'
 FLOATING_ZONE = '4.24.172.in-addr.arpa.'
@@ -39,9 +42,19 @@ V6_ZONE = '0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa.'
 REFUSED_ZONE = 'refused.internal.'
 REVERSE_ZONES = (V4_ZONE, FLOATING_ZONE, V6_ZONE)
 ZONES = (FORWARD_ZONE,) + REVERSE_ZONES
-_UPDATE_LINE = re.compile(
-    r": update '[^']*' (approved|denied)$"
-    r"|: update failed: .*not authoritative for update zone")
+#: Per server, the log lines of one update message processed (allowed,
+#: denied or not authoritative), and of one failing its signature check.
+_UPDATE_LINES = {
+    'bind': (re.compile(
+        r": update '[^']*' (approved|denied)$"
+        r"|: update failed: .*not authoritative for update zone"), None),
+    'knot': (re.compile(r'ACL, (allowed|denied), action update'),
+             re.compile(r"TSIG, key '[^']*', verification failed")),
+    'pdns': (re.compile(r'UPDATE \(\d+\) from .*: Processing started\.'),
+             None),
+}
+#: The servers every backend test runs against.
+SERVERS = ('bind', 'knot', 'pdns')
 _TYPES = ('A', 'AAAA', 'PTR')
 
 
@@ -61,12 +74,25 @@ def free_port() -> int:
     raise RuntimeError('no free port')
 
 
-class BindServer(ScriptServer):
-    """named run by tools/bind-server.sh in ``directory``."""
+class DnsServer(ScriptServer):
+    """A DNS server run by tools/KIND-server.sh in ``directory``."""
 
-    script = SCRIPT
+    kind = 'bind'
+    script = ROOT / 'tools' / 'bind-server.sh'
     logs = ('script.log', 'named.log')
     stop_timeout = 30.0
+    #: What the backend reports of this server's answer to an update
+    #: signed with a wrong secret, with an unknown key, not signed, and
+    #: to a zone that refuses the key's updates (each server its own way).
+    reports = {'wrong secret': 'BADSIG', 'unknown key': 'BADKEY',
+               'unsigned': 'server answered REFUSED',
+               'refused zone': 'server answered REFUSED: ',
+               'wrong secret, transfer': 'BADSIG'}
+
+    @property
+    def update_log(self) -> pathlib.Path:
+        return pathlib.Path(self.info.get(
+            'update_log', self.directory / 'update.log'))
 
     @property
     def key_name(self) -> str:
@@ -169,20 +195,53 @@ class BindServer(ScriptServer):
             assert response.rcode() == dns.rcode.NOERROR, response
 
     def update_count(self) -> int:
-        """Dynamic update messages BIND has processed (approved, denied or
-        not authoritative), from the update log; signature failures are
-        not counted."""
-        path = self.directory / 'update.log'
+        """Dynamic update messages the server has processed (allowed,
+        denied or not authoritative), from its log; signature failures
+        are not counted."""
+        path = self.update_log
         if not path.exists():
             return 0
-        return sum(1 for line in path.read_text().splitlines()
-                   if _UPDATE_LINE.search(line))
+        processed, failed = _UPDATE_LINES[self.kind]
+        lines = path.read_text(errors='replace').splitlines()
+        return (sum(1 for line in lines if processed.search(line))
+                - sum(1 for line in lines if failed and failed.search(line)))
 
 
-@pytest.fixture(scope='session')
-def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BindServer]:
-    """named on a free port, for the whole session."""
-    server = BindServer(tmp_path_factory.mktemp('bind'), free_port())
+class BindServer(DnsServer):
+    """named run by tools/bind-server.sh."""
+
+
+class KnotServer(DnsServer):
+    """knotd run by tools/knot-server.sh."""
+
+    kind = 'knot'
+    script = ROOT / 'tools' / 'knot-server.sh'
+    logs = ('script.log', 'knot.log')
+    # Knot answers NOTAUTH, with TSIG error BADKEY for a key the zone's
+    # ACL does not allow.
+    reports = {'wrong secret': 'BADSIG', 'unknown key': 'BADKEY',
+               'unsigned': 'server answered NOTAUTH',
+               'refused zone': 'BADKEY', 'wrong secret, transfer': 'BADSIG'}
+
+
+class PdnsServer(DnsServer):
+    """pdns_server run by tools/pdns-server.sh."""
+
+    kind = 'pdns'
+    script = ROOT / 'tools' / 'pdns-server.sh'
+    logs = ('script.log', 'pdns.log')
+    # PowerDNS answers a key it cannot verify with an unsigned REFUSED
+    # (an unsigned NOTAUTH to a transfer).
+    reports = {'wrong secret': 'server answered REFUSED without signing',
+               'unknown key': 'server answered REFUSED without signing',
+               'unsigned': 'server answered REFUSED',
+               'refused zone': 'server answered REFUSED: ',
+               'wrong secret, transfer': 'server answered NOTAUTH'}
+
+
+def _serve(kind: Type[DnsServer], tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[DnsServer]:
+    server = kind(tmp_path_factory.mktemp(kind.kind), free_port())
     server.start()
     try:
         yield server
@@ -190,17 +249,49 @@ def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BindServer]:
         server.stop()
 
 
+@pytest.fixture(scope='session')
+def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    """named on a free port, for the whole session."""
+    yield from _serve(BindServer, tmp_path_factory)
+
+
+@pytest.fixture(scope='session')
+def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    """knotd on a free port, for the whole session."""
+    yield from _serve(KnotServer, tmp_path_factory)
+
+
+@pytest.fixture(scope='session')
+def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    """pdns_server on a free port, for the whole session."""
+    yield from _serve(PdnsServer, tmp_path_factory)
+
+
+@pytest.fixture(params=SERVERS)
+def dns_server(request: pytest.FixtureRequest) -> DnsServer:
+    """Each DNS server in turn."""
+    server: DnsServer = request.getfixturevalue(request.param)
+    return server
+
+
+@pytest.fixture
+def rfc2136_server(bind: DnsServer) -> DnsServer:
+    """The server ``rfc2136_conf`` points at."""
+    return bind
+
+
 @pytest.fixture(autouse=True)
 def clean_zones(request: pytest.FixtureRequest) -> None:
     """Each test starts with a running server and empty zones."""
-    if 'bind' not in request.fixturenames:
-        return
-    server: BindServer = request.getfixturevalue('bind')
-    server.start()
-    server.clear()
+    for name in ('dns_server', 'bind'):
+        if name in request.fixturenames:
+            server: DnsServer = request.getfixturevalue(name)
+            server.start()
+            server.clear()
+            return
 
 
-def write_conf(path: pathlib.Path, bind: BindServer, state: pathlib.Path,
+def write_conf(path: pathlib.Path, bind: DnsServer, state: pathlib.Path,
                secret: Optional[str] = None) -> cfg.ConfigOpts:
     path.write_text(
         '[DEFAULT]\n'
@@ -236,12 +327,14 @@ def write_conf(path: pathlib.Path, bind: BindServer, state: pathlib.Path,
 
 
 @pytest.fixture
-def rfc2136_conf(bind: BindServer, tmp_path: pathlib.Path) -> cfg.ConfigOpts:
+def rfc2136_conf(rfc2136_server: DnsServer,
+                 tmp_path: pathlib.Path) -> cfg.ConfigOpts:
     """The novahooks configuration (dns plugin, rfc2136 backend) for
-    ``bind``, written where $NOVAHOOKS_CONFIG points, and loaded."""
+    ``rfc2136_server``, written where $NOVAHOOKS_CONFIG points, and
+    loaded."""
     path = pathlib.Path(os.environ.get(config.CONFIG_ENV)
                         or tmp_path / 'novahooks.conf')
-    return write_conf(path, bind, tmp_path / 'state')
+    return write_conf(path, rfc2136_server, tmp_path / 'state')
 
 
 @pytest.fixture(autouse=True)

@@ -59,6 +59,34 @@ def test_simulate_touches_nothing_configured_unless_live(
     assert (tmp_path / 'netinfo.jsonl').exists()
 
 
+def test_simulate_live_sends_what_it_left_to_the_background_or_says_so(
+        tmp_path: pathlib.Path, bind: BindServer) -> None:
+    """Every change left to the background sender (as a slow answer from
+    Knot leaves it) is sent before ``--live`` exits; one the server cannot
+    take stays queued, and simulate says so."""
+    conf, state = configured(tmp_path, bind, '[dns]\nsend_budget_ms = 0\n'
+                             'retry_initial_seconds = 0.01\n')
+
+    def pending() -> str:
+        return subprocess.run(
+            [sys.executable, '-m', 'novahooks_core.cli.app', '--config-file',
+             str(conf), 'dns', 'pending', '-f', 'value'],
+            capture_output=True, text=True, timeout=120).stdout
+
+    code, _, err = simulate(conf, '--count', '3', '--live')
+    assert code == 0, err
+    assert 'not sent yet' not in err
+    assert pending().strip() == ''
+    bind.stop()
+    try:
+        code, _, err = simulate(conf, '--count', '1', '--live',
+                                '--plugins', 'dns')
+    finally:
+        bind.start()
+    assert 'DNS change(s) not sent yet: kept in the outbox' in err, err
+    assert pending().strip() != ''
+
+
 def test_simulate_output_stays_bounded_and_details_are_in_json(
         tmp_path: pathlib.Path, bind: BindServer) -> None:
     conf, _ = configured(tmp_path, bind)

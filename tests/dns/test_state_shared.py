@@ -15,6 +15,7 @@ import sys
 import textwrap
 from typing import Any, Dict, List, Tuple
 
+from oslo_utils import timeutils
 import pytest
 import sqlalchemy as sa
 
@@ -292,7 +293,7 @@ def test_pg_reset_empties_the_database(
     assert set(state.metadata.tables) <= set(postgres.table_names())
     with engine.begin() as conn:  # an idle connection left open
         conn.execute(state.instances.insert().values(
-            uuid='x', created_at=state.now()))
+            uuid='x', created_at=timeutils.utcnow()))
     idle = engine.connect()
     try:
         postgres.reset()

@@ -44,6 +44,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import alembic
+from oslo_utils import timeutils
 import sqlalchemy as sa
 
 from novahooks_core import config, db, dispatch, normalize, timing
@@ -281,7 +282,7 @@ def _mark_deleted(conn: Any, item: Item, stamp: Any) -> None:
 
 
 def _raw_delete(conn: Any, item: Item) -> None:
-    stamp = ledger.now()
+    stamp = timeutils.utcnow()
     conn.execute(ledger.mappings.insert(),
                  dict(item.mapping_row, recorded_at=stamp))
     _mark_deleted(conn, item, stamp)
@@ -304,9 +305,10 @@ def run_raw_split(engine: Any, items: List[Item]) -> float:
     for item in items:
         with engine.begin() as conn:
             conn.execute(mappings.insert(),
-                         dict(item.mapping_row, recorded_at=ledger.now()))
+                         dict(item.mapping_row,
+                              recorded_at=timeutils.utcnow()))
         with engine.begin() as conn:
-            _mark_deleted(conn, item, ledger.now())
+            _mark_deleted(conn, item, timeutils.utcnow())
     return time.perf_counter() - start
 
 
@@ -328,7 +330,7 @@ def run_raw_batched(engine: Any, items: List[Item]) -> float:
     instances, mappings, volumes = (ledger.instances, ledger.mappings,
                                     ledger.volumes)
     start = time.perf_counter()
-    stamp = ledger.now()
+    stamp = timeutils.utcnow()
     with engine.begin() as conn:
         conn.execute(mappings.insert(),
                      [dict(i.mapping_row, recorded_at=stamp) for i in items])

@@ -215,6 +215,8 @@ def use_scratch(directory: str) -> List[str]:
 
 #: Instances from which simulate shows its progress (on a terminal).
 PROGRESS_FROM = 50
+#: How long ``simulate --live`` waits for plugins' background work.
+SETTLE_SECONDS = 10.0
 
 
 class Simulate(base.Lister):
@@ -266,6 +268,11 @@ class Simulate(base.Lister):
             run_lifecycle(runner, release=parsed_args.release,
                           count=parsed_args.count,
                           progress=self._progress(parsed_args.count))
+            if scratch is None:
+                for name in plugin.enabled():
+                    for note in plugin.load(name).settle(SETTLE_SECONDS):
+                        self.app.stderr.write('novahooks simulate: %s\n'
+                                              % note)
         finally:
             if scratch is not None:
                 # (Loaded only by plugins with a database: an extra.)

@@ -41,6 +41,7 @@ from typing import (
     Tuple,
 )
 
+from oslo_utils import timeutils
 import sqlalchemy as sa
 
 from novahooks_core import db
@@ -170,9 +171,6 @@ def verdict(mark: Optional[Mark], note: Notification,
     return Verdict.RUN
 
 
-def now() -> datetime.datetime:
-    return datetime.datetime.utcnow()
-
 
 class Held:
     """An instance's marks, read and written under its lock."""
@@ -190,7 +188,8 @@ class Held:
     def tombstone(self) -> None:
         """Every plugin applied the instance's deletion."""
         self.conn.execute(instances.update().where(
-            instances.c.uuid == self.uuid).values(deleted_at=now()))
+            instances.c.uuid == self.uuid).values(
+                deleted_at=timeutils.utcnow()))
         self.deleted = True
 
     def applied(self, plugins: Sequence[str], note: Notification) -> None:
@@ -198,7 +197,7 @@ class Held:
         statement for the marks there were, one for the new ones)."""
         if not plugins:
             return
-        stamp = now()
+        stamp = timeutils.utcnow()
         deleted_at = stamp if note.deletes else None
         values: Dict[str, Any] = dict(
             updated_at=note.updated_at, sent_at=note.sent_at,
@@ -274,7 +273,7 @@ class HeldFact:
         self.conn.execute(facts.update().where(
             (facts.c.kind == self.kind) & (facts.c.id == self.id)).values(
             **{name: getattr(fact, name) for name in _FACT_FIELDS[2:]},
-            refresh=','.join(self.refresh), applied_at=now()))
+            refresh=','.join(self.refresh), applied_at=timeutils.utcnow()))
         self.known = fact
 
 
@@ -312,7 +311,8 @@ class Guard:
         with db.begin(self.engine) as conn:
             deleted = _locked_row(
                 conn, instances, instances.c.uuid == uuid,
-                dict(uuid=uuid, created_at=now())).deleted_at is not None
+                dict(uuid=uuid, created_at=timeutils.utcnow())
+            ).deleted_at is not None
             found = {row.plugin: Mark(row.updated_at, row.sent_at,
                                       row.message_id or '', row.deleted_at)
                      for row in conn.execute(marks.select().where(
@@ -346,7 +346,7 @@ class Guard:
             return
         from sqlalchemy.dialects import postgresql
         self.ensure_schema()
-        stamp = now()
+        stamp = timeutils.utcnow()
         with db.begin(self.engine) as conn:
             conn.execute(postgresql.insert(instances).values([
                 dict(uuid=uuid, created_at=stamp) for uuid in wanted
@@ -379,7 +379,7 @@ class Guard:
         (and deleted floating IPs and ports); returns how many instances
         went."""
         self.ensure_schema()
-        before = now() - self.tombstone
+        before = timeutils.utcnow() - self.tombstone
         with self.engine.begin() as conn:
             gone = sorted({row.uuid for row in conn.execute(
                 instances.select().where(instances.c.deleted_at < before))})

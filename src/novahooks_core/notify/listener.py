@@ -102,11 +102,10 @@ OPTS = [
                  help='Seconds before a failed message is tried again '
                       '(times the attempt number); it waits in '
                       '<state_dir>/listen-retry.jsonl meanwhile.'),
-    cfg.StrOpt('database_url', default='', secret=True,
-               help='SQLAlchemy URL of the order guard (each instance\'s '
-                    'newest notification applied, per plugin, and its '
-                    'tombstone); every listener of a pool must share it. '
-                    'Empty: SQLite at <state_dir>/listen.sqlite.'),
+    config.database_url_opt(
+        "the order guard (each instance's newest notification applied, per "
+        "plugin, and its tombstone), which every listener of a pool must "
+        "share", 'listen'),
     cfg.FloatOpt('tombstone_days', default=7.0, min=0,
                  help='How long a deleted instance is remembered, so that '
                       'a late notification about it is ignored.'),

@@ -7,8 +7,9 @@ cache heal with nothing changed, then delete (its deallocation passes an
 empty ``NetworkInfo`` as the fourth positional argument).
 """
 
-import datetime
 from typing import Any, Callable, List, Optional
+
+from oslo_utils import timeutils
 
 from novahooks_core.runner import NovaRunner
 from novahooks_core.testing import factories, fakes
@@ -60,7 +61,7 @@ def run_lifecycle(runner: NovaRunner, release: int = 21, count: int = 1,
                         **net_kwargs)
             instance.vm_state = ('active' if build_result == 'active'
                                  else 'error')
-            instance.launched_at = datetime.datetime.utcnow()
+            instance.launched_at = timeutils.utcnow()
             return build_result
 
         build_args, _ = factories.build_instance_args(inst, release, bdms)
@@ -90,7 +91,7 @@ def delete_instance(runner: NovaRunner, inst: Any, release: int = 21,
                     **net_kwargs)
         instance.vm_state, instance.task_state = 'deleted', None
         instance.deleted = True
-        instance.terminated_at = datetime.datetime.utcnow()
+        instance.terminated_at = timeutils.utcnow()
 
     inst.task_state = 'deleting'
     delete_args, _ = factories.delete_instance_args(inst, release, bdms)

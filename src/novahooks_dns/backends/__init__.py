@@ -3,7 +3,7 @@
 
 import abc
 import dataclasses
-from typing import FrozenSet, List, Sequence
+from typing import FrozenSet, List, Sequence, Tuple
 
 from oslo_config import cfg
 
@@ -19,6 +19,20 @@ class Change:
 
     op: str          # 'add' or 'delete'
     record: Record
+
+
+def net_changes(changes: Sequence[Change]) -> List[Change]:
+    """The changes with only the last one of each record kept, in order:
+    the same end state, since adding and deleting one record are set
+    operations. Servers need not apply an add and a delete of one record
+    in one message in order (PowerDNS 4.7 does not)."""
+    def key(change: Change) -> Tuple[str, str, str]:
+        record = change.record  # a delete removes the value whatever TTL
+        return record.name, record.rtype, record.value
+
+    last = {key(change): index for index, change in enumerate(changes)}
+    return [change for index, change in enumerate(changes)
+            if last[key(change)] == index]
 
 
 class BackendError(Exception):

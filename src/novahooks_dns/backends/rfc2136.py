@@ -35,7 +35,12 @@ import dns.update
 from oslo_config import cfg
 
 from novahooks_core.plugin import CheckResult
-from novahooks_dns.backends import BackendError, Change, DnsBackend
+from novahooks_dns.backends import (
+    BackendError,
+    Change,
+    DnsBackend,
+    net_changes,
+)
 from novahooks_dns.records import Record, absolute
 
 GROUP = 'dns_rfc2136'
@@ -85,6 +90,37 @@ OPTS = [
 ]
 
 _Keyring = Optional[Tuple[Dict[dns.name.Name, Any], dns.name.Name, str]]
+
+
+class UnsignedAnswer(dns.exception.DNSException):
+    """A signed request got an unsigned answer (PowerDNS and Knot leave
+    many error answers unsigned): only its rcode is read, and nothing in
+    it is trusted, not even a NOERROR."""
+
+    def __init__(self, rcode: Any) -> None:
+        super().__init__('unsigned answer %s' % dns.rcode.to_text(rcode))
+        self.rcode = rcode
+
+
+#: What an answer to a signed request most likely means, by rcode.
+_CAUSES = {
+    'REFUSED': 'the key may be unknown to the server, its secret or '
+               'algorithm wrong, or the key not allowed for this zone',
+    'NOTAUTH': 'the zone may not be served there, or the key be unknown '
+               'to the server, its secret or algorithm wrong, or the key '
+               'not allowed for this zone',
+    'NOTZONE': 'a record is outside the zone',
+}
+
+
+def answered(rcode: Any, signed: bool = True) -> str:
+    """How to report an error rcode, with its likely causes; ``signed``:
+    whether the answer carried a valid signature."""
+    text = dns.rcode.to_text(rcode)
+    cause = _CAUSES.get(text)
+    return 'server answered %s%s%s' % (
+        text, '' if signed else ' without signing it (only its rcode is '
+        'read)', ': %s' % cause if cause else '')
 
 
 class Rfc2136Backend(DnsBackend):
@@ -170,8 +206,9 @@ class Rfc2136Backend(DnsBackend):
         key = (self._opts().key_name or '').strip()
         server = self._label()
         if isinstance(exc, dns.tsig.PeerBadKey):
-            return ('server %s does not know TSIG key %r with algorithm %s '
-                    '(BADKEY)' % (server, key, self._opts().key_algorithm))
+            return ('server %s does not know TSIG key %r with algorithm %s, '
+                    'or does not allow it for this zone (BADKEY)'
+                    % (server, key, self._opts().key_algorithm))
         if isinstance(exc, dns.tsig.PeerBadSignature):
             return ('server %s rejected the signature of TSIG key %r '
                     '(BADSIG: wrong key_secret or key_algorithm?)'
@@ -197,9 +234,11 @@ class Rfc2136Backend(DnsBackend):
             return '%s closed the connection' % server
         if isinstance(exc, OSError):
             return '%s: %s' % (server, exc.strerror or exc)
+        if isinstance(exc, UnsignedAnswer):
+            return answered(exc.rcode, signed=False)
         rcode: Any = getattr(exc, 'rcode', None)
         if rcode is not None:  # dnspython 2: dns.query.TransferError
-            return 'server answered %s' % dns.rcode.to_text(rcode)
+            return answered(rcode)
         text = str(exc) or type(exc).__name__
         return '%s (%s)' % (text, type(exc).__name__)
 
@@ -246,7 +285,7 @@ class Rfc2136Backend(DnsBackend):
         keyring = self._keyring()
         try:
             update = self._update(zone, keyring)
-            for change in changes:
+            for change in net_changes(changes):
                 record = change.record
                 name = absolute(record.name)
                 if change.op == 'add':
@@ -267,8 +306,7 @@ class Rfc2136Backend(DnsBackend):
             raise self._error(zone, exc, budget) from None
         rcode = response.rcode()
         if rcode != dns.rcode.NOERROR:
-            raise BackendError('%s: server answered %s'
-                               % (zone, dns.rcode.to_text(rcode)))
+            raise BackendError('%s: %s' % (zone, answered(rcode)))
 
     def records(self, zone: str, timeout: float) -> FrozenSet[Record]:
         zone = absolute(zone)
@@ -313,12 +351,14 @@ class Rfc2136Backend(DnsBackend):
         host, port = self._where()
         try:
             response = exchange(query, host, port, timeout, tcp=True)
+        except UnsignedAnswer as unsigned:
+            return self._error('%s: zone transfer' % zone, unsigned)
         except (dns.exception.DNSException, OSError, EOFError):
             return self._error('%s: zone transfer' % zone, exc)
         rcode = response.rcode()
         if rcode != dns.rcode.NOERROR:
-            return BackendError('%s: zone transfer: server answered %s'
-                                % (zone, dns.rcode.to_text(rcode)))
+            return BackendError('%s: zone transfer: %s'
+                                % (zone, answered(rcode)))
         return self._error('%s: zone transfer' % zone, exc)
 
     def check(self, zones: Sequence[str]) -> List[CheckResult]:
@@ -354,7 +394,11 @@ class Rfc2136Backend(DnsBackend):
             'answers SOA queries' if reachable else
             (failure or 'no zone to query')))
 
-        key_ok, key_detail = self._check_key(zones, where, reachable)
+        # Each served zone gets a no-op update: the key is accepted only
+        # where the answer is a signed NOERROR.
+        probes = {zone: self._probe_updates(zone, where)
+                  for zone in zones if served[zone][0] and reachable}
+        key_ok, key_detail = self._key_verdict(zones, probes, reachable)
         key_name = (self._opts().key_name or '').strip()
         results.append(CheckResult(
             PLUGIN, 'rfc2136 TSIG key %s accepted' % (key_name or '(none)'),
@@ -362,8 +406,8 @@ class Rfc2136Backend(DnsBackend):
 
         for zone in zones:
             ok, detail = served[zone]
-            if ok and reachable and key_ok:
-                ok, detail = self._check_updates(zone, where)
+            if zone in probes:
+                ok, detail = probes[zone]
             elif ok:
                 detail += '; updates not checked'
             results.append(CheckResult(PLUGIN, 'rfc2136 zone %s served'
@@ -378,8 +422,10 @@ class Rfc2136Backend(DnsBackend):
         return self._send(update, where,
                           time.monotonic() + self._exchange_timeout())
 
-    def _check_key(self, zones: Sequence[str], where: Tuple[str, int],
-                   reachable: bool) -> Tuple[bool, str]:
+    def _key_verdict(self, zones: Sequence[str],
+                     probes: Dict[str, Tuple[bool, str]],
+                     reachable: bool) -> Tuple[bool, str]:
+        """Whether the key is accepted: a signed NOERROR from some zone."""
         try:
             keyring = self._keyring()
         except BackendError as exc:
@@ -390,16 +436,21 @@ class Rfc2136Backend(DnsBackend):
             return False, 'not checked: no zone'
         if not reachable:
             return False, 'not checked: server not reachable'
-        try:
-            response = self._prerequisite_only(zones[0], where)
-        except (dns.exception.DNSException, OSError, EOFError) as exc:
-            return False, self._safe(self._describe(
-                exc, self._exchange_timeout()))
-        return True, ('signed update to %s answered %s'
-                      % (zones[0], dns.rcode.to_text(response.rcode())))
+        if not probes:
+            return False, 'not checked: no zone is served'
+        accepted = sorted(zone for zone, (ok, _) in probes.items() if ok)
+        if accepted:
+            return True, ('signed no-op updates answered NOERROR (signed) '
+                          'for %d of %d zone(s)' % (len(accepted),
+                                                    len(probes)))
+        zone = sorted(probes)[0]
+        return False, 'no zone accepted a signed update; %s: %s' % (
+            zone, probes[zone][1])
 
-    def _check_updates(self, zone: str,
+    def _probe_updates(self, zone: str,
                        where: Tuple[str, int]) -> Tuple[bool, str]:
+        """A no-op update to a served zone: accepted (a signed NOERROR when
+        signed), or why not."""
         try:
             response = self._prerequisite_only(zone, where)
         except (dns.exception.DNSException, OSError, EOFError,
@@ -409,8 +460,8 @@ class Rfc2136Backend(DnsBackend):
                 else self._describe(exc, self._exchange_timeout()))
         rcode = response.rcode()
         if rcode != dns.rcode.NOERROR:
-            return False, ('served, but a no-op update was answered %s'
-                           % dns.rcode.to_text(rcode))
+            return False, ('served, but a no-op update: %s'
+                           % answered(rcode))
         return True, 'served (authoritative), updates accepted'
 
 
@@ -451,10 +502,22 @@ def exchange(message: dns.message.Message, host: str, port: int,
                 data = sock.recv(65535)
     except socket.timeout:
         raise dns.exception.Timeout() from None
-    response = dns.message.from_wire(
-        data, keyring=message.keyring, request_mac=message.mac or b'')
+    signed = message.keyring is not None
+    try:
+        response = dns.message.from_wire(
+            data, keyring=message.keyring, request_mac=message.mac or b'')
+    except dns.exception.FormError:
+        # dnspython 2 will not read an unsigned answer to a signed request
+        # ("response requires a TSIG"); 1.15 reads it (below).
+        if not signed:
+            raise
+        response = dns.message.from_wire(data)
+        if response.had_tsig:
+            raise
     if response.id != message.id:
         raise dns.exception.FormError('answer does not match the query id')
+    if signed and not response.had_tsig:
+        raise UnsignedAnswer(response.rcode())
     return response
 
 
