@@ -18,7 +18,7 @@ import nova_shapes as shapes
 import pytest
 
 from novahooks_core import models, normalize
-from novahooks_core.event import make_event
+from novahooks_core.event import HookEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.testing import factories, fakes
 
@@ -389,8 +389,8 @@ def test_factory_calls_claim_this_release(
         nova: types.SimpleNamespace) -> None:
     """The release range read from a factory call contains the release."""
     for hook, what, (args, kwargs) in _factory_calls(nova.major):
-        low, high = make_event(hook, Phase.PRE, args,
-                               kwargs).nova_releases
+        low, high = HookEvent(hook, Phase.PRE, args,
+                              kwargs).nova_releases
         assert (what, low <= nova.major <= high) == (what, True), (
             what, low, high)
 
@@ -402,10 +402,10 @@ def test_create_args_normalize_like_real_objects(
                  args[3])
     real_kwargs = dict(kwargs, requested_networks=to_real(
         nova, kwargs['requested_networks']))
-    fake_event = make_event(HookPoint.CREATE_INSTANCE, Phase.PRE, args,
-                            kwargs)
-    real_event = make_event(HookPoint.CREATE_INSTANCE, Phase.PRE,
-                            real_args, real_kwargs)
+    fake_event = HookEvent(HookPoint.CREATE_INSTANCE, Phase.PRE, args,
+                           kwargs)
+    real_event = HookEvent(HookPoint.CREATE_INSTANCE, Phase.PRE,
+                           real_args, real_kwargs)
     assert real_event.create_request == fake_event.create_request
     assert real_event.flavor == fake_event.flavor
     assert real_event.nova_releases == fake_event.nova_releases

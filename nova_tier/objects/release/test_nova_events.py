@@ -14,7 +14,7 @@ import nova_shapes as shapes
 import pytest
 
 from novahooks_core import models, normalize
-from novahooks_core.event import make_event
+from novahooks_core.event import HookEvent
 from novahooks_core.models import HookPoint, Phase
 
 UUIDS = ('6f1e6a3c-2b1d-4c7e-9a8b-1d2e3f4a5b6c',
@@ -28,7 +28,7 @@ class Service:
 def _normalized(hook: HookPoint, phase: Phase, args: Tuple[Any, ...],
                 kwargs: Dict[str, Any], result: Any = None
                 ) -> Dict[str, Any]:
-    event = make_event(hook, phase, args, kwargs, result)
+    event = HookEvent(hook, phase, args, kwargs, result)
     normalized = event.normalized()
     shapes.assert_no_secrets(normalized, event.normalize_all())
     return normalized
