@@ -172,6 +172,9 @@ def end_state(url: Optional[str], state: pathlib.Path) -> Dict[str, Any]:
                 return sorted(tuple(r) for r in conn.execute(sa.text(text)))
         finally:
             engine.dispose()
+    # What a slow send left to the background sender goes out first: the
+    # state is read once the sender is done, never racing it.
+    dns_service.service().sender.flush()
     hosts = state / 'dns.hosts'
     current = {}
     for uuid, network in query('netinfo.sqlite', 'select uuid, network_json'
