@@ -270,9 +270,7 @@ class Simulate(base.Lister):
                           progress=self._progress(parsed_args.count))
             if scratch is None:
                 for name in plugin.enabled():
-                    for note in plugin.load(name).settle(SETTLE_SECONDS):
-                        self.app.stderr.write('novahooks simulate: %s\n'
-                                              % note)
+                    self._settle(name)
         finally:
             if scratch is not None:
                 # (Loaded only by plugins with a database: an extra.)
@@ -290,6 +288,18 @@ class Simulate(base.Lister):
                 for step, run in enumerate(runner.runs, 1)]
         return (('Step', 'Hook', 'Phase', 'Class', 'Handler', 'Outcome',
                  'ms', 'Summary'), rows)
+
+    def _settle(self, name: str) -> None:
+        """Let plugin ``name`` finish its background work; a failure is one
+        line (secrets scrubbed) and exit 1, never a traceback."""
+        try:
+            notes = plugin.load(name).settle(SETTLE_SECONDS)
+        except Exception as exc:
+            self.failed = True
+            notes = ['%s: cannot finish its background work: %s' % (
+                name, redact.scrub('%s: %s' % (type(exc).__name__, exc)))]
+        for note in notes:
+            self.app.stderr.write('novahooks simulate: %s\n' % note)
 
     def _sync_schemas(self) -> None:
         """As a deployment runs: the databases synced first (db sync). A
