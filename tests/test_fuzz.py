@@ -48,7 +48,8 @@ from novahooks_core import (
     normalize,
     timing,
 )
-from novahooks_core.event import SIGNATURES, HookEvent
+from novahooks_core.binding import SIGNATURES
+from novahooks_core.event import HookEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput
 from novahooks_core.testing import (

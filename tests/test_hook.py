@@ -101,7 +101,7 @@ class Failing(NovaHook):
     hook_point = HookPoint.BUILD_INSTANCE
 
     def handle_pre(self, event: HookEvent) -> None:
-        values = event.call.values
+        values = event.raw_call.values
         raise RuntimeError('boom with %r and %s' % (values, values))
 
     def handle_post(self, event: HookEvent) -> None:
@@ -138,7 +138,7 @@ def test_no_secret_reaches_a_log_line(write_config: WriteConfig,
         hook_point = HookPoint.CREATE_INSTANCE
 
         def handle_post(self, event: HookEvent) -> None:
-            raise Veto('refusing %r' % (event.call.values,))
+            raise Veto('refusing %r' % (event.raw_call.values,))
 
     hooks = _classes(Recorder)
     hooks['create_instance'] += [Leaky]

@@ -22,6 +22,7 @@ from novahooks_core.models import (
                                    Instance,
                                    IpAddress,
                                    NetworkInfo,
+                                   Outcome,
                                    Phase,
                                    RequestedNetwork,
                                    RequestInfo,
@@ -33,7 +34,7 @@ from novahooks_core.timing import timed
 
 __all__ = ['BadInput', 'BlockDevice', 'CreateRequest', 'FatalHookException',
            'Flavor', 'HookEvent', 'HookPoint', 'Instance', 'IpAddress',
-           'NetworkInfo', 'NovaHook', 'Phase', 'RequestInfo',
+           'NetworkInfo', 'NovaHook', 'Outcome', 'Phase', 'RequestInfo',
            'RequestedNetwork', 'Subnet', 'Veto', 'Vif', 'isolated', 'timed']
 
 if TYPE_CHECKING:

@@ -11,6 +11,11 @@ through :func:`connect`. Inside a :class:`Unit` (the notification
 listener's batch) these share one transaction per engine, each
 :func:`begin` a savepoint in it, committed together; elsewhere each
 :func:`begin` is a transaction of its own.
+
+SQLAlchemy and Alembic come with the plugins' extras (``dns``, ``storage``,
+``netinfo``, ``listen``), not with core: only the plugins, the spool and
+the listener (``notify.guard``, ``notify.listener``) import this module.
+The rest of core runs without them (``tests/test_layout.py``).
 """
 
 import contextlib

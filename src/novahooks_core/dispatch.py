@@ -37,7 +37,7 @@ from stevedore import extension
 from novahooks_core import config, timing
 from novahooks_core.event import HookEvent
 from novahooks_core.hook import NovaHook
-from novahooks_core.models import HookPoint, Phase
+from novahooks_core.models import HookPoint, Outcome, Phase
 
 LOG = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _report_once(what: str, counter: str, message: str,
             return
         _reported.add(what)
     LOG.error(message, *args)
-    timing.count(counter, 'error')
+    timing.count(counter, Outcome.ERROR)
 
 
 def _on_load_failure(manager: Any, entry_point: Any,

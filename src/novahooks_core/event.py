@@ -1,9 +1,9 @@
-"""Bind Nova's hook arguments by name and expose them as a :class:`HookEvent`.
+"""One hook call, or one notification, as a :class:`HookEvent`.
 
-Binding follows the signatures of every Nova release that had hooks (12 to
-21): positional arguments are named by the hooked function's parameter
-order, keywords by name, and renamed parameters are mapped to today's name.
-Normalization is lazy: a handler pays only for the fields it reads.
+A hook call's arguments are bound by name (:mod:`novahooks_core.binding`)
+and normalized lazily: a handler pays only for the fields it reads. The
+notification adapter builds a :class:`NotifiedEvent` of models it already
+normalized; handlers read both alike.
 """
 
 import dataclasses
@@ -23,118 +23,18 @@ from typing import (
 )
 
 from novahooks_core import config, models, normalize, redact
+from novahooks_core.binding import (
+    NEWEST,
+    OLDEST,
+    BoundCall,
+    bind,
+    release_range,
+)
 from novahooks_core.models import HookPoint, Phase
-
-# Parameter order of each hooked function, ``self`` first. Later releases
-# only appended parameters (``host_list`` 17, ``accel_uuids`` 21) or removed
-# trailing ones (``quotas`` after 15, ``update_cells`` after 19).
-SIGNATURES: Dict[HookPoint, Tuple[str, ...]] = {
-    HookPoint.CREATE_INSTANCE: (
-        'self', 'context', 'instance_type', 'image_href', 'kernel_id',
-        'ramdisk_id', 'min_count', 'max_count', 'display_name',
-        'display_description', 'key_name', 'key_data', 'security_groups',
-        'availability_zone', 'forced_host', 'forced_node', 'user_data',
-        'metadata', 'injected_files', 'admin_password',
-        'block_device_mapping', 'access_ip_v4', 'access_ip_v6',
-        'requested_networks', 'config_drive', 'auto_disk_config',
-        'scheduler_hints', 'legacy_bdm', 'shutdown_terminate',
-        'check_server_group_quota', 'tags', 'supports_multiattach',
-        'trusted_certs', 'supports_port_resource_request', 'requested_host',
-        'requested_hypervisor_hostname'),
-    HookPoint.BUILD_INSTANCE: (
-        'self', 'context', 'instance', 'image', 'request_spec',
-        'filter_properties', 'admin_password', 'injected_files',
-        'requested_networks', 'security_groups', 'block_device_mapping',
-        'node', 'limits', 'host_list', 'accel_uuids'),
-    HookPoint.DELETE_INSTANCE: ('self', 'context', 'instance', 'bdms',
-                                'quotas'),
-    HookPoint.INSTANCE_NETWORK_INFO: ('impl', 'context', 'instance',
-                                      'nw_info', 'update_cells'),
-}
-
-# Names older releases used for the same parameter.
-ALIASES: Dict[str, str] = {'security_group': 'security_groups'}
-
-# Create keywords that first appeared in a given release.
-_CREATE_KWARG_SINCE = (('requested_hypervisor_hostname', 20),
-                       ('requested_host', 20),
-                       ('supports_port_resource_request', 19),
-                       ('trusted_certs', 18),
-                       ('supports_multiattach', 17), ('tags', 16))
-
-OLDEST, NEWEST = 12, 21
 
 #: The instance's fields in :attr:`HookEvent.unchanged_key`.
 _KEY_FIELDS = ('uuid', 'hostname', 'display_name', 'project_id', 'host',
                'vm_state', 'task_state', 'deleted')
-
-
-class BoundCall:
-    """A hooked call's arguments by parameter name (raw; never logged).
-
-    A plain class with slots: one is made per hooked call."""
-
-    __slots__ = ('values', 'positional', 'keywords')
-
-    def __init__(self, values: Mapping[str, Any], positional: int,
-                 keywords: Tuple[str, ...]) -> None:
-        self.values = values
-        self.positional = positional
-        self.keywords = keywords
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.values.get(name, default)
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, BoundCall)
-                and (self.values, self.positional, self.keywords)
-                == (other.values, other.positional, other.keywords))
-
-    def __repr__(self) -> str:  # names only: the values hold secrets
-        return 'BoundCall(%s)' % ', '.join(sorted(self.values))
-
-
-def bind(hook: HookPoint, args: Sequence[Any],
-         kwargs: Mapping[str, Any]) -> BoundCall:
-    """Name every argument of a hooked call."""
-    names = SIGNATURES[hook]
-    values: Dict[str, Any] = dict(zip(names, args))
-    for index in range(len(names), len(args)):
-        values['arg%d' % index] = args[index]
-    for key, value in kwargs.items():
-        values[ALIASES.get(key, key)] = value
-    return BoundCall(values, len(args), tuple(kwargs))
-
-
-def release_range(hook: HookPoint, call: BoundCall) -> Tuple[int, int]:
-    """The Nova releases whose signature and argument types fit this call."""
-    low, high = OLDEST, NEWEST
-    if hook is HookPoint.CREATE_INSTANCE:
-        if 'security_group' in call.keywords or isinstance(
-                call.get('instance_type'), Mapping):
-            high = 14
-        else:
-            low = 15
-        for name, since in _CREATE_KWARG_SINCE:
-            if name in call.keywords:
-                low = max(low, since)
-                break
-    elif hook is HookPoint.BUILD_INSTANCE:
-        if 'accel_uuids' in call.values:
-            low = 21
-        elif 'host_list' in call.values:
-            low, high = 17, 20
-        elif call.positional >= 11:
-            high = 16
-    elif hook is HookPoint.DELETE_INSTANCE:
-        if 'quotas' in call.values:
-            high = 15
-        else:
-            low = 16
-    elif hook is HookPoint.INSTANCE_NETWORK_INFO:
-        if 'update_cells' in call.values:
-            high = 19
-    return (low, high)
 
 
 T = TypeVar('T')
@@ -190,8 +90,14 @@ class HookEvent:
         fields['raw_result'] = raw_result
 
     @lazy
-    def call(self) -> BoundCall:
-        """The raw arguments by name (they hold secrets: never log them)."""
+    def raw_call(self) -> BoundCall:
+        """The hooked call's raw arguments by name, for the rare handler
+        that needs one no model carries.
+
+        They hold the call's secrets (admin password, user data, keys,
+        injected files, volume connection info): never log, store or raise
+        them. Every field a plugin uses is normalized (and free of them) in
+        the other attributes; a notification's event has none."""
         return bind(self.hook, self.args, self.kwargs)
 
     @lazy
@@ -199,18 +105,18 @@ class HookEvent:
         """What no text about this call may show: its secret arguments'
         values and the configured secret options' (listed once per call,
         for all the plugins handling it)."""
-        return (redact.secret_values(self.call.values)
+        return (redact.secret_values(self.raw_call.values)
                 + redact.configured_secrets(config.current()))
 
     @lazy
     def nova_releases(self) -> Tuple[int, int]:
         """Oldest and newest Nova release this call's shape fits."""
-        return release_range(self.hook, self.call)
+        return release_range(self.hook, self.raw_call)
 
     @lazy
     def request(self) -> models.RequestInfo:
         """Request id, project and user of the caller."""
-        return normalize.request_info(self.call.get('context'))
+        return normalize.request_info(self.raw_call.get('context'))
 
     @lazy
     def raw_network_info(self) -> Any:
@@ -221,13 +127,13 @@ class HookEvent:
         ``info_cache``. For other hooks it is the instance's info cache.
         """
         if self.hook is HookPoint.INSTANCE_NETWORK_INFO:
-            given = self.call.get('nw_info')
+            given = self.raw_call.get('nw_info')
             if isinstance(given, list):
                 return given
             if self.phase is Phase.PRE:
                 return None
         return normalize.raw_info_cache_network_info(
-            self.call.get('instance'))
+            self.raw_call.get('instance'))
 
     @lazy
     def network_info(self) -> Optional[models.NetworkInfo]:
@@ -252,7 +158,7 @@ class HookEvent:
         network = self.network_info_key
         if network is None or not self.instance_uuid:
             return None
-        return (tuple(normalize.read_fields(self.call.get('instance'),
+        return (tuple(normalize.read_fields(self.raw_call.get('instance'),
                                             _KEY_FIELDS)), network)
 
     @lazy
@@ -260,7 +166,7 @@ class HookEvent:
         """The instance (``None`` for ``create_instance``: see instances)."""
         if self.hook is HookPoint.CREATE_INSTANCE:
             return None
-        return normalize.instance(self.call.get('instance'),
+        return normalize.instance(self.raw_call.get('instance'),
                                   network=self.network_info)
 
     @lazy
@@ -274,7 +180,7 @@ class HookEvent:
         created = result[0] if isinstance(result, tuple) and result else None
         if created is None:
             return ()
-        created = normalize.read_field(created, 'objects', created)
+        created = normalize.object_list(created)
         if not isinstance(created, (list, tuple)):
             raise normalize.BadInput(
                 'create_instance returned %s, expected (instances, '
@@ -295,7 +201,7 @@ class HookEvent:
     def flavor(self) -> Optional[models.Flavor]:
         """The requested flavor (create) or the instance's flavor."""
         if self.hook is HookPoint.CREATE_INSTANCE:
-            return normalize.flavor(self.call.get('instance_type'))
+            return normalize.flavor(self.raw_call.get('instance_type'))
         return self.instance.flavor if self.instance else None
 
     @lazy
@@ -303,7 +209,7 @@ class HookEvent:
         """What the user asked for (``create_instance`` only)."""
         if self.hook is not HookPoint.CREATE_INSTANCE:
             return None
-        return normalize.create_request(self.call.values)
+        return normalize.create_request(self.raw_call.values)
 
     @lazy
     def block_devices(self) -> Tuple[models.BlockDevice, ...]:
@@ -313,9 +219,9 @@ class HookEvent:
             return request.block_devices if request else ()
         if self.hook is HookPoint.BUILD_INSTANCE:
             return normalize.block_devices(
-                self.call.get('block_device_mapping'))
+                self.raw_call.get('block_device_mapping'))
         if self.hook is HookPoint.DELETE_INSTANCE:
-            return normalize.block_devices(self.call.get('bdms'))
+            return normalize.block_devices(self.raw_call.get('bdms'))
         return ()
 
     @lazy
@@ -338,7 +244,7 @@ class HookEvent:
         if self.hook is HookPoint.CREATE_INSTANCE:
             return None
         return normalize.as_str(
-            normalize.read_field(self.call.get('instance'), 'uuid'))
+            normalize.read_field(self.raw_call.get('instance'), 'uuid'))
 
     def normalized(self) -> Dict[str, Any]:
         """Every normalized field, as models."""
@@ -361,40 +267,42 @@ class HookEvent:
         return result
 
 
-def normalized_event(hook: HookPoint, phase: Phase,
-                     instance: Optional[models.Instance] = None, *,
-                     instances: Optional[Tuple[models.Instance, ...]] = None,
-                     block_devices: Optional[
-                         Tuple[models.BlockDevice, ...]] = (),
-                     request: Optional[models.RequestInfo] = None,
-                     result: Optional[str] = None,
-                     reservation_id: Optional[str] = None,
-                     nova_releases: Tuple[int, int] = (OLDEST, NEWEST)
-                     ) -> HookEvent:
+class NotifiedEvent(HookEvent):
     """A :class:`HookEvent` made of values already normalized (by the
     notification adapter): handlers read it like one from a hook call.
 
-    There are no raw arguments (``call`` is empty), no create request and
-    no cheap network-info key; the network info and flavor are the
-    instance's. ``block_devices=None``: the source did not tell them.
+    There are no raw arguments (:attr:`raw_call` is empty), no create
+    request and no cheap network-info key; the network info and flavor are
+    the instance's. ``block_devices=None``: the source did not tell them.
     """
-    event = HookEvent(hook, phase, (), {})
-    if instances is None:
-        instances = (instance,) if instance is not None else ()
-    event.__dict__.update(
-        call=BoundCall({}, 0, ()), nova_releases=nova_releases,
-        request=request or models.RequestInfo(),
-        raw_network_info=None, network_info_key=None,
-        unchanged_key=None if (instance is None or not instance.uuid
-                               or hook is HookPoint.CREATE_INSTANCE) else (
-            tuple(getattr(instance, name) for name in _KEY_FIELDS),
-            instance.network_info),
-        network_info=instance.network_info if instance else None,
-        instance=None if hook is HookPoint.CREATE_INSTANCE else instance,
-        instance_uuid=(None if hook is HookPoint.CREATE_INSTANCE or
-                       instance is None else instance.uuid),
-        instances=instances, reservation_id=reservation_id,
-        flavor=instance.flavor if instance else None, create_request=None,
-        block_devices=block_devices or (),
-        block_devices_known=block_devices is not None, result=result)
-    return event
+
+    def __init__(self, hook: HookPoint, phase: Phase,
+                 instance: Optional[models.Instance] = None, *,
+                 instances: Optional[Tuple[models.Instance, ...]] = None,
+                 block_devices: Optional[
+                     Tuple[models.BlockDevice, ...]] = (),
+                 request: Optional[models.RequestInfo] = None,
+                 result: Optional[str] = None,
+                 reservation_id: Optional[str] = None,
+                 nova_releases: Tuple[int, int] = (OLDEST, NEWEST)) -> None:
+        super().__init__(hook, phase, (), {})
+        creating = hook is HookPoint.CREATE_INSTANCE
+        if instances is None:
+            instances = (instance,) if instance is not None else ()
+        uuid = None if creating or instance is None else instance.uuid
+        # Every lazy field of HookEvent, known already (set as the frozen
+        # base class sets its own fields).
+        self.__dict__.update(
+            raw_call=BoundCall({}, 0, ()),
+            nova_releases=nova_releases,
+            request=request or models.RequestInfo(),
+            raw_network_info=None, network_info_key=None,
+            unchanged_key=None if instance is None or not uuid else (
+                tuple(getattr(instance, name) for name in _KEY_FIELDS),
+                instance.network_info),
+            network_info=instance.network_info if instance else None,
+            instance=None if creating else instance, instance_uuid=uuid,
+            instances=instances, reservation_id=reservation_id,
+            flavor=instance.flavor if instance else None,
+            create_request=None, block_devices=block_devices or (),
+            block_devices_known=block_devices is not None, result=result)

@@ -27,7 +27,7 @@ from oslo_log import log as logging
 from novahooks_core import config, timing
 from novahooks_core.event import HookEvent
 from novahooks_core.isolation import guarded
-from novahooks_core.models import HookPoint, Phase
+from novahooks_core.models import HookPoint, Outcome, Phase
 from novahooks_core.seen import unchanged
 
 LOG = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class NovaHook:
         assert self.hook_point is not None
         self.handle(HookEvent(self.hook_point, _POST, args, kwargs, rv))
 
-    def handle(self, event: HookEvent) -> str:
+    def handle(self, event: HookEvent) -> Outcome:
         """Run this hook's handler for ``event``, guarded (never raises
         except an allowed veto); returns the outcome (``ok``,
         ``unchanged``, ``veto``, ``bad_input`` or ``error``). Used by Nova
@@ -146,7 +146,7 @@ class NovaHook:
         name = self._name_pre if pre else self._name_post
         if self.skips_unchanged and unchanged(self.plugin_name, event):
             timing.skipped(name, 'unchanged', lambda: event.instance_uuid)
-            return 'unchanged'
+            return Outcome.UNCHANGED
         return guarded(
             name, self.handle_pre if pre else self.handle_post, event,
             veto_allowed=pre and event.hook in VETOABLE,

@@ -15,6 +15,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from novahooks_core import config, redact, timing
+from novahooks_core.models import Outcome
 from novahooks_core.normalize import BadInput
 
 LOG = logging.getLogger(__name__)
@@ -96,19 +97,19 @@ def guarded(name: str, call: Callable[..., Any], *args: Any,
             veto_allowed: bool = False,
             instance_uuid: Callable[[], Optional[str]] = _no_uuid,
             secrets: Callable[[], Iterable[str]] = tuple
-            ) -> Tuple[str, Any]:
+            ) -> Tuple[Outcome, Any]:
     """:func:`run_guarded` of ``call(*args)``, also telling the outcome:
     ``ok``, ``veto``, ``bad_input`` or ``error`` (as counted by
     :mod:`timing`)."""
     started = time.perf_counter()
-    outcome, summary = 'ok', None
+    outcome, summary = Outcome.OK, None
     try:
         result = call(*args)
         if isinstance(result, str) and timing.has_listeners():
             summary = _scrubbed(str, result, secrets)
         return outcome, result
     except Veto as veto:
-        outcome = 'veto'
+        outcome = Outcome.VETO
         where = _where(instance_uuid)
         reason = _scrubbed(str, veto, secrets)
         summary = 'veto: %s' % reason
@@ -122,7 +123,7 @@ def guarded(name: str, call: Callable[..., Any], *args: Any,
                     'only create/build pre may refuse', reason)
         return outcome, None
     except BadInput as exc:
-        outcome = 'bad_input'
+        outcome = Outcome.BAD_INPUT
         where = _where(instance_uuid)
         reason = _scrubbed(str, exc, secrets)
         summary = 'bad input: %s' % reason
@@ -130,12 +131,12 @@ def guarded(name: str, call: Callable[..., Any], *args: Any,
                   where, reason)
         return outcome, None
     except cfg.ConfigFileValueError as exc:
-        outcome = 'error'
+        outcome = Outcome.ERROR
         summary = 'error: bad configuration value'
         _disable(name, exc)
         return outcome, None
     except Exception as exc:
-        outcome = 'error'
+        outcome = Outcome.ERROR
         where = _where(instance_uuid)
         text = _scrubbed(_traceback, exc, secrets)
         summary = 'error: %s' % type(exc).__name__

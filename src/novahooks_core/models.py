@@ -34,6 +34,26 @@ class Phase(str, enum.Enum):
     __hash__ = str.__hash__  # as HookPoint's
 
 
+class Outcome(str, enum.Enum):
+    """How one handler's call ended, as counted and reported."""
+
+    OK = 'ok'
+    VETO = 'veto'  # it refused the request
+    BAD_INPUT = 'bad_input'  # Nova handed over something unusable
+    ERROR = 'error'  # it failed (Nova went on)
+    UNCHANGED = 'unchanged'  # nothing it tracks changed: not called
+    SKIPPED = 'skipped'  # disabled, or its phase not handled
+
+    __hash__ = str.__hash__  # as HookPoint's
+    # Shown as its value in logs, tables, metrics labels and JSON, on
+    # every Python (3.12 changed what format() of a mixed-in enum gives).
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
+
+
 @dataclasses.dataclass(frozen=True)
 class Flavor:
     """A Nova flavor (``instance_type``)."""

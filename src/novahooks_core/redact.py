@@ -72,8 +72,7 @@ def secret_values(values: Mapping[str, Any]) -> List[str]:
         found.extend(_texts(normalize.read_field(values.get('instance'),
                                                  name)))
     for name in _BDM_ARGS:
-        bdms = values.get(name)
-        bdms = normalize.read_field(bdms, 'objects', bdms)
+        bdms = normalize.object_list(values.get(name))
         if isinstance(bdms, (list, tuple)):
             for bdm in bdms:
                 for field in SECRET_FIELDS:

@@ -33,6 +33,7 @@ from oslo_log import log as logging
 
 from novahooks_core import db, redact, timing
 from novahooks_core.journal import Journal
+from novahooks_core.models import Outcome
 
 LOG = logging.getLogger(__name__)
 
@@ -144,7 +145,8 @@ class Spool:
             if bad:
                 self.quarantine.append_lines(bad)
                 for _ in bad:
-                    timing.count('%s:quarantined' % self.name, 'error')
+                    timing.count('%s:quarantined' % self.name,
+                                 Outcome.ERROR)
                 LOG.warning('novahooks %s: %d spooled operation(s) that '
                             'cannot be applied moved to %s', self.name,
                             len(bad), self.quarantine.path)

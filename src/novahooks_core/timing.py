@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 from oslo_log import log as logging
 
 from novahooks_core import config
+from novahooks_core.models import Outcome
 
 LOG = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class CallRecord:
     """One timed call, as given to listeners."""
 
     name: str
-    outcome: str
+    outcome: Outcome
     seconds: float
     summary: Optional[str] = None
     instance_uuid: Optional[str] = None
@@ -62,8 +63,8 @@ class CallRecord:
 
 Listener = Callable[[CallRecord], None]
 
-_COUNTERS = {'error': 'errors', 'bad_input': 'bad_input', 'veto': 'vetoes',
-             'unchanged': 'unchanged'}
+_COUNTERS = {Outcome.ERROR: 'errors', Outcome.BAD_INPUT: 'bad_input',
+             Outcome.VETO: 'vetoes', Outcome.UNCHANGED: 'unchanged'}
 
 _lock = threading.Lock()
 _stats: Dict[str, CallStats] = {}
@@ -78,11 +79,11 @@ def safe_call(read: Callable[[], Optional[str]]) -> Optional[str]:
         return None
 
 
-def record(name: str, outcome: str, seconds: float,
+def record(name: str, outcome: Outcome, seconds: float,
            summary: Optional[str] = None,
            instance_uuid: Callable[[], Optional[str]] = lambda: None
            ) -> None:
-    """Count one call. ``outcome``: ok, error, bad_input or veto.
+    """Count one call (``outcome``: ok, error, bad_input or veto).
 
     ``instance_uuid`` is called only for a log line or a listener. Never
     raises: a failing listener is logged and the others still called.
@@ -151,19 +152,20 @@ def skipped(name: str, summary: str,
     testing kit, ``simulate``) get it as an ``ok`` call of no duration
     with ``summary``."""
     with _lock:
-        _counted(name, 'unchanged')
+        _counted(name, Outcome.UNCHANGED)
     if _listeners:
-        _tell(CallRecord(name, 'ok', 0.0, summary, safe_call(instance_uuid)))
+        _tell(CallRecord(name, Outcome.OK, 0.0, summary,
+                         safe_call(instance_uuid)))
 
 
-def count(name: str, outcome: str = 'ok') -> None:
+def count(name: str, outcome: Outcome = Outcome.OK) -> None:
     """Count one event under ``name`` that is not a timed call (work
     spooled, a broken handler skipped): no duration, no listeners."""
     with _lock:
         _counted(name, outcome)
 
 
-def _counted(name: str, outcome: str) -> CallStats:
+def _counted(name: str, outcome: Outcome) -> CallStats:
     """``name``'s entry with one more call of ``outcome`` (the caller
     holds ``_lock``)."""
     entry = _stats.get(name)
@@ -217,10 +219,10 @@ def timed(name: str) -> Callable[[F], F]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
-            outcome = 'error'
+            outcome = Outcome.ERROR
             try:
                 result = func(*args, **kwargs)
-                outcome = 'ok'
+                outcome = Outcome.OK
                 return result
             finally:
                 record(name, outcome, time.perf_counter() - started)

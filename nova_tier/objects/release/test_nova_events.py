@@ -249,7 +249,7 @@ class PendingProbe(nova_probe.Probe):
     hook_point = HookPoint.INSTANCE_NETWORK_INFO
 
     def inspect(self, event: Any) -> Dict[str, Any]:
-        given = event.call.get('nw_info')
+        given = event.raw_call.get('nw_info')
         return {'pending': getattr(given, '_gt', None) is not None}
 
 

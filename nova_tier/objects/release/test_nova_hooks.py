@@ -157,8 +157,8 @@ def test_events_are_bound_by_the_release_signature(
         assert seen.event.hook is point
         assert seen.normalized['nova_releases'] == expected_releases(
             point, major)
-        assert seen.event.call.positional == len(args)
-        assert set(seen.event.call.keywords) == set(kwargs)
+        assert seen.event.raw_call.positional == len(args)
+        assert set(seen.event.raw_call.keywords) == set(kwargs)
         assert seen.normalized['request'].project_id == 'project-a'
     if point is HookPoint.CREATE_INSTANCE:
         request = pre.event.create_request
@@ -169,11 +169,11 @@ def test_events_are_bound_by_the_release_signature(
         instance = post.event.instance
         assert instance is not None and instance.uuid == inst.uuid
     if point is HookPoint.DELETE_INSTANCE:
-        assert ('quotas' in pre.event.call.values) == (major <= 15)
+        assert ('quotas' in pre.event.raw_call.values) == (major <= 15)
         assert pre.normalized['instances'][0].vm_state == 'active'
         assert post.normalized['instances'][0].vm_state == 'deleted'
     if point is HookPoint.INSTANCE_NETWORK_INFO:
-        assert ('update_cells' in pre.event.call.values) == (major <= 19)
+        assert ('update_cells' in pre.event.raw_call.values) == (major <= 19)
         network = post.event.network_info
         assert network is not None
         assert [ip.address for ip in network.fixed_ips] == [

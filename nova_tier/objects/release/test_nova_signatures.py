@@ -1,4 +1,4 @@
-"""Hooked functions of a real Nova release against ``event.SIGNATURES``
+"""Hooked functions of a real Nova release against ``binding.SIGNATURES``
 and the factories' argument shapes.
 
 The functions are found in the release's source (every ``add_hook``
@@ -14,7 +14,7 @@ from typing import Dict
 from nova_source import Hooked, hooked_by_point
 import pytest
 
-from novahooks_core.event import SIGNATURES
+from novahooks_core.binding import NEWEST, SIGNATURES
 from novahooks_core.models import HookPoint
 from novahooks_core.testing import factories, fakes
 
@@ -22,7 +22,6 @@ from novahooks_core.testing import factories, fakes
 # SIGNATURES keeps after the newest release's parameters.
 REMOVED_TRAILING = {HookPoint.DELETE_INSTANCE: ('quotas',),
                     HookPoint.INSTANCE_NETWORK_INFO: ('update_cells',)}
-NEWEST = 21
 
 
 @pytest.fixture(scope='module')

@@ -18,9 +18,10 @@ from stevedore import extension
 
 from novahooks_core import confcheck, config, inventory, plugin, redact
 from novahooks_core.cli import base
+from novahooks_core.lifecycle import run_lifecycle
+from novahooks_core.models import Outcome
 from novahooks_core.plugin import CheckResult
 from novahooks_core.runner import HookRun, NovaRunner
-from novahooks_core.testing import run_lifecycle
 
 Rows = Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]
 
@@ -279,7 +280,7 @@ class Simulate(base.Lister):
                     loaded.reset()
                 shutil.rmtree(scratch, ignore_errors=True)
         self.failed = self.failed or any(
-            run.outcome == 'error' for run in runner.runs)
+            run.outcome == Outcome.ERROR for run in runner.runs)
         if parsed_args.formatter == 'table':
             return summary(runner.runs)
         rows = [(step, run.hook, run.phase, run.target, run.handler,

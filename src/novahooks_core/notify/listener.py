@@ -66,9 +66,15 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 
 from novahooks_core import config, db, dispatch, redact
-from novahooks_core.event import HookEvent, normalized_event
+from novahooks_core.event import HookEvent, NotifiedEvent
 from novahooks_core.journal import Journal
-from novahooks_core.models import HookPoint, Instance, NetworkInfo, Phase
+from novahooks_core.models import (
+    HookPoint,
+    Instance,
+    NetworkInfo,
+    Outcome,
+    Phase,
+)
 from novahooks_core.normalize import BadInput, as_str
 from novahooks_core.notify import lag, mapping, neutron
 from novahooks_core.notify.guard import Guard, Held, Verdict
@@ -250,7 +256,7 @@ class Message:
 _CONTEXT_KEPT = ('request_id', 'project_id', 'user_id')
 
 #: Outcomes of one attempt at a message.
-OK, ERROR, BAD_INPUT = 'ok', 'error', 'bad_input'
+OK, ERROR, BAD_INPUT = Outcome.OK, Outcome.ERROR, Outcome.BAD_INPUT
 
 
 #: Longest a batch's unit of work stays open (its locks held) before it is
@@ -584,7 +590,7 @@ class NotificationEndpoint:
                 return [], []
             found = dataclasses.replace(note.instance, network_info=(
                 _floating(held, note.instance)))
-            event = normalized_event(
+            event: HookEvent = NotifiedEvent(
                 HookPoint.INSTANCE_NETWORK_INFO, Phase.POST, found,
                 request=note.request, nova_releases=mapping.RELEASES)
             for plugin, pairs in _handlers_by_plugin((event,)).items():
@@ -780,13 +786,13 @@ def _instance_of(message: Message) -> Optional[str]:
         else None
 
 
-def _handle(handler: Any, event: HookEvent) -> str:
+def _handle(handler: Any, event: HookEvent) -> Outcome:
     """``handler.handle(event)``; outside the current unit of work unless
     its plugin opted into batches."""
     if getattr(handler, 'batches', False) or db.current_unit() is None:
-        return str(handler.handle(event))
+        return Outcome(handler.handle(event))
     with db.using(None):
-        return str(handler.handle(event))
+        return Outcome(handler.handle(event))
 
 
 def _handlers_by_plugin(events: Sequence[HookEvent]

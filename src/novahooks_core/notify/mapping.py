@@ -62,7 +62,7 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 
 from novahooks_core import models, normalize
-from novahooks_core.event import HookEvent, normalized_event
+from novahooks_core.event import HookEvent, NotifiedEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput, as_str
 
@@ -340,7 +340,7 @@ def _events(event_type: str, found: models.Instance,
     result = BUILD_RESULTS.get(event_type, 'active')
     # A deleted instance's network is deallocated: known to be empty.
     deallocated = dataclasses.replace(found, network_info=models.NetworkInfo())
-    return [normalized_event(
+    return [NotifiedEvent(
         point, phase,
         deallocated if event_type == DELETED and point is NETWORK else found,
         block_devices=devices, request=request,

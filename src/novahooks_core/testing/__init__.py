@@ -7,19 +7,24 @@
     assert [r.outcome for r in runner.runs if r.phase == 'post'] == [...]
 
 ``factories`` builds arguments per hook point and release shape;
-``SECRETS`` lists the canary values they carry.
+``SECRETS`` lists the canary values they carry. The lifecycle driver and
+the factories live in :mod:`novahooks_core.lifecycle` (``simulate`` runs
+them too): this package re-exports them, and no production code imports
+it.
 """
 
-from novahooks_core.runner import HookRun, NovaRunner
-from novahooks_core.testing import factories, fakes
-from novahooks_core.testing.factories import SECRETS
-from novahooks_core.testing.lifecycle import (
+from novahooks_core.binding import SHAPES
+from novahooks_core.lifecycle import factories, fakes
+from novahooks_core.lifecycle.driver import (
     delete_instance,
     run_lifecycle,
     update_cache,
 )
+from novahooks_core.lifecycle.factories import SECRETS
+from novahooks_core.runner import HookRun, NovaRunner
 
-RELEASES = (12, 14, 15, 16, 17, 19, 20, 21)
+#: One Nova release of each hook-argument shape.
+RELEASES = SHAPES
 
 __all__ = ['HookRun', 'NovaRunner', 'RELEASES', 'SECRETS',
            'delete_instance', 'factories', 'fakes', 'run_lifecycle',

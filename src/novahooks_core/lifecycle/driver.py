@@ -11,8 +11,8 @@ from typing import Any, Callable, List, Optional
 
 from oslo_utils import timeutils
 
+from novahooks_core.lifecycle import factories, fakes
 from novahooks_core.runner import NovaRunner
-from novahooks_core.testing import factories, fakes
 
 
 def update_cache(impl: Any, context: Any, instance: Any, nw_info: Any = None,

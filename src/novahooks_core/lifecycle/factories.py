@@ -10,7 +10,7 @@ can assert that none of them leaks.
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import uuid as uuidlib
 
-from novahooks_core.testing import fakes
+from novahooks_core.lifecycle import fakes
 
 SECRETS: Dict[str, str] = {
     'admin_password': 'canary-AdminPass-7f3e',
