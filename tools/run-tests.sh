@@ -101,9 +101,10 @@ run_suite() {  # run_suite NAME [pytest args]
 
 lint() {
     local venv="$VENVS/py311" html
-    log "py311: ruff + mypy + the documentation (sphinx-build -W)"
+    log "py311: ruff + mypy (--strict on core) + the documentation (sphinx-build -W)"
     "$venv/bin/ruff" check src tests tools doc nova_tier
     "$venv/bin/mypy" src tools/bench
+    "$venv/bin/mypy" --strict src/novahooks_core
     html=$(mktemp -d)
     "$venv/bin/sphinx-build" -q -W -b html doc/source "$html"
     rm -rf "$html"

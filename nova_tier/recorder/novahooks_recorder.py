@@ -13,16 +13,23 @@ from typing import Optional
 
 from oslo_config import cfg
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, Veto, config
+from novahooks_core import HookEvent, HookPoint, NovaHook, Veto, config, plugin
 
 OPTS = [cfg.ListOpt('fail', default=[]), cfg.ListOpt('veto', default=[])]
+
+
+class RecorderPlugin(plugin.Plugin):
+    """The recorder's descriptor: its options."""
+
+    name = 'recorder'
+    options = OPTS
 
 
 class Recorder(NovaHook):
     plugin_name = 'recorder'
 
     def _record(self, event: HookEvent) -> Optional[str]:
-        conf = config.register_plugin_opts('recorder', OPTS)
+        conf = plugin.configured('recorder')
         record = event.normalize_all()
         record['pid'] = os.getpid()
         path = os.path.join(config.state_dir(), 'events.jsonl')

@@ -11,6 +11,8 @@ setuptools.setup(
         'build_instance = novahooks_recorder:RecordBuild',
         'delete_instance = novahooks_recorder:RecordDelete',
         'instance_network_info = novahooks_recorder:RecordNetworkInfo',
+    ], 'novahooks.plugins': [
+        'recorder = novahooks_recorder:RecorderPlugin',
     ], 'novahooks.hooks': [
         # Broken on purpose, behind novahooks' dispatcher (plugin
         # "broken"): a class whose constructor raises, and an entry point

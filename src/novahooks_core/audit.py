@@ -12,7 +12,7 @@ from typing import Optional
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from novahooks_core import config
+from novahooks_core import plugin
 from novahooks_core.event import HookEvent
 from novahooks_core.hook import NovaHook
 from novahooks_core.models import HookPoint, Instance, Phase
@@ -105,4 +105,4 @@ class AuditInstanceNetworkInfo(AuditHook):
     @classmethod
     def runs(cls, phase: Phase) -> bool:
         return super().runs(phase) and bool(
-            config.register_plugin_opts('audit', OPTS).audit.network_info)
+            plugin.configured('audit').audit.network_info)

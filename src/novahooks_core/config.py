@@ -237,7 +237,7 @@ def register_plugin_opts(group: str,
 
 def state_dir(create: bool = True) -> str:
     """The expanded state directory, created (mode 0700) when asked."""
-    path = os.path.expanduser(get().state_dir)
+    path = os.path.expanduser(str(get().state_dir))
     if create:
         os.makedirs(path, mode=0o700, exist_ok=True)
     return path

@@ -372,8 +372,9 @@ def current_revision(engine: Any, version_table: str) -> Optional[str]:
     """The revision the database is at (``None``: never migrated)."""
     try:
         with engine.connect() as conn:
-            return conn.execute(sqlalchemy.text(
+            found = conn.execute(sqlalchemy.text(
                 'SELECT version_num FROM %s' % version_table)).scalar()
+            return None if found is None else str(found)
     except sa_exc.DBAPIError as exc:
         if is_transient(exc) and not _missing_table(exc):
             raise

@@ -1,10 +1,12 @@
 """Plugin descriptors: a plugin's name, options and health check.
 
 A plugin registers a :class:`Plugin` subclass in the ``novahooks.plugins``
-entry-point namespace under its name. Its options live in the config group
-of the same name, registered by :func:`load`. Hooks of a plugin need no
-descriptor to run; the descriptor is what ``novahooks check`` and
-``novahooks hooks`` read.
+entry-point namespace under its name. Its options are declared there
+(:attr:`Plugin.options`, as os-vif plugins declare ``CONFIG_OPTS``) and live
+in the config group of the same name; :func:`configured` registers them,
+and is the one way a plugin's code gets its configuration. The descriptor
+is also what ``novahooks check``, ``hooks``, ``metrics`` and ``db sync``
+read.
 """
 
 import dataclasses
@@ -13,11 +15,13 @@ from typing import (
     Any,
     Callable,
     ClassVar,
+    Dict,
     Generic,
     List,
     Optional,
     Sequence,
     Tuple,
+    Type,
     TypeVar,
     cast,
 )
@@ -112,13 +116,42 @@ def enabled() -> List[str]:
             if name in found]
 
 
+_lock = threading.Lock()
+#: Descriptor classes by plugin name, loaded once per process.
+_classes: Dict[str, Type[Plugin]] = {}
+#: The configuration each plugin's options were last registered on.
+_registered: Dict[str, cfg.ConfigOpts] = {}
+
+
+def _descriptor(name: str) -> Type[Plugin]:
+    found = _classes.get(name)
+    if found is None:
+        found = cast(Type[Plugin], driver.DriverManager(
+            NAMESPACE, name, invoke_on_load=False).driver)
+        with _lock:
+            _classes[name] = found
+    return found
+
+
+def configured(name: str) -> cfg.ConfigOpts:
+    """The configuration with plugin ``name``'s options (its descriptor's
+    :attr:`Plugin.options`) registered in its group: registered once per
+    configuration, since oslo.config empties its value cache on every
+    registration."""
+    conf = config.get()
+    if _registered.get(name) is not conf:
+        options = _descriptor(name).options
+        if options:
+            config.register_plugin_opts(name, options)
+        with _lock:
+            _registered[name] = conf
+    return conf
+
+
 def load(name: str) -> Plugin:
     """The plugin registered as ``name``, with its options registered."""
-    plugin = cast(Plugin, driver.DriverManager(
-        NAMESPACE, name, invoke_on_load=True).driver)
-    if plugin.options:
-        config.register_plugin_opts(plugin.name, plugin.options)
-    return plugin
+    configured(name)
+    return _descriptor(name)()
 
 
 T = TypeVar('T')

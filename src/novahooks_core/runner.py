@@ -60,7 +60,7 @@ class NovaRunner:
         self.record = record
         self.runs: List[HookRun] = []
 
-    def manager(self, name: str) -> stevedore_hook.HookManager:
+    def manager(self, name: str) -> 'stevedore_hook.HookManager[Any]':
         """A new manager for hook ``name``, with new hook instances."""
         if self.hooks is None:
             return stevedore_hook.HookManager(self.namespace, name,
@@ -79,7 +79,7 @@ class NovaRunner:
         self._run(manager, name, 'post', (rv,) + args, kwargs)
         return rv
 
-    def _run(self, manager: stevedore_hook.HookManager, name: str,
+    def _run(self, manager: 'stevedore_hook.HookManager[Any]', name: str,
              phase: str, args: Sequence[Any],
              kwargs: Dict[str, Any]) -> None:
         fatal = fatal_exception_class()

@@ -8,8 +8,8 @@ disabled plugin without its extra installed never fails to load in Nova.
 from typing import TYPE_CHECKING, Optional
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, Veto
-from novahooks_core.models import Instance
 from novahooks_core.seen import SEEN
+from novahooks_dns import decide
 
 if TYPE_CHECKING:
     from novahooks_dns.service import DnsService
@@ -46,15 +46,14 @@ class DnsCreateInstance(DnsHook):
     hook_point = HookPoint.CREATE_INSTANCE
 
     def handle_pre(self, event: HookEvent) -> Optional[str]:
-        from novahooks_dns.plugin import registered_conf
         request = event.create_request
-        if request is None or not registered_conf().dns.refuse_duplicate_names:
+        if request is None:
             return None
         dns = service()
-        probe = Instance(uuid='requested', hostname=request.display_name,
-                         display_name=request.display_name,
-                         project_id=event.request.project_id)
-        owner = dns.owner(probe)
+        if not dns.conf.dns.refuse_duplicate_names:
+            return None
+        owner = dns.owner_of(decide.requested_name(
+            request, event.request.project_id, dns.settings))
         if owner:
             raise Veto('DNS name of "%s" is already registered to instance '
                        '%s' % (request.display_name, owner))
@@ -88,8 +87,7 @@ class DnsInstanceNetworkInfo(DnsHook):
         instance = event.instance
         if instance is None:
             return None
-        return self.sync(event, deleting=(instance.task_state == 'deleting'
-                                          or instance.vm_state == 'deleted'))
+        return self.sync(event, deleting=decide.is_deleting(instance))
 
 
 class DnsDeleteInstance(DnsHook):

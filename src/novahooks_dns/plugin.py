@@ -7,7 +7,6 @@ from oslo_config import cfg
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
-from novahooks_core import config
 from novahooks_core.plugin import CheckResult, Plugin
 from novahooks_dns import service as dns_service
 from novahooks_dns import state
@@ -66,7 +65,7 @@ class DnsPlugin(Plugin):
     def scratch(self, conf: cfg.ConfigOpts, directory: str) -> List[str]:
         """DNS to a hosts file in ``directory``, whatever the backend."""
         super().scratch(conf, directory)
-        config.register_plugin_opts('dns_hostsfile', HostsFileBackend.options)
+        dns_service.backend_class('hostsfile')
         conf.set_override('backend', 'hostsfile', group='dns')
         conf.set_override('path', os.path.join(directory, 'dns.hosts'),
                           group='dns_hostsfile')
@@ -103,7 +102,3 @@ class DnsPlugin(Plugin):
                 ('dns_hostsfile', list(HostsFileBackend.options)),
                 ('dns_rfc2136', list(Rfc2136Backend.options))]
 
-
-def registered_conf() -> cfg.ConfigOpts:
-    """The configuration with the dns group registered."""
-    return config.register_plugin_opts('dns', dns_service.OPTS)

@@ -2,7 +2,6 @@
 sender, and the decisions the hooks delegate to.
 """
 
-import json
 import os
 from typing import Any, Dict, Optional, Tuple
 
@@ -10,20 +9,14 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from stevedore import driver
 
-from novahooks_core import config, db, models
+from novahooks_core import config, db, models, plugin
 from novahooks_core.lru import LRU
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.plugin import ProcessLocal
 from novahooks_core.spool import Spool
-from novahooks_dns import state
+from novahooks_dns import decide, state
 from novahooks_dns.backends import NAMESPACE, DnsBackend
-from novahooks_dns.records import (
-    Settings,
-    absolute,
-    could_be_floating,
-    desired_records,
-    forward_name,
-)
+from novahooks_dns.records import Settings, absolute, forward_name
 from novahooks_dns.sender import Sender, SendPolicy
 
 LOG = logging.getLogger(__name__)
@@ -163,38 +156,25 @@ class DnsService:
         if kind == 'sync':
             given = _network(op['network'])
             assert given is not None
-            known = row.network_json if row is not None else None
-            network = models.merge_network_info(
-                _network(json.loads(known)) if known else None, given)
-            desired = desired_records(instance, network, self.settings)
-            if not desired and have and not op.get('deleting'):
+            plan = decide.plan_sync(
+                instance, given, row.network_json if row is not None
+                else None, have, self.settings, bool(op.get('deleting')))
+            if plan.kept:
                 LOG.warning('novahooks dns: network info of live instance '
                             '%s is empty; keeping its %d record(s) (run '
                             '"novahooks dns reconcile" if it really lost '
                             'its addresses)', uuid, len(have))
                 return 0, 0, 'empty network info of a live instance: kept'
-            adds = desired - have
-            stale = have - desired
-            if stale and 'ip.floating_ips' in network.unknown:
-                # The source carries no floating IPs and nothing is known
-                # of them: a record the floating template could have made
-                # is kept, never taken for removed.
-                stale = frozenset(r for r in stale if not could_be_floating(
-                    r, instance, self.settings))
-            removed = sum(state.release_records(conn, uuid, stale))
-            state.enqueue(conn, uuid, adds, ())
-            network_json = json.dumps(models.to_primitive(network),
-                                      sort_keys=True)
-            if network_json != known:
-                state.keep_network(conn, uuid, network_json)
-            return len(adds), removed, ''
+            removed = sum(state.release_records(conn, uuid, plan.stale))
+            state.enqueue(conn, uuid, plan.adds, ())
+            if plan.network_json is not None:
+                state.keep_network(conn, uuid, plan.network_json)
+            return len(plan.adds), removed, ''
         if kind == 'remove':
-            fallback = _network(op.get('fallback'))
-            if row is None and fallback is not None:
-                # No state kept here (lost, or kept by another host's
-                # database): delete what the info cache implies.
-                have = desired_records(instance, fallback, self.settings)
-            removed = sum(state.release_records(conn, uuid, have))
+            gone = decide.records_to_remove(
+                instance, have, row is not None, _network(op.get('fallback')),
+                self.settings)
+            removed = sum(state.release_records(conn, uuid, gone))
             state.forget_instance(conn, uuid)
             return 0, removed, ''
         raise ValueError('unknown DNS operation %r' % kind)
@@ -270,15 +250,13 @@ class DnsService:
                                        else 'budget spent')
         return ''
 
-    def owner(self, instance: Instance) -> Optional[str]:
-        """The other live instance already holding this one's name."""
-        name = forward_name(instance, self.settings)
+    def owner_of(self, name: Optional[str]) -> Optional[str]:
+        """The live instance holding the forward name ``name``."""
         if name is None:
             return None
         self.ensure_schema()
         with db.connect(self.engine) as conn:
-            owner = state.owner_of_name(conn, name)
-        return owner if owner != instance.uuid else None
+            return state.owner_of_name(conn, name)
 
     def remember(self, instance: Instance) -> None:
         if not instance.uuid:
@@ -288,19 +266,22 @@ class DnsService:
                      'project_id': instance.project_id})
 
 
-def load_backend(conf: cfg.ConfigOpts) -> DnsBackend:
-    """The configured backend, with its option group registered."""
-    name = conf.dns.backend
+def backend_class(name: str) -> Any:
+    """The backend ``name`` (an entry point of ``novahooks.dns.backends``),
+    with its options (``options``) registered in group ``dns_<name>``."""
     manager: Any = driver.DriverManager(NAMESPACE, name,
                                         invoke_on_load=False)
-    backend_cls = manager.driver
-    config.register_plugin_opts('dns_' + name, backend_cls.options)
-    backend: DnsBackend = backend_cls(conf)
+    config.register_plugin_opts('dns_' + name, manager.driver.options)
+    return manager.driver
+
+
+def load_backend(conf: cfg.ConfigOpts) -> DnsBackend:
+    """The configured backend, with its option group registered."""
+    backend: DnsBackend = backend_class(conf.dns.backend)(conf)
     return backend
 
 
-_service = ProcessLocal(
-    lambda: DnsService(config.register_plugin_opts('dns', OPTS)))
+_service = ProcessLocal(lambda: DnsService(plugin.configured('dns')))
 
 #: The process's service for the current configuration.
 service = _service.get

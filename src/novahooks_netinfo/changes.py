@@ -3,9 +3,14 @@ pure functions of the normalized models."""
 
 import dataclasses
 import hashlib
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
-from novahooks_core.models import Instance, NetworkInfo, Vif
+from novahooks_core.models import (
+    Instance,
+    NetworkInfo,
+    Vif,
+    merge_network_info,
+)
 
 FAILED_BINDINGS = ('binding_failed', 'unbound')
 
@@ -116,3 +121,69 @@ def anomalies(instance: Instance, old: Optional[NetworkInfo],
         found.append(Change('active_without_ip', None,
                             '%d VIF(s), no fixed IP' % len(new)))
     return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Previous:
+    """What the history holds for an instance: its last recorded network
+    info, that one's fingerprint, and whether its emptying was alerted."""
+
+    network: NetworkInfo
+    fingerprint: str
+    emptied_alerted: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What one observed cache changes in an instance's history.
+
+    ``network`` is the observed cache with what its source does not carry
+    taken from the history; ``addresses`` its fixed IPs by network (for
+    duplicate detection), ``last_good`` whether it is kept as the last
+    cache that was not empty, ``emptied_alerted`` the flag to store.
+    """
+
+    unchanged: bool
+    network: NetworkInfo
+    fingerprint: str
+    changes: Tuple[Change, ...] = ()
+    anomalies: Tuple[Change, ...] = ()
+    addresses: Tuple[Tuple[str, str], ...] = ()
+    last_good: bool = False
+    emptied_alerted: bool = False
+
+
+def decide(previous: Optional[Previous], given: NetworkInfo,
+           instance: Instance) -> Decision:
+    """What the cache ``given`` of ``instance`` changes since ``previous``.
+
+    What its source does not carry (``given.unknown``: a notification has
+    no network id, type, active flag or floating IP) is taken from the
+    history, never read as changed. The emptying of a live instance's
+    cache is alerted once, until it has VIFs again. An address whose
+    network is not known (a VIF only a notification told) is not compared
+    across networks.
+    """
+    old = previous.network if previous is not None else None
+    network = merge_network_info(old, given)
+    digest = fingerprint(network)
+    if previous is not None and previous.fingerprint == digest:
+        return Decision(True, network, digest)
+    odd = anomalies(instance, old, network)
+    emptied = any(a.kind == 'cache_emptied' for a in odd)
+    alerted = previous is not None and previous.emptied_alerted
+    if emptied and alerted:
+        odd = [a for a in odd if a.kind != 'cache_emptied']
+    return Decision(
+        False, network, digest, tuple(diff(old, network)), tuple(odd),
+        addresses=tuple(sorted({(vif.network_id, ip.address)
+                                for vif in network.vifs if vif.network_id
+                                for ip in vif.fixed_ips})),
+        last_good=bool(len(network)),
+        emptied_alerted=emptied or (alerted and not len(network)))
+
+
+def duplicates(others: Iterable[str]) -> List[Change]:
+    """The anomaly of each other instance holding one of the addresses."""
+    return [Change('duplicate_fixed_ip', None,
+                   'also held by instance %s' % other) for other in others]

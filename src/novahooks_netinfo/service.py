@@ -6,14 +6,14 @@ import json
 import logging as logging_std
 from logging import handlers as log_handlers
 import os
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import timeutils
 from sqlalchemy import exc as sa_exc
 
-from novahooks_core import HookEvent, config, db, models
+from novahooks_core import HookEvent, config, db, models, plugin
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.plugin import ProcessLocal
 from novahooks_core.seen import SEEN
@@ -97,18 +97,13 @@ class NetinfoService:
         raise AssertionError('unreachable')
 
     def _record(self, instance: Instance, given: NetworkInfo) -> str:
-        """Record the change ``given`` makes to the instance's history.
-        What its source does not carry (``given.unknown``: a notification
-        has no network id, type, active flag or floating IP) is taken from
-        the history, never read as changed."""
+        """Record the change ``given`` makes to the instance's history
+        (decided by :func:`changes.decide`)."""
         uuid = str(instance.uuid)
         self.schema.ensure()
         with db.connect(self.engine) as conn:
             row = store.state(conn, uuid)
-        old = _load(row.network_json) if row is not None else None
-        network = models.merge_network_info(old, given)
-        digest = changes.fingerprint(network)
-        if row is not None and row.fingerprint == digest:
+        if changes.decide(_previous(row), given, instance).unchanged:
             return 'unchanged'  # read only: no write lock for a heal
         with db.begin(self.engine) as conn:
             # Write first: the instance's row lock (and SQLite's write
@@ -116,24 +111,12 @@ class NetinfoService:
             # same instance decide one after the other.
             store.lock_state(conn, uuid)
             row = store.state(conn, uuid)
-            old = (_load(row.network_json) if row is not None else None)
-            network = models.merge_network_info(old, given)
-            digest = changes.fingerprint(network)
-            if row is not None and row.fingerprint == digest:
+            decision = changes.decide(_previous(row), given, instance)
+            if decision.unchanged:
                 return 'unchanged'
-            found = changes.diff(old, network)
-            odd = changes.anomalies(instance, old, network)
-            # An address whose network is not known (a VIF only a
-            # notification told) cannot be compared across networks.
-            pairs = sorted({(vif.network_id, ip.address)
-                            for vif in network.vifs if vif.network_id
-                            for ip in vif.fixed_ips})
-            for other in store.replace_addresses(conn, uuid, pairs):
-                odd.append(changes.Change('duplicate_fixed_ip', None,
-                                          'also held by instance %s' % other))
-            emptied = any(a.kind == 'cache_emptied' for a in odd)
-            if emptied and row is not None and row.emptied_alerted:
-                odd = [a for a in odd if a.kind != 'cache_emptied']
+            found = list(decision.changes)
+            odd = list(decision.anomalies) + changes.duplicates(
+                store.replace_addresses(conn, uuid, decision.addresses))
             stamp = timeutils.utcnow()
             rows = ([dict(uuid=uuid, at=stamp, kind=c.kind, anomaly=False,
                           vif_id=c.vif_id, detail=c.detail[:500])
@@ -144,12 +127,10 @@ class NetinfoService:
             if rows:
                 conn.execute(store.events.insert(), rows)
             values = dict(
-                fingerprint=digest, network_json=_json(network),
-                emptied_alerted=emptied or bool(
-                    row is not None and row.emptied_alerted and not
-                    len(network)),
-                updated_at=stamp)
-            if len(network):
+                fingerprint=decision.fingerprint,
+                network_json=_json(decision.network),
+                emptied_alerted=decision.emptied_alerted, updated_at=stamp)
+            if decision.last_good:
                 values['last_good_json'] = values['network_json']
             if row is None:
                 conn.execute(store.states.insert().values(uuid=uuid,
@@ -184,13 +165,17 @@ class NetinfoService:
                         anomaly.kind, uuid, anomaly.detail)
 
 
-def _load(text: str) -> NetworkInfo:
-    """A stored network info back as a model."""
-    return models.network_info_from_primitive(json.loads(text))
+def _previous(row: Any) -> Optional[changes.Previous]:
+    """An instance's state row as :func:`changes.decide` reads it."""
+    if row is None:
+        return None
+    return changes.Previous(
+        models.network_info_from_primitive(json.loads(row.network_json)),
+        row.fingerprint, bool(row.emptied_alerted))
 
 
 _service = ProcessLocal(
-    lambda: NetinfoService(config.register_plugin_opts('netinfo', OPTS)))
+    lambda: NetinfoService(plugin.configured('netinfo')))
 
 #: The process's service for the current configuration.
 service = _service.get

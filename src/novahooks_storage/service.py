@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Sequence
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from novahooks_core import config, db, models
+from novahooks_core import config, db, models, plugin
 from novahooks_core.models import BlockDevice, CreateRequest
 from novahooks_core.plugin import ProcessLocal
 from novahooks_core.spool import Spool
@@ -138,7 +138,7 @@ def op(kind: str, instance_uuid: str, project_id: Optional[str],
 
 
 _service = ProcessLocal(
-    lambda: StorageService(config.register_plugin_opts('storage', OPTS)))
+    lambda: StorageService(plugin.configured('storage')))
 
 #: The process's service for the current configuration.
 service = _service.get

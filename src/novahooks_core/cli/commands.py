@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 import warnings
 
 from cliff import command
-from oslo_config import generator
+from oslo_config import cfg, generator
 from oslo_utils import timeutils
 from stevedore import extension
 
@@ -64,7 +64,7 @@ class ConfigSample(command.Command):
             if note.startswith('novahooks'):
                 self.app.stderr.write('skipped %s: install the plugin\'s '
                                       'extra, e.g. novahooks[dns]\n' % note)
-        gen_conf = config.cfg.ConfigOpts()
+        gen_conf = cfg.ConfigOpts()
         generator.register_cli_opts(gen_conf)
         args = ['--wrap-width', '79']
         for namespace in namespaces:
@@ -106,10 +106,13 @@ def _listen_checks(path: str) -> List[CheckResult]:
         return []
     try:
         with base.needs('check of [listen]', 'listen'):
-            from novahooks_core.notify.listener import OPTS, check_transport
+            from novahooks_core.notify.listener import (
+                check_transport,
+                configured,
+            )
     except base.MissingExtra as exc:
         return [CheckResult('listen', 'transport', False, str(exc))]
-    return list(check_transport(config.register_plugin_opts('listen', OPTS)))
+    return list(check_transport(configured()))
 
 
 def _plugin_checks(name: str,
@@ -390,9 +393,11 @@ class DbSync(base.Lister):
         schemas = enabled_schemas()
         if parsed_args.listen:
             with base.needs('db sync --listen'):
-                from novahooks_core.notify.listener import OPTS, guard_for
-            conf = config.register_plugin_opts('listen', OPTS)
-            schemas.append(('listen', guard_for(conf).schema))
+                from novahooks_core.notify.listener import (
+                    configured,
+                    guard_for,
+                )
+            schemas.append(('listen', guard_for(configured()).schema))
         rows = []
         for name, schema in schemas:
             before, after = schema.sync()
@@ -436,16 +441,14 @@ class ListenFailed(base.Lister):
     def take_action(self, parsed_args: Any) -> Rows:
         with base.needs('listen failed'):
             from novahooks_core.notify.listener import (
-                OPTS,
                 NotificationEndpoint,
+                configured,
                 failed_journal,
             )
         if parsed_args.ids and not parsed_args.replay:
             raise base.UsageError('message ids go with --replay')
         if parsed_args.replay:
-            endpoint = NotificationEndpoint(
-                config.register_plugin_opts('listen', OPTS),
-                failed_journal())
+            endpoint = NotificationEndpoint(configured(), failed_journal())
             rows = endpoint.replay(parsed_args.ids)
             self.failed = any(r['outcome'] != 'ok' for r in rows)
             return (('Message id', 'Event type', 'Instance', 'Outcome',
@@ -485,7 +488,7 @@ class ListenSeed(base.Lister):
         from novahooks_core.normalize import BadInput
         with base.needs('listen seed'):
             from novahooks_core.notify import neutron
-            from novahooks_core.notify.listener import OPTS, guard_for
+            from novahooks_core.notify.listener import configured, guard_for
         expected = 'openstack floating ip list --long -f json'
         items = base.read_json_list(parsed_args.floating_ips,
                                     '--floating-ips', expected)
@@ -496,8 +499,7 @@ class ListenSeed(base.Lister):
                                   'output of "%s")' % (
                                       parsed_args.floating_ips, exc,
                                       expected)) from None
-        kept = guard_for(config.register_plugin_opts('listen', OPTS)).seed(
-            found)
+        kept = guard_for(configured()).seed(found)
         return (('ID', 'Floating IP', 'Port', 'Fixed IP', 'Action'),
                 [(f.id, f.address, f.port_id or '', f.fixed_ip or '',
                   'kept' if new else 'known (newer)')

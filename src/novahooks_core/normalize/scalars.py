@@ -17,7 +17,7 @@ def as_str(value: Any) -> Optional[str]:
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:  # Nova's DateTimeField means UTC
             value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.isoformat()
+        return str(value.isoformat())
     if isinstance(value, SCALARS):
         text = str(value)
         return text or None

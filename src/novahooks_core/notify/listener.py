@@ -807,6 +807,11 @@ def _handlers_by_plugin(events: Sequence[HookEvent]
     return by_plugin
 
 
+def configured() -> cfg.ConfigOpts:
+    """The configuration with the ``[listen]`` options registered."""
+    return config.register_plugin_opts('listen', OPTS)
+
+
 def guard_for(conf: cfg.ConfigOpts) -> Guard:
     """The order guard of the configuration's ``[listen] database_url``."""
     return Guard(db.engine('listen', conf.listen.database_url or None),
@@ -823,7 +828,7 @@ class Listener:
 
     def __init__(self) -> None:
         import oslo_messaging
-        conf = config.register_plugin_opts('listen', OPTS)
+        conf = configured()
         group = conf.listen
         self.url = group.transport_url
         self.transport = oslo_messaging.get_notification_transport(
@@ -1127,12 +1132,13 @@ def check_transport(conf: cfg.ConfigOpts, timeout: float = 3.0
 
 def _check_rabbit(what: str, shown: str, parsed: Any, timeout: float) -> Any:
     """An AMQP login to the first of ``parsed``'s hosts that answers."""
-    import kombu
+    from kombu import connection as kombu_connection
 
     from novahooks_core.plugin import CheckResult
+    connection_class: Any = kombu_connection.Connection  # kombu is untyped
     errors = []
     for host in parsed.hosts or []:
-        connection = kombu.Connection(
+        connection = connection_class(
             hostname=host.hostname or '127.0.0.1', port=host.port or 5672,
             userid=host.username or 'guest',
             password=host.password or 'guest',
