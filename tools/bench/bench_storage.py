@@ -34,8 +34,6 @@ import dataclasses
 import json
 import os
 import platform
-import pstats
-import re
 import shutil
 import sqlite3
 import sys
@@ -44,10 +42,13 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import alembic
+import benchlib
 from oslo_utils import timeutils
 import sqlalchemy as sa
+from sqlalchemy.engine import default as sa_default
 
 from novahooks_core import config, db, dispatch, normalize, timing
+from novahooks_core.event import HookEvent
 from novahooks_core.models import BlockDevice, HookPoint, Phase
 from novahooks_core.testing import factories
 from novahooks_storage import ledger, migrate
@@ -420,68 +421,29 @@ def check_counts(label: str, items: List[Item], snap: Snapshot) -> None:
 
 # -- where the plugin's time goes ---------------------------------------
 
-Key = Tuple[str, int, str]
-
-
-def _is(key: Key, path_end: str, name: str) -> bool:
-    return key[0].replace(os.sep, '/').endswith(path_end) and key[2] == name
-
-
-def _ct(raw: Dict[Key, Any], path_end: str, name: str) -> float:
-    return sum(v[3] for k, v in raw.items() if _is(k, path_end, name))
-
-
-def _calls(raw: Dict[Key, Any], path_end: str, name: str) -> int:
-    return sum(v[1] for k, v in raw.items() if _is(k, path_end, name))
-
-
-def _edge_ct(raw: Dict[Key, Any], callee: Callable[[Key], bool],
-             caller: Callable[[Key], bool]) -> float:
-    total = 0.0
-    for key, value in raw.items():
-        if callee(key):
-            total += sum(edge[3] for who, edge in value[4].items()
-                         if caller(who))
-    return total
-
-
-def _builtin(prefix: str) -> Callable[[Key], bool]:
-    return lambda k: k[0] == '~' and k[2].startswith(prefix)
-
-
-def _in(path_end: str, *names: str) -> Callable[[Key], bool]:
-    return lambda k: any(_is(k, path_end, n) for n in names)
-
-
-def _dbapi_close(key: Key) -> bool:
-    return (key[0] == '~' and key[2].startswith("<method 'close' of")
-            and 'onnection' in key[2])
-
-
-def breakdown(raw: Dict[Key, Any], count: int) -> Dict[str, Any]:
+def breakdown(found: benchlib.Attribution, count: int) -> Dict[str, Any]:
     """µs per delete (profiled, so inflated) by kind of work."""
-    service, event = 'novahooks_storage/service.py', 'novahooks_core/event.py'
-    default = 'sqlalchemy/engine/default.py'
-    total = _ct(raw, 'bench_storage.py', 'run_plugin')
-    normalizing = (_ct(raw, event, 'instance')
-                   + _ct(raw, event, 'block_devices'))
-    building = _ct(raw, service, 'op')
-    write = _ct(raw, service, 'write')
-    checks = (_ct(raw, service, 'ensure_schema')
-              + _ct(raw, service, 'replay_spool'))
-    apply = _ct(raw, service, '_apply')
-    ledger_ct = _edge_ct(
-        raw, _in('novahooks_storage/ledger.py', 'record_deleting',
-                 'record_deleted'), _in(service, '_apply'))
-    driver_execute = _edge_ct(raw, _builtin("<method 'execute"),
-                              _in(default, 'do_execute', 'do_executemany'))
-    statements = (_calls(raw, default, 'do_execute')
-                  + _calls(raw, default, 'do_executemany'))
-    commit = sum(v[3] for k, v in raw.items()
-                 if _builtin("<method 'commit'")(k))
-    connections = (_ct(raw, default, 'connect')
-                   + _ct(raw, 'novahooks_core/db.py', '_sqlite_pragmas')
-                   + sum(v[3] for k, v in raw.items() if _dbapi_close(k)))
+    service = storage_service.StorageService
+    lazy_fields = HookEvent.__dict__
+    dialect = sa_default.DefaultDialect
+    total = found.cumulative(run_plugin)
+    normalizing = found.cumulative(lazy_fields['instance'].compute,
+                                   lazy_fields['block_devices'].compute)
+    building = found.cumulative(storage_service.op)
+    write = found.cumulative(service.write)
+    checks = found.cumulative(service.ensure_schema, service.replay_spool)
+    apply = found.cumulative(service._apply)
+    ledger_ct = found.called_by(
+        benchlib.functions(ledger.record_deleting, ledger.record_deleted),
+        benchlib.functions(service._apply))
+    driver_execute = found.called_by(
+        found.c_function(r"^<method 'execute"),
+        benchlib.functions(dialect.do_execute, dialect.do_executemany))
+    statements = found.calls(dialect.do_execute, dialect.do_executemany)
+    commit = found.total(found.c_function(r"^<method 'commit'"))
+    connections = (found.cumulative(dialect.connect, db._sqlite_pragmas)
+                   + found.total(found.c_function(  # pooled: maybe none
+                       r"^<method 'close' of .*onnection", required=False)))
     transaction = write - checks - apply
     parts = [
         ('hook machinery (dispatcher, event, guard, timing)',
@@ -504,35 +466,11 @@ def breakdown(raw: Dict[Key, Any], count: int) -> Dict[str, Any]:
         'parts_us_per_delete': {name: round(value * scale, 1)
                                 for name, value in parts},
         'statements_per_delete': round(statements / count, 2),
-        'transactions_per_delete': round(
-            _calls(raw, service, 'write') / count, 2),
+        'transactions_per_delete': round(found.calls(service.write) / count,
+                                         2),
         'new_dbapi_connections_per_delete': round(
-            _calls(raw, default, 'connect') / count, 2),
+            found.calls(dialect.connect) / count, 2),
     }
-
-
-def _short(key: Key) -> str:
-    if key[0] == '~':
-        match = re.match(r"<method '(\w+)' of '([\w.]+)' objects>$", key[2])
-        if match:
-            return '%s.%s' % (match.group(2).split('.')[-1], match.group(1))
-        return re.sub(r'^<built-in method (.*)>$', r'\1', key[2])
-    path = key[0].replace(os.sep, '/')
-    for marker in ('site-packages/', 'src/', 'tools/'):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return '%s:%d(%s)' % (path, key[1], key[2])
-
-
-def top_entries(raw: Dict[Key, Any], count: int, limit: int = 12
-                ) -> List[Dict[str, Any]]:
-    ranked = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)
-    return [{'function': _short(k),
-             'calls_per_delete': round(v[1] / count, 2),
-             'own_us_per_delete': round(v[2] * 1e6 / count, 1),
-             'cumulative_us_per_delete': round(v[3] * 1e6 / count, 1)}
-            for k, v in ranked[:limit]]
 
 
 def profile_plugin(items: List[Item], url: str, state_dir: str
@@ -544,9 +482,9 @@ def profile_plugin(items: List[Item], url: str, state_dir: str
     run_plugin(items)
     profiler.disable()
     plugin_checks(len(items))
-    raw: Dict[Key, Any] = pstats.Stats(profiler).stats  # type: ignore
-    result = breakdown(raw, len(items))
-    result['top_by_own_time'] = top_entries(raw, len(items))
+    found = benchlib.Attribution(profiler)
+    result = breakdown(found, len(items))
+    result['top_by_own_time'] = found.top(len(items), per='delete')
     return result
 
 
