@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Per-call cost of ``novahooks_core.NovaHook`` against a bare hook class.
 
-Every scenario runs the same Nova-shaped arguments (``testing.factories``,
+Every scenario runs the same Nova-shaped arguments (``lifecycle.factories``,
 Nova 21 shapes) through two paths:
 
 * ``direct``: what Nova's hook runner does per hook object and call: build

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Storage plugin: recording deletes against raw SQLAlchemy writes.
 
-Prepares N instances (Nova 21 shapes from ``testing.factories``), each
+Prepares N instances (Nova 21 shapes from ``lifecycle.factories``), each
 with one volume BDM (``delete_on_termination`` alternately True and
 False), already built in a ledger (``ledger.record_built``, one
 transaction, not timed). Then, each on a fresh copy of that ledger:
