@@ -167,10 +167,10 @@ for build in "${builds[@]}"; do
     grep -v '^WARNING: Location' "$VENVS/${build#*:}.build.log" || true
 done
 
-# The real-Nova tiers' venvs are built meanwhile, in the background, while
-# the pytest suites run (one after the other: one core for them); each
-# tier waits for them before it starts, and a failed build stops the run
-# with its log.
+# The real-Nova tiers run in the background while the pytest suites run
+# (one after the other, on one core): their venvs are built first, then
+# each tier runs in turn, its output in $VENVS/NAME.out. Once the suites
+# have passed, each tier's output is shown and checked.
 tier_builds() {
     case " $ENVS " in *" objects "*)
         NOVAHOOKS_PY311="$(interpreter 3.11)" bash tools/nova-objects-env.sh ;; esac
@@ -181,44 +181,58 @@ tier_builds() {
     case " $ENVS " in *" neutron "*)
         bash tools/neutron-env.sh ;; esac
 }
-tier_builds > "$VENVS/tiers.build.log" 2>&1 &
-TIER_BUILDS=$!
-trap '[ -z "$TIER_BUILDS" ] || kill "$TIER_BUILDS" 2>/dev/null || true' EXIT
-wait_tier_builds() {
-    [ -n "$TIER_BUILDS" ] || return 0
-    if ! wait "$TIER_BUILDS"; then
-        cat "$VENVS/tiers.build.log" >&2
-        echo "building the real-Nova tiers' venvs failed" >&2
-        exit 1
-    fi
-    TIER_BUILDS=
-    grep -E '^=== ' "$VENVS/tiers.build.log" || true
+tier_run() {  # tier_run NAME: one real-Nova tier (its output on stdout)
+    case $1 in
+        objects) log "objects: Nova's own classes, releases 15 to 21"
+                 NOVAHOOKS_PY311="$(interpreter 3.11)" bash tools/run-nova-objects-tests.sh ;;
+        nova21) log "nova21: real Nova 21 functional tier"
+                NOVAHOOKS_PY38="$(interpreter 3.8)" bash tools/run-nova-tests.sh 2>&1 \
+                    | grep -vE "^WARNING: Location" ;;
+        nova34) log "nova34: real Nova 34 notifications tier"
+                bash tools/run-nova34-tests.sh 2>&1 ;;
+        neutron) log "neutron: real Neutron 28 floating-IP tier"
+                 [ -x "$VENVS/py311/bin/python" ] || { echo "the neutron tier needs the py311 venv" >&2; return 1; }
+                 "$VENVS/py311/bin/python" -m pytest -q -p no:cacheprovider nova_tier/neutron ;;
+    esac
 }
+tiers() {
+    tier_builds > "$VENVS/tiers.build.log" 2>&1 || { echo build > "$VENVS/tiers.failed"; return 1; }
+    for name in $ENVS; do
+        case $name in objects|nova21|nova34|neutron)
+            tier_run "$name" > "$VENVS/$name.out" 2>&1 || echo "$name" >> "$VENVS/tiers.failed" ;;
+        esac
+    done
+}
+rm -f "$VENVS/tiers.failed"
+tiers &
+TIERS=$!
+trap '[ -z "$TIERS" ] || kill "$TIERS" 2>/dev/null || true' EXIT
 for name in $ENVS; do
     case $name in
-        objects) wait_tier_builds
-                 log "objects: Nova's own classes, releases 15 to 21"
-                 NOVAHOOKS_PY311="$(interpreter 3.11)" bash tools/run-nova-objects-tests.sh \
-                     | tee "$VENVS/objects.out"
-                 count "$VENVS/objects.out" '([0-9]+) passed' ;;
-        nova21) wait_tier_builds
-                log "nova21: real Nova 21 functional tier"
-                NOVAHOOKS_PY38="$(interpreter 3.8)" bash tools/run-nova-tests.sh 2>&1 \
-                    | grep -vE "^WARNING: Location" | tee "$VENVS/nova21.out"
-                grep -qE '^OK' "$VENVS/nova21.out" || { echo "nova21 tier failed" >&2; exit 1; }
-                count "$VENVS/nova21.out" '^Ran [0-9]+ test' ;;
-        nova34) wait_tier_builds
-                log "nova34: real Nova 34 notifications tier"
-                bash tools/run-nova34-tests.sh 2>&1 | tee "$VENVS/nova34.out"
-                grep -qE '^OK' "$VENVS/nova34.out" || { echo "nova34 tier failed" >&2; exit 1; }
-                count "$VENVS/nova34.out" '^Ran [0-9]+ test' ;;
-        neutron) wait_tier_builds
-                 log "neutron: real Neutron 28 floating-IP tier"
-                 [ -x "$VENVS/py311/bin/python" ] || { echo "the neutron tier needs the py311 venv" >&2; exit 1; }
-                 "$VENVS/py311/bin/python" -m pytest -q -p no:cacheprovider nova_tier/neutron \
-                     | tee "$VENVS/neutron.out"
-                 count "$VENVS/neutron.out" '([0-9]+) passed' ;;
+        objects|nova21|nova34|neutron) ;;
         *) run_suite "$name" "$@" ;;
+    esac
+done
+wait "$TIERS" || true
+TIERS=
+if [ -f "$VENVS/tiers.failed" ] && grep -qx build "$VENVS/tiers.failed"; then
+    cat "$VENVS/tiers.build.log" >&2
+    echo "building the real-Nova tiers' venvs failed" >&2
+    exit 1
+fi
+[ ! -f "$VENVS/tiers.build.log" ] || grep -E '^=== ' "$VENVS/tiers.build.log" || true
+for name in $ENVS; do
+    case $name in objects|nova21|nova34|neutron)
+        cat "$VENVS/$name.out"
+        if [ -f "$VENVS/tiers.failed" ] && grep -qx "$name" "$VENVS/tiers.failed"; then
+            echo "$name tier failed" >&2
+            exit 1
+        fi ;;
+    esac
+    case $name in
+        objects|neutron) count "$VENVS/$name.out" '([0-9]+) passed' ;;
+        nova21|nova34) grep -qE '^OK' "$VENVS/$name.out" || { echo "$name tier failed" >&2; exit 1; }
+                       count "$VENVS/$name.out" '^Ran [0-9]+ test' ;;
     esac
 done
 case " $ENVS " in *" py311 "*) lint ;; esac
