@@ -10,8 +10,6 @@ import sqlalchemy as sa
 from novahooks_core.plugin import CheckResult, Plugin
 from novahooks_dns import service as dns_service
 from novahooks_dns import state
-from novahooks_dns.backends.hostsfile import HostsFileBackend
-from novahooks_dns.backends.rfc2136 import Rfc2136Backend
 
 
 class DnsPlugin(Plugin):
@@ -98,6 +96,10 @@ class DnsPlugin(Plugin):
 
     @classmethod
     def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:
+        # Imported here: loading the descriptor (on a hook's first call)
+        # must not import dnspython for a backend not configured.
+        from novahooks_dns.backends.hostsfile import HostsFileBackend
+        from novahooks_dns.backends.rfc2136 import Rfc2136Backend
         return [('dns', list(dns_service.OPTS)),
                 ('dns_hostsfile', list(HostsFileBackend.options)),
                 ('dns_rfc2136', list(Rfc2136Backend.options))]
