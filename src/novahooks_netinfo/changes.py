@@ -153,6 +153,17 @@ class Decision:
     emptied_alerted: bool = False
 
 
+def merged(previous: Optional[Previous], given: NetworkInfo
+           ) -> Tuple[NetworkInfo, str, bool]:
+    """``given`` with what its source does not carry taken from the
+    history, its fingerprint, and whether the history already holds it."""
+    network = merge_network_info(
+        previous.network if previous is not None else None, given)
+    digest = fingerprint(network)
+    return network, digest, (previous is not None
+                             and previous.fingerprint == digest)
+
+
 def decide(previous: Optional[Previous], given: NetworkInfo,
            instance: Instance) -> Decision:
     """What the cache ``given`` of ``instance`` changes since ``previous``.
@@ -164,11 +175,10 @@ def decide(previous: Optional[Previous], given: NetworkInfo,
     network is not known (a VIF only a notification told) is not compared
     across networks.
     """
-    old = previous.network if previous is not None else None
-    network = merge_network_info(old, given)
-    digest = fingerprint(network)
-    if previous is not None and previous.fingerprint == digest:
+    network, digest, unchanged = merged(previous, given)
+    if unchanged:
         return Decision(True, network, digest)
+    old = previous.network if previous is not None else None
     odd = anomalies(instance, old, network)
     emptied = any(a.kind == 'cache_emptied' for a in odd)
     alerted = previous is not None and previous.emptied_alerted

@@ -103,7 +103,7 @@ class NetinfoService:
         self.schema.ensure()
         with db.connect(self.engine) as conn:
             row = store.state(conn, uuid)
-        if changes.decide(_previous(row), given, instance).unchanged:
+        if changes.merged(_previous(row), given)[2]:
             return 'unchanged'  # read only: no write lock for a heal
         with db.begin(self.engine) as conn:
             # Write first: the instance's row lock (and SQLite's write
