@@ -29,7 +29,7 @@ from novahooks_dns import service as dns_service
 from novahooks_netinfo import service as netinfo_service
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig, cli
-from tests.listen.conftest import rows
+from tests.listen.conftest import rows, wait_until
 from tests.pg import PostgresServer, postgres  # noqa: F401
 
 SERVICES = (dns_service, netinfo_service, storage_service)
@@ -173,8 +173,12 @@ def end_state(url: Optional[str], state: pathlib.Path) -> Dict[str, Any]:
         finally:
             engine.dispose()
     # What a slow send left to the background sender goes out first: the
-    # state is read once the sender is done, never racing it.
-    dns_service.service().sender.flush()
+    # state is read once the outbox is empty. A flush alone is not enough:
+    # it leaves alone what the background sender has claimed and is
+    # still sending.
+    sender = dns_service.service().sender
+    wait_until(lambda: sender.flush().done, timeout=60,
+               what='DNS\'s outbox sent')
     hosts = state / 'dns.hosts'
     current = {}
     for uuid, network in query('netinfo.sqlite', 'select uuid, network_json'
