@@ -113,17 +113,23 @@ _DISCARD_COLUMNS = ('Discarded', 'Instance', 'Op', 'Zone', 'Name', 'Type',
 
 class Flush(base.Lister):
     """Apply every pending change now (ignoring backoff); exit 1 if any
-    change is left (a server error, a held zone, the database down)."""
+    change is left (a server error, a held zone, the database down, or
+    another process still sending it)."""
 
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()
         result = dns.sender.flush(force=True)
         with dns.engine.begin() as conn:
             left = state.counts(conn)['pending']
+            busy = state.claimed(conn)
         self.failed = bool(left or result.spooled)
+        error = result.errors[-1] if result.errors else (
+            '%d being sent by another process (a listener or a hook); '
+            'if it died, they are free again within %.0f s' % (
+                busy, dns.sender.lease_seconds) if busy else '')
         return (('Sent', 'Failed', 'Pending', 'Spooled', 'Last error'),
                 [(result.sent, result.failed, left, result.spooled,
-                  result.errors[-1] if result.errors else '')])
+                  error)])
 
 
 def _existing_instances(path: Optional[str]) -> Optional[Set[str]]:

@@ -68,6 +68,12 @@ class Sender:
         self._stopped = threading.Event()
         self._warned_zones: Set[str] = set()
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claim holds: a crashed sender's changes are free
+        again after this."""
+        return self.policy.timeout * 2 + 30
+
     def _batches(self, conn: Any, token: str
                  ) -> Tuple[Dict[str, List[Any]], bool]:
         """Due changes by zone, claimed for ``token``, and whether they are
@@ -108,7 +114,7 @@ class Sender:
                             '"novahooks dns pending"; configure the zone '
                             'again, or "novahooks dns discard --zone %s")',
                             count, zone, zone)
-        lease = now + datetime.timedelta(seconds=self.policy.timeout * 2 + 30)
+        lease = now + datetime.timedelta(seconds=self.lease_seconds)
         batches: Dict[str, List[Any]] = collections.OrderedDict()
         for zone, ids in wanted.items():
             claimed = state.claim(conn, ids, token, lease, now)
@@ -126,15 +132,17 @@ class Sender:
 
     def flush(self, budget: Optional[float] = None,
               force: bool = False) -> FlushResult:
-        """Send what is due until done or ``budget`` seconds are spent;
-        ``force`` makes every pending change due now, ignoring backoff and
-        claims (an operator's flush after a crashed sender; sending twice
-        is harmless, RFC 2136 changes are idempotent)."""
+        """Send what is due until done, ``budget`` seconds are spent or
+        the sender is stopped (its service was replaced); what it claimed
+        and did not send is given back. ``force`` makes every pending
+        change due now, ignoring backoff (an operator's flush). A zone
+        another sender is sending stays in its hands until its claim's
+        lease ends (half a minute after a crashed sender's last claim):
+        two senders never send one zone out of order."""
         if force:
             with self.engine.begin() as conn:
                 conn.execute(state.outbox.update().values(
-                    next_attempt_at=timeutils.utcnow(), claimed_by=None,
-                    claimed_until=None))
+                    next_attempt_at=timeutils.utcnow()))
         result = FlushResult()
         deadline = time.monotonic() + (budget if budget is not None
                                        else float('inf'))
@@ -147,10 +155,17 @@ class Sender:
                 result.done = complete and not result.spooled
                 return result
             progressed = False
+            unsent = list(batches.values())
             for zone, rows in batches.items():
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._stopped.is_set():
+                    # What is left goes to the next flush now, not once
+                    # this one's claim expires.
+                    with self.engine.begin() as conn:
+                        for left in unsent:
+                            state.release(conn, left, token)
                     return result
+                unsent.pop(0)
                 changes = [Change(row.op, state.record_of(row))
                            for row in rows if row.op != state.FORGET]
                 try:
@@ -164,7 +179,7 @@ class Sender:
                                 'applied, will retry: %s', len(rows), zone,
                                 exc)
                     with self.engine.begin() as conn:
-                        state.postpone(conn, rows, str(exc),
+                        state.postpone(conn, rows, token, str(exc),
                                        self.policy.retry_initial,
                                        self.policy.retry_max)
                     continue
@@ -196,10 +211,15 @@ class Sender:
             counts = state.counts(conn, sorted(self.zones))
         return counts['pending'] > counts['held']
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 0.0) -> None:
         """Stop the background worker (the service is replaced); what is
-        pending stays in the outbox."""
+        pending stays in the outbox. ``wait``: seconds to wait for a send
+        in progress to end (never from a hook: Nova would wait)."""
         self._stopped.set()
+        worker = self._worker
+        if wait > 0 and worker is not None \
+                and worker is not threading.current_thread():
+            worker.join(wait)
 
     def ensure_worker(self) -> None:
         """Start the background retry worker unless it runs."""

@@ -270,6 +270,13 @@ def release(conn: Any, rows: Sequence[Any], token: str) -> None:
             claimed_by=None, claimed_until=None))
 
 
+def claimed(conn: Any, at: Optional[datetime.datetime] = None) -> int:
+    """Pending changes a sender holds a live claim on (it is sending
+    them)."""
+    return conn.execute(sa.func.count(outbox.c.id).select().where(
+        outbox.c.claimed_until > (at or timeutils.utcnow()))).scalar() or 0
+
+
 def confirm(conn: Any, rows: Sequence[Any], token: str) -> None:
     """The server applied ``rows`` (forgets need no server): update
     applied state, drop them."""
@@ -297,14 +304,17 @@ def confirm(conn: Any, rows: Sequence[Any], token: str) -> None:
         & (outbox.c.claimed_by == token)))
 
 
-def postpone(conn: Any, rows: Sequence[Any], error: str,
+def postpone(conn: Any, rows: Sequence[Any], token: str, error: str,
              initial: float, maximum: float) -> None:
-    """Record a failed attempt; retry with exponential backoff."""
+    """Record a failed attempt of sender ``token``; retry with exponential
+    backoff. Changes no longer claimed by it are left as they are."""
     stamp = timeutils.utcnow()
     for row in rows:
         attempts = row.attempts + 1
         delay = min(maximum, initial * (2 ** (attempts - 1)))
-        conn.execute(outbox.update().where(outbox.c.id == row.id).values(
+        conn.execute(outbox.update().where(
+            (outbox.c.id == row.id)
+            & (outbox.c.claimed_by == token)).values(
             attempts=attempts, last_error=error[:500],
             next_attempt_at=stamp + datetime.timedelta(seconds=delay),
             claimed_by=None, claimed_until=None))

@@ -17,7 +17,7 @@ import pathlib
 import re
 import socket
 import sys
-from typing import Dict, Iterator, List, Optional, Set, Type
+from typing import Any, Dict, Iterator, List, Optional, Set, Type
 
 import dns.flags
 import dns.message
@@ -31,6 +31,7 @@ from oslo_config import cfg
 import pytest
 
 from novahooks_core import config, db
+from novahooks_core.testing import NovaRunner, factories
 from novahooks_dns import service as dns_service
 from novahooks_dns.backends.rfc2136 import Rfc2136Backend
 from tests.servers import HOST, ROOT, ScriptServer
@@ -345,3 +346,24 @@ def _fresh_dns_service() -> Iterator[None]:
     yield
     dns_service.reset()
     db.reset()
+
+
+def without_background_sender() -> None:
+    """This process's DNS background sender stopped, its send in progress
+    waited for, and the service to be built anew: what the test does next
+    (an operator's flush, the next hook) runs alone, never racing a retry
+    that the sender started on its own."""
+    dns_service.service().sender.stop(wait=30)
+    dns_service.reset()
+
+
+def build(runner: NovaRunner, hostname: str, address: str,
+          **fields: Any) -> Any:
+    """An active instance with one address, built through ``runner``."""
+    inst = factories.instance(state='active', host='c1', hostname=hostname,
+                              network=factories.network_info(
+                                  factories.vif(address)), **fields)
+    args, _ = factories.build_instance_args(inst)
+    assert runner.call('build_instance', lambda *a: 'active', *args) \
+        == 'active'
+    return inst

@@ -1,6 +1,8 @@
 """The DNS plugin on its embedded backend (hosts file), through the real
 entry points and Nova's runner semantics; no DNS server needed."""
 
+import dataclasses
+import datetime
 import json
 import os
 import pathlib
@@ -15,6 +17,7 @@ from novahooks_dns import service as dns_service
 from novahooks_dns import state
 from novahooks_dns.backends.hostsfile import HostsFileBackend
 from tests.conftest import WriteConfig, cli
+from tests.dns.conftest import build
 
 
 @pytest.fixture
@@ -153,11 +156,7 @@ def test_the_background_worker_retries(write_config: WriteConfig,
     service = dns_service.service()
     service.sender.policy = type(service.sender.policy)(
         poll=0.05, retry_initial=0.05, retry_max=0.1)
-    inst = factories.instance(state='active', host='c1', hostname='late',
-                              network=factories.network_info(
-                                  factories.vif('10.0.0.8')))
-    args, _ = factories.build_instance_args(inst)
-    NovaRunner().call('build_instance', lambda *a: 'active', *args)
+    build(NovaRunner(), 'late', '10.0.0.8')
     assert service.sender.has_pending()
     os.unlink(target)
     deadline = time.monotonic() + 10
@@ -165,6 +164,88 @@ def test_the_background_worker_retries(write_config: WriteConfig,
         time.sleep(0.05)
     assert not service.sender.has_pending()
     assert lines(target / 'hosts') == ['10.0.0.8 late.cloud.internal']
+
+
+
+def _booted_with_the_budget_spent(write_config: WriteConfig,
+                                  hosts: pathlib.Path) -> Any:
+    """An instance booted with a send budget too small for anything: its
+    records are left in the outbox; the background worker does not run
+    before the test says so."""
+    write_config(enabled_plugins='dns', extra=(
+        '[dns]\nsend_budget_ms = 0.000001\n'
+        '[dns_hostsfile]\npath = %s\n' % hosts))
+    service = dns_service.service()
+    service.sender.policy = dataclasses.replace(service.sender.policy,
+                                                poll=600)
+    runner = NovaRunner()
+    build(runner, 'slow', '10.0.0.9')
+    post = [r for r in runner.runs if r.handler == 'dns:build_instance:post']
+    assert 'budget spent' in post[0].summary, post[0].summary
+    return service
+
+
+def test_a_spent_budget_leaves_nothing_claimed(
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
+    """What the inline send claimed and had no time for is given back:
+    the worker (another sender) sends it at once, not after the claim's
+    lease (about half a minute) runs out."""
+    hosts = tmp_path / 'hosts'
+    service = _booted_with_the_budget_spent(write_config, hosts)
+    with service.engine.begin() as conn:
+        claimed = [row.claimed_by for row in conn.execute(
+            state.outbox.select())]
+    assert claimed == [None]
+    result = service.sender.flush()
+    assert result.done and result.sent == 1
+    assert lines(hosts) == ['10.0.0.9 slow.cloud.internal']
+
+
+def test_a_stopped_sender_sends_nothing_more(
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
+    """Once its service is replaced (a new configuration), the old
+    sender's worker stops sending the old way and claims nothing: the
+    new service's sender has it all."""
+    hosts = tmp_path / 'hosts'
+    old = _booted_with_the_budget_spent(write_config, hosts)
+    old.close()
+    assert not old.sender.flush().sent
+    assert old.sender.has_pending()
+    dns_service.reset()
+    new = dns_service.service()
+    assert new.sender.flush().sent == 1
+    assert lines(hosts) == ['10.0.0.9 slow.cloud.internal']
+
+
+
+def test_flush_leaves_a_zone_another_sender_is_sending(
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
+    """``dns flush`` never takes changes out of a live sender's hands (two
+    senders of one zone could send out of order): it says so, exits 1,
+    and sends them once they are free."""
+    hosts = tmp_path / 'hosts'
+    service = _booted_with_the_budget_spent(write_config, hosts)
+    config_file = os.environ['NOVAHOOKS_CONFIG']
+    now = datetime.datetime.utcnow()
+    with service.engine.begin() as conn:
+        ids = [row.id for row in conn.execute(state.outbox.select())]
+        held = state.claim(conn, ids, 'listener', now + datetime.timedelta(
+            seconds=60), now)
+    code, rows = cli('--config-file', config_file, 'dns', 'flush',
+                     '-f', 'json')
+    assert code == 1 and rows[0]['Sent'] == 0 and rows[0]['Pending'] == 1
+    assert 'being sent by another process' in rows[0]['Last error']
+    assert not hosts.exists() or lines(hosts) == []
+    with service.engine.begin() as conn:
+        # The other sender failed: its postponement is its own...
+        state.postpone(conn, held, 'someone else', 'late', 1.0, 1.0)
+        assert state.claimed(conn) == 1
+        state.postpone(conn, held, 'listener', 'timed out', 60.0, 60.0)
+        assert state.claimed(conn) == 0
+    code, rows = cli('--config-file', config_file, 'dns', 'flush',
+                     '-f', 'json')
+    assert code == 0 and rows[0]['Sent'] == 1, rows
+    assert lines(hosts) == ['10.0.0.9 slow.cloud.internal']
 
 
 def test_delete_with_lost_state_uses_the_info_cache(
@@ -219,11 +300,7 @@ def test_duplicate_names_are_refused_when_configured(
         '[dns]\nrefuse_duplicate_names = true\n'
         '[dns_hostsfile]\npath = %s\n' % hosts))
     runner = NovaRunner()
-    taken = factories.instance(state='active', host='c1', hostname='web-1',
-                               network=factories.network_info(
-                                   factories.vif('10.0.0.31')))
-    args, _ = factories.build_instance_args(taken)
-    runner.call('build_instance', lambda *a: 'active', *args)
+    build(runner, 'web-1', '10.0.0.31')
     args, kwargs = factories.create_instance_args(display_name='web 1')
     with pytest.raises(FatalHookException, match='already registered'):
         runner.call('create_instance', lambda *a, **k: ([], 'r'), *args,

@@ -23,6 +23,7 @@ from novahooks_core.testing import NovaRunner, factories, run_lifecycle
 from novahooks_dns import service as dns_service
 from novahooks_dns import state
 from tests.conftest import WriteConfig
+from tests.dns.conftest import build
 from tests.pg import PostgresServer, postgres  # noqa: F401
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -99,16 +100,6 @@ def spawn(code: str, *argv: str) -> 'subprocess.Popen[str]':
         [sys.executable, '-c', textwrap.dedent(code)] + list(argv),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, universal_newlines=True, cwd=str(ROOT))
-
-
-def build(runner: NovaRunner, hostname: str, address: str,
-          **fields: Any) -> Any:
-    inst = factories.instance(state='active', host='c1', hostname=hostname,
-                              network=factories.network_info(
-                                  factories.vif(address)), **fields)
-    args, _ = factories.build_instance_args(inst)
-    runner.call('build_instance', lambda *a: 'active', *args)
-    return inst
 
 
 def test_the_configured_database_is_used(shared: Shared) -> None:
