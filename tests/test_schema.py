@@ -4,6 +4,8 @@ checks the version (and migrates lazily, with a WARNING, when not synced).
 
 import logging
 import pathlib
+import sqlite3
+import threading
 from typing import Any, List
 
 import pytest
@@ -35,6 +37,28 @@ def test_the_cheap_head_is_alembics_head(plugin: str) -> None:
 def _engine(tmp_path: pathlib.Path) -> Any:
     return sa.create_engine('sqlite:///%s' % (tmp_path / 's.sqlite'),
                             poolclass=sa.pool.NullPool)
+
+
+
+def test_a_new_file_being_written_by_another_process_is_waited_for(
+        tmp_path: pathlib.Path) -> None:
+    """Turning a new SQLite file to WAL while another connection writes to
+    it is refused by SQLite at once ("locked"): the engine's connection
+    waits for the writer instead (two processes starting on one new
+    database, one creating the schema)."""
+    path = tmp_path / 'new.sqlite'
+    writer = sqlite3.connect(str(path), isolation_level=None,
+                             check_same_thread=False)
+    writer.execute('create table t (x)')  # a rollback-journal file
+    writer.execute('BEGIN IMMEDIATE')
+    writer.execute('insert into t values (1)')
+    threading.Timer(0.3, writer.execute, ('COMMIT',)).start()
+    created = db.engine('new', 'sqlite:///%s' % path)
+    with created.connect() as conn:
+        mode = conn.execute(sa.text('PRAGMA journal_mode')).scalar()
+        assert conn.execute(sa.text('select count(*) from t')).scalar() == 1
+    assert mode == 'wal'
+    writer.close()
 
 
 def test_a_synced_schema_is_only_checked(

@@ -21,6 +21,7 @@ The rest of core runs without them (``tests/test_layout.py``).
 import contextlib
 import os
 import re
+import sqlite3
 import threading
 import time
 from typing import (
@@ -53,10 +54,22 @@ _migration_lock = threading.Lock()
 
 
 def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    """WAL and the busy timeout on each new SQLite connection. Turning a
+    new file to WAL needs its write lock, and SQLite says "locked" at once
+    there, without waiting: a process that meets another one writing
+    (creating the schema, say) tries again within the busy timeout."""
     cursor = connection.cursor()
-    cursor.execute('PRAGMA journal_mode=WAL')
-    cursor.execute('PRAGMA synchronous=NORMAL')
     cursor.execute('PRAGMA busy_timeout=%d' % BUSY_TIMEOUT_MS)
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000.0
+    while True:
+        try:
+            cursor.execute('PRAGMA journal_mode=WAL')
+            break
+        except sqlite3.OperationalError as exc:
+            if 'locked' not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+    cursor.execute('PRAGMA synchronous=NORMAL')
     cursor.close()
 
 

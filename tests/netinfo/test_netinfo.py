@@ -270,7 +270,9 @@ def test_two_processes_updating_one_instance_keep_a_consistent_history(
     config_file = write_config(enabled_plugins='netinfo', extra=(
         '[netinfo]\ndatabase_url = %s\nrecheck_seconds = 0\n' % url))
     uuid = '00000000-0000-0000-0000-00000000cafe'
-    netinfo_service.service()  # the schema, before the race
+    # Both processes find no schema: they also race to create it (and to
+    # turn the new SQLite file to WAL) before their first change.
+    netinfo_service.service()
     context = multiprocessing.get_context('spawn')
     procs = [context.Process(target=_flap,
                              args=(str(config_file), uuid, port, 30))
