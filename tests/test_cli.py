@@ -2,7 +2,9 @@
 
 import io
 import json
+import os
 import pathlib
+import re
 import subprocess
 import sys
 from typing import Any, List, Tuple
@@ -246,3 +248,187 @@ def test_logging_follows_the_configuration_file(tmp_path: pathlib.Path
     path.write_text(path.read_text() + 'debug = true\n')
     novahooks('db', 'sync')  # debug: Alembic's lines too
     assert 'alembic.runtime.migration' in log_file.read_text()
+
+
+# Issue #27, items 4 and 7: through the installed console script.
+
+NOVAHOOKS = pathlib.Path(sys.executable).with_name('novahooks')
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def novahooks(*argv: str, **kwargs: Any
+              ) -> 'subprocess.CompletedProcess[str]':
+    """The installed console script (standard input: nothing, not a
+    terminal); ``env`` is added to this process's environment."""
+    env = dict(os.environ, **kwargs.pop('env', {}))
+    kwargs.setdefault('stdin', subprocess.DEVNULL)
+    return subprocess.run([str(NOVAHOOKS)] + list(argv), capture_output=True,
+                          text=True, timeout=120, env=env, **kwargs)
+
+
+def enabled(result: 'subprocess.CompletedProcess[str]') -> List[str]:
+    """The plugins ``hooks -f json`` shows enabled."""
+    assert result.returncode == 0, result.stderr
+    return sorted({r['Plugin'] for r in json.loads(result.stdout)
+                   if r['Plugin'] and r['State'] == 'enabled'})
+
+
+def configured(result: 'subprocess.CompletedProcess[str]') -> str:
+    """What ``check -f json`` says it read."""
+    return str([r['Detail'] for r in json.loads(result.stdout)
+                if r['Check'] == 'configuration'][0])
+
+
+def test_repeated_config_files_are_layered_in_order(
+        tmp_path: pathlib.Path) -> None:
+    """A base file plus a host file: both read, the later one winning."""
+    base = tmp_path / 'a.conf'
+    base.write_text('[DEFAULT]\nenabled_plugins = audit,storage\n'
+                    'state_dir = %s\nslow_hook_threshold_ms = 5\n'
+                    % (tmp_path / 'state'))
+    host = tmp_path / 'b.conf'
+    host.write_text('[DEFAULT]\nslow_hook_threshold_ms = 7\n')
+    assert enabled(novahooks('--config-file', str(base), '--config-file',
+                             str(host), 'hooks', '-f', 'json')) == [
+                                 'audit', 'storage']
+    host.write_text('[DEFAULT]\nenabled_plugins = audit,netinfo\n')
+    assert enabled(novahooks('--config-file', str(base), '--config-file',
+                             str(host), 'hooks', '-f', 'json')) == [
+                                 'audit', 'netinfo']
+    result = novahooks('--config-file', str(base), '--config-file',
+                       str(host), 'check', '-f', 'json')
+    assert configured(result) == '%s, %s' % (base, host)
+
+
+def test_config_dir_and_the_default_files_d_directory(
+        tmp_path: pathlib.Path) -> None:
+    """Without --config-file/--config-dir: the default file
+    ($NOVAHOOKS_CONFIG here, as in Nova) and the *.conf of the .d directory
+    beside it, in name order; --config-dir replaces that directory, and
+    --config-file the file."""
+    base = tmp_path / 'novahooks.conf'
+    base.write_text('[DEFAULT]\nenabled_plugins = audit\nstate_dir = %s\n'
+                    % (tmp_path / 'state'))
+    drop_in = tmp_path / 'novahooks.conf.d'
+    drop_in.mkdir()
+    (drop_in / '20-netinfo.conf').write_text(
+        '[DEFAULT]\nenabled_plugins = audit,storage,netinfo\n')
+    (drop_in / '10-storage.conf').write_text(
+        '[DEFAULT]\nenabled_plugins = audit,storage\n')
+    (drop_in / 'notes.txt').write_text('not read: not *.conf\n')
+    env = {'NOVAHOOKS_CONFIG': str(base)}
+    assert enabled(novahooks('hooks', '-f', 'json', env=env)) == [
+        'audit', 'netinfo', 'storage']
+    result = novahooks('check', '-f', 'json', env=env)
+    assert configured(result) == ', '.join(str(p) for p in (
+        base, drop_in / '10-storage.conf', drop_in / '20-netinfo.conf'))
+    other = tmp_path / 'other.d'
+    other.mkdir()
+    (other / 'dns.conf').write_text('[DEFAULT]\nenabled_plugins = dns\n')
+    assert enabled(novahooks('--config-dir', str(other), 'hooks', '-f',
+                             'json', env=env)) == ['dns']
+    # A named file comes after the default directory's files: it wins.
+    named = tmp_path / 'named.conf'
+    named.write_text('[DEFAULT]\nenabled_plugins = audit\nstate_dir = %s\n'
+                     % (tmp_path / 'state'))
+    assert enabled(novahooks('--config-file', str(named), 'hooks', '-f',
+                             'json', env=env)) == ['audit']
+    # Files and directories in the order given, a later one winning.
+    assert enabled(novahooks('--config-dir', str(other), '--config-file',
+                             str(named), 'hooks', '-f', 'json',
+                             env=env)) == ['audit']
+
+
+@pytest.mark.parametrize('argv, message', [
+    (('--config-file', '/nonexistent.conf'),
+     'configuration file not found: /nonexistent.conf'),
+    (('--config-dir', '/nonexistent.d'),
+     'configuration directory not found: /nonexistent.d'),
+])
+def test_a_missing_config_file_exits_2_in_one_line(
+        argv: Tuple[str, ...], message: str) -> None:
+    result = novahooks(*argv, 'check')
+    assert result.returncode == 2, result
+    assert result.stderr == 'novahooks: %s\n' % message
+    assert result.stdout == ''
+
+
+def test_version_is_the_one_pip_shows() -> None:
+    from importlib import metadata
+    result = novahooks('--version')
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout + result.stderr).strip() == (
+        'novahooks %s' % metadata.version('novahooks'))
+
+
+def test_bash_completion_offers_only_commands() -> None:
+    """Each word offered first is a command or a group of commands (not
+    listen_status, from listen and listen status), and a group's words
+    follow it."""
+    from importlib import metadata
+    result = novahooks('complete')
+    assert result.returncode == 0, result.stderr
+    data = dict(re.findall(r"^\s*(cmds\w*)='([^']*)'$", result.stdout, re.M))
+    groups: Any = metadata.entry_points()
+    names = [e.name for e in (groups.select(group='novahooks.cli')
+                              if hasattr(groups, 'select')
+                              else groups.get('novahooks.cli', ()))]
+    first = {name.split('_')[0] for name in names} | {'help', 'complete'}
+    assert sorted(data['cmds'].split()) == sorted(first)
+    assert set(data['cmds_listen'].split()) >= {'failed', 'seed', 'status'}
+    assert '--floating-ips' in data['cmds_listen_seed'].split()
+    assert 'last-good' in data['cmds_netinfo'].split()
+
+
+def test_bare_novahooks_prints_the_help_without_a_terminal() -> None:
+    result = novahooks()
+    assert result.returncode == 2
+    assert result.stdout.startswith('usage: novahooks')
+    assert 'Commands:' in result.stdout and '(Cmd)' not in result.stdout
+    assert '  listen status' in result.stdout
+    assert result.stderr == 'novahooks: no command given\n'
+
+
+def test_bare_novahooks_on_a_terminal_says_how_to_leave() -> None:
+    import pty
+    import select
+    import time
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [str(NOVAHOOKS)], stdin=secondary, stdout=secondary,
+        stderr=secondary, env=dict(os.environ, TERM='dumb'))
+    os.close(secondary)
+    seen = b''
+
+    def read_until(text: bytes, timeout: float = 60.0) -> None:
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while text not in seen and time.monotonic() < end:
+            if select.select([primary], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(primary, 4096)
+                except OSError:  # the other end closed
+                    return
+    try:
+        read_until(b'(novahooks) ')
+        assert b'"quit" or Ctrl-D leaves' in seen, seen
+        os.write(primary, b'quit\n')
+        assert process.wait(timeout=60) == 0, seen
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(primary)
+
+
+def test_install_guide_installs_what_is_published() -> None:
+    """No "novahooks" on an index: a release tarball built by
+    tools/release.sh, or a git checkout."""
+    text = (REPO / 'doc' / 'source' / 'install.rst').read_text()
+    installs = re.findall(r'pip install ([^\n#;&|]*)', text)
+    assert installs
+    for words in installs:
+        assert not re.search(r"(^|\s)'?novahooks(\[[\w,]+\])?'?(\s|$)",
+                             words), words
+    assert 'tools/release.sh' in text
+    assert 'git clone' in text

@@ -32,6 +32,33 @@ def test_file_choice_cli_then_env_then_default(
     assert config.config_file() == (config.DEFAULT_CONFIG_FILE, False)
 
 
+def test_hooks_read_the_default_file_then_its_d_directory(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
+    """Inside Nova (config.get): the default file, then the *.conf files
+    of the directory beside it named after it with .d, in name order."""
+    monkeypatch.delenv(config.CONFIG_ENV)
+    base = tmp_path / 'etc' / 'novahooks.conf'
+    monkeypatch.setattr(config, 'DEFAULT_CONFIG_FILE', str(base))
+    drop_in = tmp_path / 'etc' / 'novahooks.conf.d'
+    drop_in.mkdir(parents=True)
+    (drop_in / '20-host.conf').write_text(
+        '[DEFAULT]\nslow_hook_threshold_ms = 20\n')
+    (drop_in / '10-site.conf').write_text(
+        '[DEFAULT]\nenabled_plugins = audit,mine\n'
+        'slow_hook_threshold_ms = 10\n')
+    conf = config.get()  # no default file: built-in defaults, then .d
+    assert conf.slow_hook_threshold_ms == 20.0
+    assert config.enabled_plugins() == frozenset(['audit', 'mine'])
+    base.write_text('[DEFAULT]\nallow_veto = true\n'
+                    'slow_hook_threshold_ms = 1\n')
+    config.reset()
+    assert config.get().allow_veto is True
+    assert config.get().slow_hook_threshold_ms == 20.0
+    assert config.files_read() == [str(base), str(drop_in / '10-site.conf'),
+                                   str(drop_in / '20-host.conf')]
+    assert config.load_error() is None
+
+
 def test_a_named_file_must_exist(tmp_path: pathlib.Path) -> None:
     with pytest.raises(cfg.ConfigFilesNotFoundError):
         config.load(str(tmp_path / 'missing.conf'))

@@ -1,11 +1,17 @@
-"""Configuration: one file, read once per process with our own ConfigOpts.
+"""Configuration: files layered the oslo.config way, read once per process
+with our own ConfigOpts.
 
-Never Nova's global ``CONF``. The file is ``--config-file`` on the CLI, else
-``$NOVAHOOKS_CONFIG``, else :data:`DEFAULT_CONFIG_FILE`; a missing default
-file means built-in defaults. Inside Nova nothing is read until the first
-enabled hook runs.
+Never Nova's global ``CONF``. The default file is ``$NOVAHOOKS_CONFIG``, else
+:data:`DEFAULT_CONFIG_FILE` (absent: built-in defaults); then the ``*.conf``
+files of the directory beside it, named after it with ``.d``
+(``/etc/nova/novahooks.conf.d``), in name order. On the command line,
+``--config-file`` (repeatable) replaces the default file and ``--config-dir``
+(repeatable) the default directory; oslo.config merges them all, a later
+file's value winning. Inside Nova nothing is read until the first enabled
+hook runs.
 """
 
+import glob
 import os
 import re
 import threading
@@ -65,6 +71,9 @@ _load_error: Optional[str] = None
 _slow_seconds: Optional[float] = None
 #: Plugins switched off in this process (:func:`disable`), and why.
 _disabled: Dict[str, str] = {}
+#: The oslo.config arguments (``--config-file``/``--config-dir``) of the
+#: configuration loaded last.
+_args: List[str] = []
 
 
 def new_conf() -> cfg.ConfigOpts:
@@ -84,27 +93,91 @@ def config_file(explicit: Optional[str] = None) -> Tuple[str, bool]:
     return DEFAULT_CONFIG_FILE, False
 
 
-def load(explicit_file: Optional[str] = None,
-         conf: Optional[cfg.ConfigOpts] = None) -> cfg.ConfigOpts:
-    """Parse the configuration into ``conf`` and make it the process's.
+def defaults() -> Tuple[List[str], List[str]]:
+    """oslo.config's ``default_config_files`` and ``default_config_dirs``:
+    ``$NOVAHOOKS_CONFIG`` (which must exist) or :data:`DEFAULT_CONFIG_FILE`
+    (when it exists), and the directory beside that file named after it
+    with ``.d`` (read when it exists)."""
+    path, explicit = config_file()
+    files = [path] if explicit or os.path.isfile(path) else []
+    return files, [path + '.d']
 
-    Raises ``oslo_config.cfg.Error`` (or ``OSError``) when the named file is
-    missing or invalid; callers inside Nova use :func:`get` instead.
+
+def config_args(files: Sequence[str] = (), dirs: Sequence[str] = ()
+                ) -> List[str]:
+    """oslo.config arguments naming ``files`` then ``dirs``."""
+    args: List[str] = []
+    for path in files:
+        args += ['--config-file', path]
+    for path in dirs:
+        args += ['--config-dir', path]
+    return args
+
+
+def parse(conf: cfg.ConfigOpts, args: Sequence[str] = (),
+          validate_default_values: bool = False) -> None:
+    """Let oslo.config read the files into ``conf``: those of ``args``
+    (``--config-file PATH`` and ``--config-dir DIR``, in their order) or,
+    for what ``args`` does not name, the :func:`defaults`."""
+    files, dirs = defaults()
+    conf(args=list(args), project='novahooks', default_config_files=files,
+         default_config_dirs=dirs,
+         validate_default_values=validate_default_values)
+
+
+def _fixpath(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _dir_files(path: str) -> List[str]:
+    return sorted(glob.glob(os.path.join(_fixpath(path), '*.conf')))
+
+
+def files_read(args: Optional[Sequence[str]] = None) -> List[str]:
+    """The files :func:`parse` reads for ``args`` (default: those of the
+    configuration loaded last), in oslo.config's order: the default file
+    unless ``args`` names a file, the default directory's files unless it
+    names a directory, then what ``args`` names, in its order (a
+    directory's ``*.conf`` files by name). Files that do not exist are left
+    out."""
+    args = list(_args if args is None else args)
+    named = list(zip(args[::2], args[1::2]))
+    files, dirs = defaults()
+    found: List[str] = []
+    if not any(flag == '--config-file' for flag, _ in named):
+        found += [_fixpath(path) for path in files]
+    if not any(flag == '--config-dir' for flag, _ in named):
+        for path in dirs:
+            found += _dir_files(path)
+    for flag, path in named:
+        found += ([_fixpath(path)] if flag == '--config-file'
+                  else _dir_files(path))
+    return [path for path in found if os.path.isfile(path)]
+
+
+def load(explicit_file: Optional[str] = None,
+         conf: Optional[cfg.ConfigOpts] = None,
+         args: Sequence[str] = ()) -> cfg.ConfigOpts:
+    """Parse the configuration into ``conf`` and make it the process's:
+    ``explicit_file``, then the files and directories of ``args``
+    (``--config-file PATH``, ``--config-dir DIR``, see :func:`parse`).
+
+    Raises ``oslo_config.cfg.Error`` (or ``OSError``) when a named file or
+    directory is missing, or a file is invalid; callers inside Nova use
+    :func:`get` instead.
     """
-    global _conf, _enabled, _load_error, _slow_seconds
+    global _conf, _enabled, _load_error, _slow_seconds, _args
     conf = conf if conf is not None else new_conf()
-    path, explicit = config_file(explicit_file)
-    if explicit and not os.path.isfile(path):
-        raise cfg.ConfigFilesNotFoundError([path])
-    files = [path] if os.path.isfile(path) else []
-    conf(args=[], project='novahooks', default_config_files=files,
-         validate_default_values=True)
+    args = (config_args([explicit_file]) if explicit_file else []) + list(
+        args)
+    parse(conf, args, validate_default_values=True)
     for opt in CORE_OPTS:
         getattr(conf, opt.dest)  # values are checked on access: check now
     enabled = frozenset(n.strip() for n in conf.enabled_plugins if n.strip())
     with _lock:
         _conf, _enabled, _load_error = conf, enabled, None
         _slow_seconds = None
+        _args = args
         _disabled.clear()
     return conf
 
@@ -124,11 +197,26 @@ _BAD_VALUE = re.compile(r'Value for option (\S+) from .* is not valid: (.*)$',
 
 
 def explain(exc: BaseException) -> str:
-    """An oslo.config error in one short line (a bad value: its option and
-    why, without oslo.config's location object)."""
+    """An oslo.config error in one short line: a file or directory that
+    cannot be read, named; a bad value: its option and why, without
+    oslo.config's location object."""
+    if isinstance(exc, cfg.ConfigFilesNotFoundError):
+        return 'configuration file not found: %s' % ', '.join(
+            exc.config_files)
+    if isinstance(exc, cfg.ConfigFilesPermissionDeniedError):
+        return 'configuration file not readable (permission denied): %s' % (
+            ', '.join(exc.config_files))
+    if isinstance(exc, cfg.ConfigDirNotFoundError):
+        return 'configuration directory not found: %s' % exc.config_dir
+    if isinstance(exc, cfg.ConfigFileParseError):
+        return 'cannot parse configuration file %s: %s' % (
+            exc.config_file, ' '.join(str(exc.msg).split()))
+    if isinstance(exc, OSError) and exc.filename:
+        return 'cannot read configuration file %s: %s' % (
+            exc.filename, exc.strerror)
     found = _BAD_VALUE.match(str(exc))
     return ('option %s is not valid: %s' % found.groups() if found
-            else str(exc))
+            else ' '.join(str(exc).split()))
 
 
 def disable(plugin: str, reason: str) -> bool:
@@ -176,10 +264,12 @@ def get() -> cfg.ConfigOpts:
     with _load_lock:
         if _conf is not None:
             return _conf
-        path, _ = config_file()
         try:
             return load()
         except Exception as exc:
+            files, dirs = defaults()
+            path = ', '.join(files + [os.path.join(d, '*.conf')
+                                      for d in dirs if os.path.isdir(d)])
             message = '%s: %s' % (type(exc).__name__, exc)
             with _lock:
                 _conf, _enabled, _load_error = (new_conf(), frozenset(),
@@ -245,9 +335,10 @@ def state_dir(create: bool = True) -> str:
 
 def reset() -> None:
     """Forget the loaded configuration (tests, or a reload)."""
-    global _conf, _enabled, _load_error, _slow_seconds
+    global _conf, _enabled, _load_error, _slow_seconds, _args
     with _lock:
         _conf, _enabled, _load_error, _slow_seconds = None, None, None, None
+        _args = []
         _disabled.clear()
 
 

@@ -4,7 +4,6 @@ import argparse
 import collections
 import datetime
 import difflib
-import os
 import shutil
 import sys
 import tempfile
@@ -84,24 +83,39 @@ def _state_dir_check() -> CheckResult:
         return CheckResult('core', 'state_dir writable', False, str(exc))
 
 
-def _file_checks(path: str) -> List[CheckResult]:
-    """Unknown sections and options, and values that cannot be read."""
-    if not os.path.isfile(path):
+def _sections(paths: Sequence[str]) -> Dict[str, Dict[str, List[str]]]:
+    """The sections and options of ``paths`` merged, a later file's values
+    after an earlier one's."""
+    merged: Dict[str, Dict[str, List[str]]] = {}
+    for path in paths:
+        for section, options in confcheck.read(path).items():
+            for name, values in options.items():
+                merged.setdefault(section, {}).setdefault(name, []).extend(
+                    values)
+    return merged
+
+
+def _file_checks(paths: Sequence[str]) -> List[CheckResult]:
+    """Unknown sections and options (each file's, named when there are
+    several), and values that cannot be read (as merged)."""
+    if not paths:
         return []
-    sections = confcheck.read(path)
     options, missing = confcheck.known_options()
-    found = confcheck.unknown(sections, confcheck.names(options), missing)
-    found += confcheck.bad_values(config.get(), sections, options)
+    known = confcheck.names(options)
+    found: List[Tuple[str, str]] = []
+    for path in paths:
+        found += [(where if len(paths) == 1 else '%s: %s' % (path, where),
+                   why) for where, why in confcheck.unknown(
+                       confcheck.read(path), known, missing)]
+    found += confcheck.bad_values(config.get(), _sections(paths), options)
     return [CheckResult('core', 'configuration', False, '%s: %s' % item)
             for item in found]
 
 
-def _listen_checks(path: str) -> List[CheckResult]:
-    """The listener's bus, when the file sets ``[listen] transport_url``
+def _listen_checks(paths: Sequence[str]) -> List[CheckResult]:
+    """The listener's bus, when the files set ``[listen] transport_url``
     (or Neutron's)."""
-    if not os.path.isfile(path):
-        return []
-    listen = confcheck.read(path).get('listen', {})
+    listen = _sections(paths).get('listen', {})
     if not {'transport_url', 'neutron_transport_url'} & set(listen):
         return []
     try:
@@ -141,11 +155,12 @@ class Check(base.Lister):
     """
 
     def take_action(self, parsed_args: Any) -> Rows:
-        path, explicit = config.config_file(self.app.options.config_file)
+        paths = config.files_read()
         results = [CheckResult(
             'core', 'configuration', True,
-            path if os.path.isfile(path) else 'built-in defaults (%s absent)'
-            % path)] + _file_checks(path) + [_state_dir_check()]
+            ', '.join(paths) if paths else 'built-in defaults (%s absent)'
+            % config.config_file()[0])] + _file_checks(paths) + [
+                _state_dir_check()]
         hooks = inventory.installed_hooks()
         results += [CheckResult('core', 'hook entry point loads',
                                 False, '%s: %s' % (h.target, h.error))
@@ -156,7 +171,7 @@ class Check(base.Lister):
             ', '.join(sorted(dispatched)) or 'none'))
         for name in sorted(config.enabled_plugins()):
             results += _plugin_checks(name, hooks)
-        results += _listen_checks(path)
+        results += _listen_checks(paths)
         self.failed = [r for r in results if not r.ok]
         secrets = redact.configured_secrets(config.get())
         return (('Plugin', 'Check', 'OK', 'Detail'),
