@@ -21,18 +21,21 @@ directory is a ``mktemp -d`` under the system tmp, removed at the end
 unless $NOVAHOOKS_KEEP_RABBIT is set.
 """
 
+import json
 import os
 import pathlib
 import socket
+import subprocess
 import tempfile
 import time
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
 
 from tests.servers import HOST, ROOT, ScriptServer, free_tcp_port
 
 SCRIPT = ROOT / 'tools' / 'rabbitmq-server.sh'
+RABBITMQCTL = pathlib.Path('/usr/lib/rabbitmq/bin/rabbitmqctl')
 USER = 'guest'
 PASSWORD = 'guest'
 #: Where Nova publishes its versioned notifications (its defaults).
@@ -115,6 +118,24 @@ class RabbitServer(ScriptServer):
 
     def answers(self) -> bool:
         return amqp_answers(self.port, self.host)
+
+    def queue(self, name: str) -> Optional[Tuple[int, int]]:
+        """Messages of queue ``name`` ready to be delivered and delivered
+        but not acknowledged, as the broker counts them now (rabbitmqctl,
+        about a second); ``None``: no such queue."""
+        env = dict(os.environ, HOME=str(self.directory),
+                   ERL_EPMD_ADDRESS=self.host)
+        done = subprocess.run(
+            [str(RABBITMQCTL), '-n', str(self.info['node']), '-q',
+             'list_queues', 'name', 'messages_ready',
+             'messages_unacknowledged', '--formatter', 'json'],
+            env=env, stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=60, check=True)
+        for row in json.loads(done.stdout):
+            if row['name'] == name:
+                return (int(row['messages_ready']),
+                        int(row['messages_unacknowledged']))
+        return None
 
 
 def nova_conf(directory: pathlib.Path, exchange: str = EXCHANGE) -> Any:

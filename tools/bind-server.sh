@@ -19,7 +19,10 @@
 # same DIR keeps the key and the zone data (zone files and .jnl journals).
 # Dynamic updates are logged to DIR/update.log (categories update and
 # update-security, one "approved"/"denied" line per update message and one
-# "updating zone" line per changed record).
+# "updating zone" line per changed record). Every request received (query,
+# update, transfer) is logged to DIR/requests.log with the transport it came
+# over (category client, debug 3: one "UDP request" or "TCP request" line
+# each), so tests see which one a client used.
 #
 # The script returns only when named stops: it waits until named answers an
 # SOA query, prints "ready", then waits for named. SIGTERM/SIGINT to the
@@ -108,6 +111,13 @@ logging {
         print-time yes;
         print-category yes;
     };
+    channel request_log {
+        file "$DIR/requests.log";
+        severity debug 3;
+        print-time yes;
+        print-category yes;
+    };
+    category client { request_log; };
     category update { update_log; };
     category update-security { update_log; };
     category default { main_log; };

@@ -24,7 +24,9 @@
 # to DIR/update.log (category zone, level debug: one "ACL, allowed" or
 # "ACL, denied" line with "action update" per update message to a served
 # zone, "DDNS, ..." lines, loads, flushes, AXFRs), everything at level info
-# to DIR/knot.log.
+# to DIR/knot.log. The statistics module (mod-stats, global) counts every
+# request by transport (udp4, tcp4, ...) and operation (query, update, ...):
+# knotc -s DIR/knot.sock stats mod-stats.request-protocol.
 #
 # The script returns only when knotd stops: it waits until knotd answers
 # an SOA query, prints "ready", then waits for knotd (run in the
@@ -97,8 +99,14 @@ acl:
     key: $KEY_NAME
     action: transfer
 
+mod-stats:
+  - id: default
+    request-protocol: on
+    server-operation: on
+
 template:
   - id: default
+    global-module: mod-stats/default
     storage: "$DIR"
     file: "%s.zone"
     semantic-checks: on

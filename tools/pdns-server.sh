@@ -33,6 +33,9 @@
 # the key and the zone data. PowerDNS logs at level 6 to DIR/pdns.log: a
 # few "UPDATE (id) from ADDRESS for ZONE: ..." lines per update message
 # (and why one is refused), "Packet for ... denied" for a bad signature.
+# It counts the requests it received by transport (udp-queries and
+# tcp-queries count updates and transfers too): pdns_control
+# --socket-dir=DIR show udp-queries.
 #
 # The script returns only when pdns_server stops: it waits until
 # pdns_server answers an SOA query, prints "ready", then waits for it (run

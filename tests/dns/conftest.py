@@ -15,8 +15,11 @@ import ipaddress
 import os
 import pathlib
 import re
+import shutil
 import socket
+import subprocess
 import sys
+import time
 from typing import Any, Dict, Iterator, List, Optional, Set, Type
 
 import dns.flags
@@ -118,6 +121,26 @@ class DnsServer(ScriptServer):
     def environment(self) -> Dict[str, str]:
         return dict(os.environ, PYTHON=sys.executable)
 
+    def _readies(self) -> int:
+        path = self.directory / 'script.log'
+        text = path.read_text(errors='replace') if path.exists() else ''
+        return len(re.findall(r'^ready: ', text, re.M))
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server, and return once the script's own readiness
+        check is done too: its SOA queries, sent until one is answered,
+        are then all counted (:meth:`requests`) before a test looks."""
+        if self.running():
+            return
+        readies = self._readies()
+        super().start(timeout)
+        deadline = time.monotonic() + timeout
+        while self._readies() <= readies:
+            if not self.running() or time.monotonic() > deadline:
+                raise RuntimeError('%s did not say it was ready:\n%s' % (
+                    self.script.name, self.log_tail()))
+            time.sleep(0.05)
+
     def answers(self) -> bool:
         query = dns.message.make_query(FORWARD_ZONE, dns.rdatatype.SOA)
         try:
@@ -207,9 +230,40 @@ class DnsServer(ScriptServer):
         return (sum(1 for line in lines if processed.search(line))
                 - sum(1 for line in lines if failed and failed.search(line)))
 
+    def requests(self) -> Dict[str, int]:
+        """Requests (queries, updates, transfers) the server has received,
+        by the transport they came over (``udp``, ``tcp``), as the server
+        itself counts them."""
+        raise NotImplementedError
+
+    def wait_requests(self, before: Dict[str, int], count: int = 1,
+                      timeout: float = 10.0) -> Dict[str, int]:
+        """:meth:`requests` once the server counts ``count`` more than
+        ``before`` (whatever their transport), or at ``timeout``: how many
+        more of each transport."""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = self.requests()
+            more = {kind: now.get(kind, 0) - before.get(kind, 0)
+                    for kind in ('udp', 'tcp')}
+            if sum(more.values()) >= count or time.monotonic() > deadline:
+                return more
+            time.sleep(0.05)
+
 
 class BindServer(DnsServer):
     """named run by tools/bind-server.sh."""
+
+    _REQUEST = re.compile(r': (UDP|TCP) request$', re.M)
+
+    def requests(self) -> Dict[str, int]:
+        # tools/bind-server.sh logs one line per request it receives.
+        path = self.directory / 'requests.log'
+        text = path.read_text(errors='replace') if path.exists() else ''
+        found = {'udp': 0, 'tcp': 0}
+        for transport in self._REQUEST.findall(text):
+            found[transport.lower()] += 1
+        return found
 
 
 class KnotServer(DnsServer):
@@ -223,6 +277,19 @@ class KnotServer(DnsServer):
     reports = {'wrong secret': 'BADSIG', 'unknown key': 'BADKEY',
                'unsigned': 'server answered NOTAUTH',
                'refused zone': 'BADKEY', 'wrong secret, transfer': 'BADSIG'}
+
+    def requests(self) -> Dict[str, int]:
+        # The statistics module tools/knot-server.sh loads: lines such as
+        # "mod-stats.request-protocol[udp4] = 3" (none while zero).
+        done = subprocess.run(
+            [_program('knotc'), '-s', str(self.directory / 'knot.sock'),
+             'stats', 'mod-stats.request-protocol'],
+            capture_output=True, text=True, timeout=30, check=True)
+        found = {'udp': 0, 'tcp': 0}
+        for kind, count in re.findall(
+                r'request-protocol\[(udp|tcp)[46]\] = (\d+)', done.stdout):
+            found[kind] += int(count)
+        return found
 
 
 class PdnsServer(DnsServer):
@@ -238,6 +305,23 @@ class PdnsServer(DnsServer):
                'unsigned': 'server answered REFUSED',
                'refused zone': 'server answered REFUSED: ',
                'wrong secret, transfer': 'server answered NOTAUTH'}
+
+    def requests(self) -> Dict[str, int]:
+        # PowerDNS's own counters (updates and transfers included).
+        found = {}
+        for kind in ('udp', 'tcp'):
+            done = subprocess.run(
+                [_program('pdns_control'),
+                 '--socket-dir=%s' % self.directory, 'show',
+                 '%s-queries' % kind],
+                capture_output=True, text=True, timeout=30, check=True)
+            found[kind] = int(done.stdout.strip())
+        return found
+
+
+def _program(name: str) -> str:
+    """``name`` on $PATH, or in /usr/sbin (Debian's control programs)."""
+    return shutil.which(name) or str(pathlib.Path('/usr/sbin') / name)
 
 
 def _serve(kind: Type[DnsServer], tmp_path_factory: pytest.TempPathFactory

@@ -370,7 +370,7 @@ def test_a_record_two_instances_hold_stays_until_both_let_go(
 
 
 def _flap(config_file: str, uuid: str, first: int, rounds: int,
-          go: Any) -> None:
+          ready: Any, go: Any) -> None:
     """One process: the instance moves between two addresses."""
     os.environ[config.CONFIG_ENV] = config_file
     config.reset()
@@ -378,7 +378,8 @@ def _flap(config_file: str, uuid: str, first: int, rounds: int,
     inst = factories.instance(state='active', host='c1', uuid=uuid,
                               hostname='flap')
     dns_service.service().ready()
-    go.wait(60)  # both processes start deciding at the same moment
+    ready.set()
+    assert go.wait(120)  # both processes start deciding at the same moment
     for index in range(rounds):
         address = '10.0.2.%d' % (first + index % 2)
         args, kwargs = factories.instance_network_info_args(
@@ -404,12 +405,19 @@ def test_two_processes_deciding_for_one_instance_lose_no_update(
     dns_service.service().ready()  # the schema, before the race
     context = multiprocessing.get_context('spawn')
     go = context.Event()
-    procs = [context.Process(target=_flap,
-                             args=(str(config_file), uuid, first, 100, go))
-             for first in (1, 11)]
+    ready = [context.Event(), context.Event()]
+    procs = [context.Process(target=_flap, args=(
+        str(config_file), uuid, first, 100, flag, go))
+        for first, flag in zip((1, 11), ready)]
     for proc in procs:
         proc.start()
-    time.sleep(3)  # both imported and waiting
+    # Both imported, their service built, and waiting for the signal.
+    deadline = time.monotonic() + 120
+    for proc, flag in zip(procs, ready):
+        while not flag.wait(0.1):
+            assert proc.is_alive(), 'exited before it was ready: %s' % (
+                proc.exitcode)
+            assert time.monotonic() < deadline, 'not ready within 120 s'
     go.set()
     for proc in procs:
         proc.join(180)
@@ -418,7 +426,7 @@ def test_two_processes_deciding_for_one_instance_lose_no_update(
         have = state.effective(conn, uuid)
     assert len(have) == 1, sorted(have)  # one address, one record
     code, rows = cli('dns', 'flush', '-f', 'json')
-    assert code == 0
+    assert code == 0, rows
     assert lines(path) == ['%s flap.cloud.internal' % next(iter(have)).value]
 
 

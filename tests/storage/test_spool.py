@@ -7,13 +7,16 @@ import json
 import pathlib
 import sqlite3
 import time
+from typing import Any, Dict, List, Tuple
 
 import pytest
+import sqlalchemy as sa
 
 from novahooks_core import timing
 from novahooks_core.testing import NovaRunner, factories
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig, cli
+from tests.pg import PostgresServer
 from tests.storage.test_storage import boot_and_delete
 
 
@@ -129,3 +132,70 @@ def test_a_bug_is_raised_and_counted_not_spooled(
     with pytest.raises(ValueError, match='unknown ledger operation'):
         storage.write({'op': 'typo', 'uuid': 'u-2'})
     assert not spool_path(tmp_path).exists()
+
+
+def test_replay_stops_at_a_transient_failure_and_keeps_the_rest_in_order(
+        write_config: WriteConfig, tmp_path: pathlib.Path,
+        postgres: PostgresServer) -> None:
+    """Four spooled operations; another transaction holds the row of the
+    instance the second one updates (a real lock on the shared
+    PostgreSQL ledger; the others touch other rows and could go through).
+    The replay applies the first, stops at the second (lock timeout) and
+    keeps it and every one after it, in order; a new write waits behind
+    them; once the lock is gone, the next replay applies them all, in
+    order."""
+    postgres.reset()
+    write_config(enabled_plugins='storage', write_budget_ms=300, extra=(
+        '[storage]\ndatabase_url = %s\n' % postgres.url))
+    storage = storage_service.service()
+    op = storage_service.op
+    assert storage.write(op('requested', 'u-b', 'p')) == 'recorded'
+    spooled = [op('built', 'u-a', 'p', host='h1'),
+               op('built', 'u-b', 'p', host='h2'),
+               op('deleted', 'u-a', 'p'),
+               op('built', 'u-c', 'p', host='h3')]
+    for item in spooled:
+        storage.spool.journal.append(item)
+    spool = spool_path(tmp_path)
+
+    def kept() -> List[Dict[str, Any]]:
+        if not spool.exists():
+            return []
+        return [json.loads(line) for line in spool.read_text().splitlines()]
+
+    def ledger() -> Dict[str, Tuple[Any, ...]]:
+        with postgres.engine().connect() as conn:
+            return {row[0]: tuple(row[1:]) for row in conn.execute(sa.text(
+                'SELECT uuid, state, host, built_at, deleted_at '
+                'FROM storage_instances'))}
+
+    blocker = postgres.engine().connect()
+    holding = blocker.begin()
+    try:
+        assert blocker.execute(sa.text(
+            "SELECT uuid FROM storage_instances WHERE uuid = 'u-b' "
+            "FOR UPDATE")).scalar() == 'u-b'
+        assert storage.spool.replay(0.5) == (1, 3)
+        assert kept() == spooled[1:]  # stopped there: the rest, in order
+        found = ledger()
+        assert found['u-a'][:2] == ('built', 'h1')
+        assert found['u-b'][:2] == ('requested', None)
+        assert 'u-c' not in found  # not applied ahead of u-b's
+        # A new write does not overtake them: it is spooled behind them.
+        late = op('deleted', 'u-c', 'p')
+        assert storage.write(late) == 'spooled'
+        assert kept() == spooled[1:] + [late]
+    finally:
+        holding.rollback()
+        blocker.close()
+    assert storage.replay_spool() == 0
+    assert not spool.exists()
+    assert not quarantine_path(tmp_path).exists()
+    found = ledger()
+    assert {uuid: row[:2] for uuid, row in found.items()} == {
+        'u-a': ('deleted', 'h1'), 'u-b': ('built', 'h2'),
+        'u-c': ('deleted', 'h3')}
+    # Applied in the order they were spooled: each stamp after the last.
+    stamps = [found['u-b'][2], found['u-a'][3], found['u-c'][2],
+              found['u-c'][3]]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 4, stamps

@@ -2,9 +2,9 @@
 (tests/dns/conftest.py)."""
 
 import ipaddress
+from typing import List
 
 import dns.flags
-import dns.query
 import pytest
 
 from novahooks_dns.backends import BackendError, Change, rfc2136
@@ -18,6 +18,7 @@ from tests.dns.conftest import (
     V4_ZONE,
     V6_ZONE,
     ZONES,
+    DnsServer,
     write_conf,
 )
 
@@ -148,25 +149,52 @@ def test_no_changes_send_nothing(backend, server):
     assert server.update_count() == before
 
 
-def test_large_batch_goes_over_tcp(backend, server, monkeypatch):
-    records = [a('host-%d.cloud.internal.' % i,
-                 '10.0.%d.%d' % (i // 250, i % 250 + 1)) for i in range(500)]
+def hosts(count: int) -> List[Record]:
+    return [a('host-%d.cloud.internal.' % i,
+              '10.0.%d.%d' % (i // 250, i % 250 + 1)) for i in range(count)]
+
+
+def wire_size(server: DnsServer, records: List[Record]) -> int:
+    """Octets of one signed update adding ``records``."""
     message = server.update(FORWARD_ZONE)
     for record in records:
         message.add(record.name, record.ttl, record.rtype, record.value)
-    assert len(message.to_wire()) > 20 * UDP_LIMIT
+    return len(message.to_wire())
 
-    def no_udp(*args, **kwargs):
-        raise AssertionError('a message over 512 octets went to UDP')
 
-    monkeypatch.setattr(dns.query, 'udp', no_udp)
-    before = server.update_count()
+def test_a_small_update_goes_over_udp(backend: Rfc2136Backend,
+                                      server: DnsServer) -> None:
+    """The server counts the update as a request over UDP (and so can see
+    one: what the TCP tests below rely on)."""
+    records = hosts(3)
+    assert wire_size(server, records) <= UDP_LIMIT
+    before = server.requests()
     backend.apply(FORWARD_ZONE, adds(*records), timeout=5)
-    assert server.update_count() == before + 1
-    assert backend.records(FORWARD_ZONE, timeout=10) == frozenset(records)
-    assert server.query('host-499.cloud.internal.', 'A') == {'10.0.1.250'}
+    assert server.wait_requests(before) == {'udp': 1, 'tcp': 0}
+    assert backend.records(FORWARD_ZONE, timeout=5) == frozenset(records)
 
+
+@pytest.mark.parametrize('count', [25, 500], ids=['just-over', 'far-over'])
+def test_an_update_over_512_octets_goes_over_tcp(
+        backend: Rfc2136Backend, server: DnsServer, count: int) -> None:
+    """Just over the limit (a size every server would take over UDP too:
+    only the transport tells) and far over it: one request, over TCP, as
+    the server itself counts it."""
+    records = hosts(count)
+    size = wire_size(server, records)
+    assert UDP_LIMIT < size
+    assert size < 2 * UDP_LIMIT if count == 25 else size > 20 * UDP_LIMIT
+    before_updates, before = server.update_count(), server.requests()
+    backend.apply(FORWARD_ZONE, adds(*records), timeout=5)
+    assert server.wait_requests(before) == {'udp': 0, 'tcp': 1}
+    assert server.update_count() == before_updates + 1
+    assert backend.records(FORWARD_ZONE, timeout=10) == frozenset(records)
+    last = records[-1]
+    assert server.query(last.name, 'A') == {last.value}
+
+    before = server.requests()
     backend.apply(FORWARD_ZONE, deletes(*records), timeout=5)
+    assert server.wait_requests(before) == {'udp': 0, 'tcp': 1}
     assert backend.records(FORWARD_ZONE, timeout=10) == frozenset()
 
 
@@ -182,10 +210,11 @@ def test_truncated_udp_answer_is_retried_over_tcp(backend, server,
         return response
 
     monkeypatch.setattr(rfc2136, 'exchange', truncating_udp)
-    before = server.update_count()
+    before, requests = server.update_count(), server.requests()
     backend.apply(FORWARD_ZONE, adds(WEB), timeout=5)
     # Sent twice (UDP, then TCP); adding a present record changes nothing.
     assert server.update_count() == before + 2
+    assert server.wait_requests(requests, count=2) == {'udp': 1, 'tcp': 1}
     assert len(calls) == 1 and 0 < calls[0] <= 2.0
     assert server.query('web-1.cloud.internal.', 'A') == {'10.0.0.5'}
 
