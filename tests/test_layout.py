@@ -14,6 +14,7 @@ PLUGINS = ('novahooks_dns', 'novahooks_storage', 'novahooks_netinfo')
 #: (they need the dns, storage, netinfo or listen extra).
 SQL_MODULES = ('novahooks_core.db', 'novahooks_core.spool',
                'novahooks_core.notify.guard', 'novahooks_core.notify.listener',
+               'novahooks_core.notify.batch',
                'novahooks_core.notify.migrations')
 
 

@@ -20,7 +20,16 @@ A hook is written as::
 and ``setup.cfg`` maps ``nova.hooks`` ``build_instance = pkg.mod:MyBuild``.
 """
 
-from typing import Any, Callable, ClassVar, Dict, Optional
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from oslo_log import log as logging
 
@@ -31,6 +40,7 @@ from novahooks_core.models import HookPoint, Outcome, Phase
 from novahooks_core.seen import unchanged
 
 _UNCHANGED = Outcome.UNCHANGED  # a global: read on every unchanged heal
+_ERROR = Outcome.ERROR
 
 LOG = logging.getLogger(__name__)
 
@@ -102,6 +112,19 @@ class NovaHook:
         return None
 
     @classmethod
+    def handle_batch(cls, calls: Sequence[Tuple['NovaHook', HookEvent]]
+                     ) -> List[Outcome]:
+        """Handle a batch of the listener's events for this plugin: every
+        ``(hook, event)`` of the plugin's hook classes, in the order their
+        instances' notifications take effect; one outcome per call, as
+        :meth:`handle` gives it. The listener calls it on the class of
+        the batch's first hook, so a plugin overrides it on the base its
+        hook classes share, to read its state for the whole batch at
+        once, decide each event in memory and write once (see
+        :func:`in_order`). Never raises."""
+        return in_order(calls, lambda hook, event: hook.handle(event))
+
+    @classmethod
     def runs(cls, phase: Phase) -> bool:
         """Whether hooks of this class run for ``phase`` now: a handler is
         defined and the plugin enabled. A subclass may narrow it further
@@ -138,8 +161,11 @@ class NovaHook:
         assert self.hook_point is not None
         self.handle(HookEvent(self.hook_point, _POST, args, kwargs, rv))
 
-    def handle(self, event: HookEvent) -> Outcome:
-        """Run this hook's handler for ``event``, guarded (never raises
+    def handle(self, event: HookEvent,
+               handler: Optional[Callable[[HookEvent], Optional[str]]] = None
+               ) -> Outcome:
+        """Run this hook's handler for ``event`` (or ``handler``: the same
+        work done another way, e.g. in a batch), guarded (never raises
         except an allowed veto); returns the outcome (``ok``,
         ``unchanged``, ``veto``, ``bad_input`` or ``error``). Used by Nova
         via pre/post, by the core dispatcher, which shares one event among
@@ -149,8 +175,31 @@ class NovaHook:
         if self.skips_unchanged and unchanged(self.plugin_name, event):
             timing.skipped(name, 'unchanged', lambda: event.instance_uuid)
             return _UNCHANGED
+        if handler is None:
+            handler = self.handle_pre if pre else self.handle_post
         return guarded(
-            name, self.handle_pre if pre else self.handle_post, event,
+            name, handler, event,
             veto_allowed=pre and event.hook in VETOABLE,
             instance_uuid=lambda: event.instance_uuid,
             secrets=lambda: event.secrets)[0]
+
+
+def in_order(calls: Sequence[Tuple[NovaHook, HookEvent]],
+             handle: Callable[[NovaHook, HookEvent], Outcome]
+             ) -> List[Outcome]:
+    """``handle(hook, event)`` for each call, in order; once an instance's
+    event fails (``error``), that instance's later events are not handled:
+    their outcome is ``skipped`` (the listener keeps their messages behind
+    the failed one)."""
+    outcomes: List[Outcome] = []
+    failed = set()
+    for hook, event in calls:
+        uuid = event.instance_uuid
+        if uuid in failed:
+            outcomes.append(Outcome.SKIPPED)
+            continue
+        outcome = handle(hook, event)
+        if outcome is _ERROR:
+            failed.add(uuid)
+        outcomes.append(outcome)
+    return outcomes

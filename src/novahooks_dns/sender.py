@@ -66,6 +66,8 @@ class Sender:
         self._lock = threading.Lock()
         self._worker: Optional[threading.Thread] = None
         self._stopped = threading.Event()
+        #: Set to make the worker send now rather than at its next poll.
+        self._wake = threading.Event()
         self._warned_zones: Set[str] = set()
 
     @property
@@ -216,14 +218,19 @@ class Sender:
         pending stays in the outbox. ``wait``: seconds to wait for a send
         in progress to end (never from a hook: Nova would wait)."""
         self._stopped.set()
+        self._wake.set()
         worker = self._worker
         if wait > 0 and worker is not None \
                 and worker is not threading.current_thread():
             worker.join(wait)
 
-    def ensure_worker(self) -> None:
-        """Start the background retry worker unless it runs."""
+    def ensure_worker(self, now: bool = False) -> None:
+        """Start the background worker unless it runs; ``now``: it sends
+        at once, not at its next poll (what is due: a change waiting for a
+        retry still waits)."""
         with self._lock:
+            if now:
+                self._wake.set()
             if self._worker is not None or self._stopped.is_set():
                 return
             self._worker = threading.Thread(
@@ -232,7 +239,11 @@ class Sender:
 
     def _work(self) -> None:
         failing_since: Optional[float] = None
-        while not self._stopped.wait(self.policy.poll):
+        while True:
+            self._wake.wait(self.policy.poll)
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
             try:
                 result = self.flush()
                 with self._lock:  # ensure_worker() sees either us or None

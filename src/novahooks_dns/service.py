@@ -49,6 +49,13 @@ OPTS = [
     cfg.FloatOpt('send_budget_ms', default=200.0, min=0.0,
                  help='Longest a hook waits for the DNS server before '
                       'leaving the change to the background sender.'),
+    cfg.FloatOpt('batch_send_budget_ms', default=0.0, min=0.0,
+                 help='Longest the listener waits for the DNS server once '
+                      'a batch of notifications committed, before leaving '
+                      'its changes to the background sender; 0: the '
+                      'background sender sends them at once, one UPDATE '
+                      'per zone, while the listener goes on with the next '
+                      'batch.'),
     cfg.FloatOpt('retry_initial_seconds', default=2.0, min=0.01,
                  help='First retry delay; doubles per failure.'),
     cfg.FloatOpt('retry_max_seconds', default=300.0, min=0.01,
@@ -109,6 +116,7 @@ class DnsService:
             (self.settings.zone,) + self.settings.reverse_zones,
             before=self.ready)
         self.budget = dns.send_budget_ms / 1000.0
+        self.batch_budget = dns.batch_send_budget_ms / 1000.0
         #: How long an equal call is taken as unchanged from memory.
         self.recheck = dns.heal_recheck_seconds
         #: Network info seen in delete pre, for delete post.
@@ -235,15 +243,17 @@ class DnsService:
         unit of work (the listener's batch), once it commits: the batch's
         changes to a zone then go in one UPDATE."""
         if db.after_commit(self.engine, ('dns-send', id(self)),
-                           self._send_now):
+                           lambda: self._send_now(self.batch_budget, True)):
             return ' (sent when the batch commits)'
-        return self._send_now()
+        return self._send_now(self.budget)
 
-    def _send_now(self) -> str:
-        if self.budget <= 0:
-            self.sender.ensure_worker()
+    def _send_now(self, budget: float, batch: bool = False) -> str:
+        """Send within ``budget``; the rest goes to the background sender,
+        at its next poll (in the listener's ``batch``: at once)."""
+        if budget <= 0:
+            self.sender.ensure_worker(now=batch)
             return ' (queued)'
-        result = self.sender.flush(self.budget)
+        result = self.sender.flush(budget)
         if not result.done:
             self.sender.ensure_worker()
             return ' (pending: %s)' % (result.errors[-1] if result.errors

@@ -4,7 +4,7 @@ anomalies (SQLAlchemy; SQLite by default, any URL for a shared history)."""
 import datetime
 import functools
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 
@@ -80,6 +80,62 @@ def replace_addresses(conn: Any, uuid: str,
                 'k_address': address, 'k_network': network, 'k_uuid': uuid}):
             others.add('%s (%s on %s)' % (row.uuid, address, network))
     return sorted(others)
+
+
+#: Instances read by one ``IN (...)`` (below SQLite's oldest limit of
+#: 999 bound parameters).
+CHUNK = 400
+
+
+def _chunks(items: Sequence[Any]) -> List[Sequence[Any]]:
+    return [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def states_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
+    """The states of these instances (one statement per chunk)."""
+    return [row for chunk in _chunks(uuids) for row in conn.execute(
+        states.select().where(states.c.uuid.in_(chunk)))]
+
+
+def addresses_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
+    """The addresses these instances hold."""
+    return [row for chunk in _chunks(uuids) for row in conn.execute(
+        addresses.select().where(addresses.c.uuid.in_(chunk)))]
+
+
+def holders_of(conn: Any, pairs: Sequence[Tuple[str, str]],
+               besides: Sequence[str]) -> List[Any]:
+    """The rows of instances other than ``besides`` holding an address of
+    these (network, address) pairs."""
+    skip = set(besides)
+    wanted = set(pairs)
+    found = []
+    for chunk in _chunks(sorted({address for _, address in pairs})):
+        found += [row for row in conn.execute(addresses.select().where(
+            addresses.c.address.in_(chunk)))
+            if row.uuid not in skip
+            and (row.network_id, row.address) in wanted]
+    return found
+
+
+def replace_addresses_of(conn: Any,
+                         pairs: Mapping[str, Sequence[Tuple[str, str]]]
+                         ) -> None:
+    """Store these instances' (network, fixed IP) pairs, replacing what
+    they held."""
+    uuids = sorted(pairs)
+    for chunk in _chunks(uuids):
+        conn.execute(addresses.delete().where(addresses.c.uuid.in_(chunk)))
+    rows = [dict(uuid=uuid, network_id=network, address=address)
+            for uuid in uuids for network, address in pairs[uuid]]
+    if rows:
+        db.execute(conn, _ADD_ADDRESSES, rows)
+
+
+def update_statement(columns: Tuple[str, ...]) -> Any:
+    """An UPDATE of these columns of one state (parameters ``v_<column>``
+    and ``k_uuid``), built once per set of columns."""
+    return _update_state(tuple(sorted(columns)))
 
 
 def state(conn: Any, uuid: str) -> Optional[Any]:

@@ -131,7 +131,7 @@ def test_a_crash_between_outbox_and_send_loses_nothing(
     extra = '[dns]\nsend_budget_ms = 0\n[dns_hostsfile]\npath = %s\n' % hosts
     path = write_config(enabled_plugins='dns', extra=extra)
     service = dns_service.service()
-    service.sender.ensure_worker = lambda: None  # type: ignore
+    service.sender.ensure_worker = lambda now=False: None  # type: ignore
     inst = factories.instance(state='active', host='c1', hostname='app',
                               network=factories.network_info(
                                   factories.vif('10.0.0.4')))

@@ -15,11 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, db, dispatch
-from novahooks_core.notify import listener as listener_module
 from novahooks_core.notify.listener import Message, NotificationEndpoint
 from novahooks_dns import service as dns_service
 from tests.conftest import WriteConfig
-from tests.listen.conftest import rows
+from tests.listen.conftest import rows, wait_until
 from tests.listen.test_order import (  # noqa: F401
     Story,
     _fresh_services,
@@ -61,13 +60,6 @@ def commits() -> Iterator[Dict[str, int]]:
     sa.event.listen(sa.engine.Engine, 'commit', count)
     yield counted
     sa.event.remove(sa.engine.Engine, 'commit', count)
-
-
-@pytest.fixture
-def long_units(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A unit of work as long as its batch (a slow machine would otherwise
-    commit mid-batch)."""
-    monkeypatch.setattr(listener_module, 'UNIT_SECONDS', 600.0)
 
 
 @pytest.mark.parametrize('database', ['sqlite', 'postgresql'])
@@ -117,8 +109,7 @@ def test_batches_give_the_same_end_state(
 
 def test_a_batch_commits_once_per_plugin_and_sends_dns_once_per_zone(
         samples_dir: pathlib.Path, write_config: WriteConfig,
-        tmp_path: pathlib.Path, commits: Dict[str, int],
-        long_units: None) -> None:
+        tmp_path: pathlib.Path, commits: Dict[str, int]) -> None:
     story = Story(samples_dir)
     for n in range(1, 6):
         lifecycle(story, n, delete=False)
@@ -143,6 +134,11 @@ def test_a_batch_commits_once_per_plugin_and_sends_dns_once_per_zone(
     assert commits['storage.sqlite'] == 1
     assert commits['netinfo.sqlite'] == 1
     assert commits['listen.sqlite'] == 1
+    # The batch's changes go once it committed, by the background sender
+    # (or the flush below, whichever claims them first): one UPDATE.
+    sender = dns_service.service().sender
+    wait_until(lambda: sender.flush().done, timeout=60,
+               what='DNS\'s outbox sent')
     assert len(sent) == 1 and sent[0] >= 4  # every new instance's records
     found = end_state(None, state)
     assert len(found['hosts']) == 5 and found['failed'] == []
@@ -209,8 +205,7 @@ def create_ends(samples_dir: pathlib.Path, count: int) -> List[Message]:
 
 @pytest.mark.parametrize('opted_in', [False, True])
 def test_only_plugins_that_opted_in_share_the_batch_transaction(
-        opted_in: bool, probe: type, samples_dir: pathlib.Path,
-        long_units: None) -> None:
+        opted_in: bool, probe: type, samples_dir: pathlib.Path) -> None:
     engine = db.engine('probe', Probe.url)
     with engine.begin() as conn:
         conn.execute(sa.text('create table probe (k text)'))
@@ -229,7 +224,7 @@ def test_only_plugins_that_opted_in_share_the_batch_transaction(
 def test_a_batch_that_cannot_commit_is_parked_in_order_and_retried(
         probe: type, samples_dir: pathlib.Path,
         postgres: PostgresServer,  # noqa: F811
-        tmp_path: pathlib.Path, long_units: None) -> None:
+        tmp_path: pathlib.Path) -> None:
     """A plugin's commit fails (a deferred constraint: every savepoint
     succeeded): the guard's marks are not committed (they follow the
     plugins'), every message of the unit is parked in its order, and the
@@ -265,3 +260,38 @@ def test_a_batch_that_cannot_commit_is_parked_in_order_and_retried(
     assert rows(state, 'listen.sqlite', 'select count(*) from listen_marks'
                 ) == [(6,)]
     assert target.failed.records() == []
+
+
+@pytest.mark.parametrize('database', ['sqlite', 'postgresql'])
+def test_the_guard_and_netinfo_statements_do_not_grow_with_the_batch(
+        database: str, samples_dir: pathlib.Path,
+        write_config: WriteConfig, tmp_path: pathlib.Path,
+        request: pytest.FixtureRequest) -> None:
+    """A batch is decided at once: the order guard's and netinfo's SQL
+    statements (counted by SQLAlchemy's cursor events, by the tables they
+    name) are as many for 100 new instances as for 10."""
+    url = fresh_database(database, request)
+    configure(write_config, tmp_path / 'state', url)
+    target = endpoint()
+    storm = create_ends(samples_dir, 111)
+    assert target.process_batch(storm[:1]) is target._handled  # schemas
+    counted: Dict[str, int] = collections.Counter()
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        for prefix in ('listen_', 'netinfo_'):
+            if prefix in statement:
+                counted[prefix] += 1
+    sa.event.listen(sa.engine.Engine, 'before_cursor_execute', count)
+    try:
+        assert target.process_batch(storm[1:11]) is target._handled
+        small = dict(counted)
+        counted.clear()
+        assert target.process_batch(storm[11:]) is target._handled
+        large = dict(counted)
+    finally:
+        sa.event.remove(sa.engine.Engine, 'before_cursor_execute', count)
+    assert small == large, (small, large)
+    assert 0 < large['listen_'] <= 6 and 0 < large['netinfo_'] <= 8
+    assert target.stats.snapshot()['handled'] == 111
+    found = end_state(url, tmp_path / 'state')
+    assert len(found['instances']) == 111 and found['failed'] == []

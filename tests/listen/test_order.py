@@ -241,6 +241,82 @@ def test_order_keys_and_verdicts() -> None:
     assert verdict(None, note(later, later), deleted=True) is V.DELETED
 
 
+def _note(updated: Optional[datetime.datetime],
+          sent: Optional[datetime.datetime],
+          message_id: str) -> mapping.Notification:
+    return mapping.Notification('instance.update', 'u', updated, sent,
+                                message_id, ())
+
+
+def test_updated_at_outranks_the_envelope_timestamp() -> None:
+    """The payload's ``updated_at`` decides; the envelope's timestamp only
+    breaks a tie. A notification about a newer state of the instance that
+    was sent earlier (the publisher's clock behind another's, or held in a
+    queue) is applied over one about an older state sent later, and the
+    other way round the later-sent older state is stale."""
+    Mark, V = guard_module.Mark, guard_module.Verdict
+    verdict, order = guard_module.verdict, guard_module.order
+    t1, t2, t3 = (START + datetime.timedelta(seconds=n) for n in (1, 2, 3))
+    assert order(t2, t1) > order(t1, t2)
+    assert order(t2, t1) > order(t1, t3)  # not the sum of the two either
+    assert order(t1, t2) > order(t1, t1)  # updated_at ties: sent_at decides
+    assert order(t1, None) > order(None, t3)
+    # Newer by updated_at, sent earlier: applied over the older state.
+    assert verdict(Mark(t1, t2, 'm-old'), _note(t2, t1, 'm-new')) is V.RUN
+    # Older by updated_at, sent later: stale behind the newer state.
+    assert verdict(Mark(t2, t1, 'm-new'), _note(t1, t2, 'm-old')) is \
+        V.STALE
+    # With no updated_at (a payload without it), the envelope is all
+    # there is, and it ranks below any known updated_at.
+    assert verdict(Mark(None, t1, 'm-1'), _note(None, t2, 'm-2')) is V.RUN
+    assert verdict(Mark(t1, t1, 'm-1'), _note(None, t3, 'm-2')) is V.STALE
+
+
+def _stamped(samples_dir: pathlib.Path, uuid: str, hostname: str,
+             ip: Tuple[str, str, str, int], updated: datetime.datetime,
+             sent: datetime.datetime) -> Message:
+    """An ``instance.update`` about ``uuid`` at ``ip``, its payload's
+    ``updated_at`` and its envelope's timestamp set apart."""
+    found = samples.notification(samples_dir, 'instance-update', uuid,
+                                 hostname=hostname, ips=[ip],
+                                 updated_at=updated.isoformat() + 'Z')
+    found['metadata'] = {'message_id': str(uuid_module.uuid4()),
+                         'timestamp': sent.isoformat()}
+    return found
+
+
+@pytest.mark.parametrize('newer_arrives', ['second', 'first'])
+def test_the_newer_state_wins_whichever_was_sent_first(
+        newer_arrives: str, samples_dir: pathlib.Path,
+        write_config: WriteConfig, tmp_path: pathlib.Path) -> None:
+    """Through the endpoint with the real plugins, two updates of one
+    instance: the older state (updated_at t1) sent at t2, the newer one
+    (updated_at t2) sent at t1. Arriving second, the newer one is applied;
+    arriving first, it stays and the older one is skipped as stale."""
+    state = tmp_path / 'state'
+    configure(write_config, state)
+    t1, t2 = START + datetime.timedelta(seconds=1), \
+        START + datetime.timedelta(seconds=2)
+    uuid = '00000000-0000-0000-0005-000000000001'
+    old, new = port(301), port(302)
+    older = _stamped(samples_dir, uuid, 'web', old, updated=t1, sent=t2)
+    newer = _stamped(samples_dir, uuid, 'web', new, updated=t2, sent=t1)
+    target = endpoint()
+    for message in ((older, newer) if newer_arrives == 'second'
+                    else (newer, older)):
+        feed(target, message)
+    found = end_state(None, state)
+    assert found['hosts'] == ['%s web.cloud.internal' % new[2]]
+    assert found['netinfo'] == {uuid: [(new[0], new[2])]}
+    assert found['failed'] == []
+    stats = target.stats.snapshot()
+    assert stats['handled'] == 2
+    if newer_arrives == 'second':
+        assert stats.get('stale', 0) == 0
+    else:
+        assert stats['stale'] >= 1
+
+
 def test_a_create_requeued_behind_its_delete_leaves_nothing(
         samples_dir: pathlib.Path, write_config: WriteConfig,
         tmp_path: pathlib.Path) -> None:

@@ -171,7 +171,7 @@ def plugin(bind: Bind, state_dir: str, work: List[Tuple[Any, Any, Any]],
            budget_ms: float) -> float:
     configure(state_dir, bind, budget_ms)
     service = dns_service.service()
-    service.sender.ensure_worker = lambda: None  # type: ignore
+    service.sender.ensure_worker = lambda now=False: None  # type: ignore
     start = time.perf_counter()
     for inst, network, _ in work:
         call_hook(inst, network)

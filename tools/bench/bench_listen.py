@@ -29,11 +29,13 @@ In this process (one ``Listener``, one worker, state in SQLite):
   worker) whose endpoint returns HANDLED at once: the baseline.
 - the bridge alone: the listener with only ``audit``: what mapping,
   dispatch, the order guard and acknowledging cost.
-- all plugins: ``audit``, ``dns`` (``rfc2136`` to the private BIND; with
-  ``--dns hosts`` the embedded hosts-file backend), ``storage``,
-  ``netinfo``; then the same with ``[dns] send_budget_ms = 0`` (changes
-  left to the DNS plugin's background sender) and with ``[listen]
-  batch_size`` (``--batch-size``, 100).
+- all plugins on the default settings (batches of ``[listen]
+  batch_size``, 100, decided at once; DNS sent by the background sender
+  once a batch commits): ``audit``, ``dns`` (``rfc2136`` to the private
+  BIND; with ``--dns hosts`` the embedded hosts-file backend),
+  ``storage``, ``netinfo``; then the same one message at a time
+  (``batch_size = 1``, DNS sent within ``send_budget_ms``), and with
+  ``batch_size`` ``--batch-size`` (500).
   Each prints where its time goes: mapping, each plugin's handlers, the
   order guard and the rest of handling, and transport/oslo.messaging; and
   the process's peak RSS during the run (``/proc/self/status`` VmHWM,
@@ -54,9 +56,9 @@ notification handled. The rate is over the time from the first listener
 consuming (start-up shown apart); each process's peak RSS (VmHWM) is
 read before it is stopped. The processes' ``[dns] send_budget_ms``
 (``--process-dns-budget-ms``, 200), ``[listen] batch_size``
-(``--process-batch-size``, 1: one message at a time) and
-``batch_timeout`` (``--process-batch-timeout``, 0.5 s) are shown in
-their header line.
+(``--process-batch-size``, 100, the default) and ``batch_timeout``
+(``--process-batch-timeout``, 0.1 s, the default) are shown in their
+header line.
 
 Prints notifications per second and ratios against the bare listener (and
 1 listener on PostgreSQL) measured in the same run. Asserts nothing.
@@ -94,6 +96,7 @@ import sqlalchemy as sa  # noqa: E402
 from novahooks_core import config, db, dispatch, timing  # noqa: E402
 from novahooks_core.notify import lag, mapping  # noqa: E402
 from novahooks_core.notify.listener import (  # noqa: E402
+    OPTS,
     Listener,
     NotificationEndpoint,
 )
@@ -124,6 +127,9 @@ listener_process = _soak.listener
 
 Message = Dict[str, Any]
 ALL = 'audit,dns,storage,netinfo'
+#: ``[listen] batch_size`` and ``batch_timeout`` by default.
+DEFAULT_BATCH = next(o.default for o in OPTS if o.name == 'batch_size')
+DEFAULT_TIMEOUT = next(o.default for o in OPTS if o.name == 'batch_timeout')
 #: Longest a run may take before the benchmark gives up on it.
 STALL_SECONDS = 3600.0
 
@@ -304,8 +310,9 @@ def reset_services() -> None:
 def write_config(path: pathlib.Path, state: pathlib.Path, url: str,
                  pool: str, plugins: str, bind: Optional[BindServer],
                  database_url: Optional[str] = None, workers: int = 1,
-                 dns_budget_ms: float = 200.0, batch_size: int = 1,
-                 batch_timeout: float = 0.2) -> None:
+                 dns_budget_ms: float = 200.0,
+                 batch_size: int = DEFAULT_BATCH,
+                 batch_timeout: float = DEFAULT_TIMEOUT) -> None:
     """The listener's configuration (loaded here too): DNS by rfc2136 on
     ``bind`` (as the DNS tests' ``write_conf``) or on a hosts file in
     ``state``; the order guard, dns, storage and netinfo on
@@ -464,7 +471,8 @@ def run_bare(url: str, directory: pathlib.Path, pool: str,
 def run_inprocess(url: str, state: pathlib.Path, pool: str,
                   batch: List[Message], plugins: str,
                   bind: Optional[BindServer], workers: int = 1,
-                  dns_budget_ms: float = 200.0, batch_size: int = 1,
+                  dns_budget_ms: float = 200.0,
+                  batch_size: int = DEFAULT_BATCH,
                   profile: Optional[str] = None) -> Dict[str, Any]:
     """One ``Listener`` in this process on ``pool``'s waiting queue."""
     if bind is not None:
@@ -542,8 +550,8 @@ def run_processes(url: str, state: pathlib.Path, pool: str, count: int,
                   instances: int, mix: str, listeners: int,
                   bind: Optional[BindServer],
                   postgres: Optional[PostgresServer],
-                  dns_budget_ms: float, batch_size: int = 1,
-                  batch_timeout: float = 0.5) -> Dict[str, Any]:
+                  dns_budget_ms: float, batch_size: int = DEFAULT_BATCH,
+                  batch_timeout: float = DEFAULT_TIMEOUT) -> Dict[str, Any]:
     """``listeners`` ``novahooks listen`` processes on ``pool``'s waiting
     queue, on PostgreSQL (``postgres``) or SQLite in ``state``; each with
     ``[dns] send_budget_ms = dns_budget_ms`` and ``[listen] batch_size``
@@ -662,10 +670,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                         default=200.0,
                         help='[dns] send_budget_ms of the listener '
                              'processes (default 200)')
-    parser.add_argument('--process-batch-size', type=int, default=1,
+    parser.add_argument('--process-batch-size', type=int,
+                        default=DEFAULT_BATCH,
                         help='[listen] batch_size of the listener processes '
                              '(default 1: one message at a time)')
-    parser.add_argument('--process-batch-timeout', type=float, default=0.5,
+    parser.add_argument('--process-batch-timeout', type=float,
+                        default=DEFAULT_TIMEOUT,
                         help='[listen] batch_timeout of the listener '
                              'processes (default 0.5 s; with '
                              '--process-batch-size > 1)')
@@ -675,7 +685,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--json', action='store_true')
     parser.add_argument('--workers', type=int, default=1,
                         help='[listen] workers of the in-process listener')
-    parser.add_argument('--batch-size', type=int, default=100,
+    parser.add_argument('--batch-size', type=int, default=500,
                         help='[listen] batch_size of the batched run')
     opts = parser.parse_args(argv)
     if opts.process_batch_size < 1:
@@ -694,11 +704,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     bind: Optional[BindServer] = None
     postgres: Optional[PostgresServer] = None
     tag = 'bench-%d' % os.getpid()
-    inproc = [('bridge', 'audit', 200.0, 1), ('novahooks', ALL, 200.0, 1),
-              ('dns_deferred', ALL, 0.0, 1),
-              ('batched', ALL, 0.0, opts.batch_size)]
+    inproc = [('bridge', 'audit', 200.0, DEFAULT_BATCH),
+              ('novahooks', ALL, 200.0, DEFAULT_BATCH),
+              ('single', ALL, 200.0, 1),
+              ('batched', ALL, 200.0, opts.batch_size)]
     if opts.profile:
-        inproc.append(('profiled', ALL, 200.0, 1))
+        inproc.append(('profiled', ALL, 200.0, DEFAULT_BATCH))
     processes = ([('sqlite', 1)] if scale else []) + [
         ('postgresql', n) for n in scale]
     pools = ['%s-bare' % tag] + ['%s-%s' % (tag, name)
@@ -776,7 +787,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def ratios(results: Dict[str, Any]) -> None:
     bare = results['bare']['per_second']
-    for name in ('bridge', 'novahooks', 'dns_deferred', 'batched',
+    for name in ('bridge', 'novahooks', 'single', 'batched',
                  'profiled'):
         if name in results:
             results[name]['ratio'] = results[name]['per_second'] / bare
@@ -809,13 +820,13 @@ def report(results: Dict[str, Any], opts: Any) -> None:
         results['bare']['per_second']))
     labels = [
         ('bridge', 'the bridge alone (audit only)'),
-        ('novahooks', 'all plugins (audit, dns, storage, netinfo; %d '
-                      'worker%s)' % (opts.workers,
-                                     '' if opts.workers == 1 else 's')),
-        ('dns_deferred', 'the same, [dns] send_budget_ms = 0 (DNS by the '
-                         'background sender)'),
-        ('batched', 'the same and [listen] batch_size = %d (a unit of '
-                    'work per batch)' % opts.batch_size)]
+        ('novahooks', 'all plugins, the default settings (audit, dns, '
+                      'storage, netinfo; batches of %d; %d worker%s)' % (
+                          DEFAULT_BATCH, opts.workers,
+                          '' if opts.workers == 1 else 's')),
+        ('single', 'the same, [listen] batch_size = 1 (one message at a '
+                   'time, DNS sent within send_budget_ms)'),
+        ('batched', 'the same, [listen] batch_size = %d' % opts.batch_size)]
     for name, label in labels:
         run = results[name]
         print('  %s: %.0f/s; %.2fx bare%s; peak RSS %.0f MiB (%.0f at the '

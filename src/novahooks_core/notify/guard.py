@@ -173,23 +173,33 @@ def verdict(mark: Optional[Mark], note: Notification,
 
 
 class Held:
-    """An instance's marks, read and written under its lock."""
+    """An instance's marks, read and written under its lock.
+
+    Alone (:meth:`Guard.instance`) its writes go to the database at once;
+    in a batch (:meth:`Guard.batch`) they are gathered in ``pending`` and
+    written with the batch's other instances' (:meth:`HeldBatch.write`).
+    """
 
     def __init__(self, conn: Any, uuid: str, found: Dict[str, Mark],
-                 deleted: bool) -> None:
+                 deleted: bool,
+                 pending: Optional['_PendingMarks'] = None) -> None:
         self.conn = conn
         self.uuid = uuid
         self.marks = found
         self.deleted = deleted
+        self.pending = pending
 
     def verdict(self, plugin: str, note: Notification) -> Verdict:
         return verdict(self.marks.get(plugin), note, self.deleted)
 
     def tombstone(self) -> None:
         """Every plugin applied the instance's deletion."""
-        self.conn.execute(instances.update().where(
-            instances.c.uuid == self.uuid).values(
-                deleted_at=timeutils.utcnow()))
+        if self.pending is not None:
+            self.pending.tombstones.append(self.uuid)
+        else:
+            self.conn.execute(instances.update().where(
+                instances.c.uuid == self.uuid).values(
+                    deleted_at=timeutils.utcnow()))
         self.deleted = True
 
     def applied(self, plugins: Sequence[str], note: Notification) -> None:
@@ -204,14 +214,19 @@ class Held:
             message_id=note.message_id[:64] or None,
             event_type=note.event_type[:64], applied_at=stamp,
             deleted_at=deleted_at)
-        known = [p for p in plugins if p in self.marks]
-        new = [p for p in plugins if p not in self.marks]
-        if known:
-            self.conn.execute(_UPDATE_MARK, [
-                dict(values, b_uuid=self.uuid, b_plugin=p) for p in known])
-        if new:
-            self.conn.execute(marks.insert(), [
-                dict(values, uuid=self.uuid, plugin=p) for p in new])
+        if self.pending is not None:
+            for plugin in plugins:
+                self.pending.moved[(self.uuid, plugin)] = values
+        else:
+            known = [p for p in plugins if p in self.marks]
+            new = [p for p in plugins if p not in self.marks]
+            if known:
+                self.conn.execute(_UPDATE_MARK, [
+                    dict(values, b_uuid=self.uuid, b_plugin=p)
+                    for p in known])
+            if new:
+                self.conn.execute(marks.insert(), [
+                    dict(values, uuid=self.uuid, plugin=p) for p in new])
         for plugin in plugins:
             self.marks[plugin] = Mark(note.updated_at, note.sent_at,
                                       note.message_id, deleted_at)
@@ -252,6 +267,72 @@ class Held:
                 (facts.c.kind == 'floatingip') & facts.c.port_id.in_(ports)
                 & ~facts.c.deleted & facts.c.applied_at.isnot(None))
             .order_by(facts.c.id)) if row.port_id not in gone]
+
+
+@dataclasses.dataclass
+class _PendingMarks:
+    """A batch's mark and tombstone writes, gathered."""
+
+    #: The newest values of each (instance, plugin) mark that moved.
+    moved: Dict[Tuple[str, str], Dict[str, Any]] = dataclasses.field(
+        default_factory=dict)
+    tombstones: List[str] = dataclasses.field(default_factory=list)
+
+
+#: Instances read by one ``IN (...)`` (below SQLite's oldest limit of 999
+#: bound parameters).
+CHUNK = 500
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+class HeldBatch:
+    """The marks of a batch's instances, read at once under their locks;
+    each instance's :class:`Held` moves them in memory, and :meth:`write`
+    stores every move with one statement per kind of write."""
+
+    def __init__(self, conn: Any, found: Dict[str, Dict[str, Mark]],
+                 deleted: Iterable[str], existing: Iterable[Tuple[str, str]]
+                 ) -> None:
+        self.conn = conn
+        self.pending = _PendingMarks()
+        gone = set(deleted)
+        self._existing = set(existing)
+        self._held = {uuid: Held(conn, uuid, marks_of, uuid in gone,
+                                 self.pending)
+                      for uuid, marks_of in found.items()}
+
+    def held(self, uuid: str) -> Held:
+        """The instance's marks (one of the batch's instances)."""
+        return self._held[uuid]
+
+    def write(self) -> None:
+        """Store the moved marks (one UPDATE and one INSERT, each with a
+        row per mark) and the tombstones (one UPDATE)."""
+        moved = self.pending.moved
+        update = [dict(values, b_uuid=uuid, b_plugin=plugin)
+                  for (uuid, plugin), values in moved.items()
+                  if (uuid, plugin) in self._existing]
+        insert = [dict(values, uuid=uuid, plugin=plugin)
+                  for (uuid, plugin), values in moved.items()
+                  if (uuid, plugin) not in self._existing]
+        if update:
+            self.conn.execute(_UPDATE_MARK, update)
+        if insert:
+            self.conn.execute(marks.insert(), insert)
+        if self.pending.tombstones:
+            self.conn.execute(instances.update().where(
+                instances.c.uuid == sa.bindparam('b_uuid')).values(
+                    deleted_at=sa.bindparam('deleted_at')), [
+                dict(b_uuid=uuid, deleted_at=timeutils.utcnow())
+                for uuid in dict.fromkeys(self.pending.tombstones)])
+        self._existing.update(moved)
+        self.pending = _PendingMarks()
+        for held in self._held.values():
+            held.pending = self.pending
 
 
 class HeldFact:
@@ -320,6 +401,39 @@ class Guard:
             yield Held(conn, uuid, found, deleted)
 
     @contextlib.contextmanager
+    def batch(self, uuids: Iterable[str]) -> Iterator[HeldBatch]:
+        """The marks of these instances, under their locks (taken at once,
+        in one order: :meth:`lock`), read with one statement per table and
+        written when the block ends without an exception
+        (:meth:`HeldBatch.write`), in the current unit of work."""
+        wanted = sorted(set(uuids))
+        self.ensure_schema()
+        with db.begin(self.engine) as conn:
+            stamp = timeutils.utcnow()
+            if conn.dialect.name == 'postgresql':
+                self._lock_rows(conn, wanted)
+            elif wanted:
+                conn.execute(instances.insert().prefix_with('OR IGNORE'), [
+                    dict(uuid=uuid, created_at=stamp) for uuid in wanted])
+            found: Dict[str, Dict[str, Mark]] = {u: {} for u in wanted}
+            deleted: List[str] = []
+            existing: List[Tuple[str, str]] = []
+            for chunk in _chunks(wanted):
+                deleted += [row.uuid for row in conn.execute(
+                    instances.select().where(
+                        instances.c.uuid.in_(chunk)
+                        & instances.c.deleted_at.isnot(None)))]
+                for row in conn.execute(marks.select().where(
+                        marks.c.uuid.in_(chunk))):
+                    found[row.uuid][row.plugin] = Mark(
+                        row.updated_at, row.sent_at, row.message_id or '',
+                        row.deleted_at)
+                    existing.append((row.uuid, row.plugin))
+            held = HeldBatch(conn, found, deleted, existing)
+            yield held
+            held.write()
+
+    @contextlib.contextmanager
     def fact(self, kind: str, ident: str) -> Iterator[HeldFact]:
         """A floating IP's or port's kept fact, under its row lock, for one
         transaction (a savepoint in the current unit)."""
@@ -344,16 +458,24 @@ class Guard:
         wanted = sorted(set(uuids))
         if not wanted:
             return
-        from sqlalchemy.dialects import postgresql
         self.ensure_schema()
-        stamp = timeutils.utcnow()
         with db.begin(self.engine) as conn:
-            conn.execute(postgresql.insert(instances).values([
-                dict(uuid=uuid, created_at=stamp) for uuid in wanted
-            ]).on_conflict_do_nothing())
-            conn.execute(instances.select().where(
-                instances.c.uuid.in_(wanted)).order_by(
-                instances.c.uuid).with_for_update())
+            self._lock_rows(conn, wanted)
+
+    @staticmethod
+    def _lock_rows(conn: Any, wanted: Sequence[str]) -> None:
+        """PostgreSQL: the rows of these (sorted) instances, made when
+        missing, locked in their order."""
+        if not wanted:
+            return
+        from sqlalchemy.dialects import postgresql
+        stamp = timeutils.utcnow()
+        conn.execute(postgresql.insert(instances).values([
+            dict(uuid=uuid, created_at=stamp) for uuid in wanted
+        ]).on_conflict_do_nothing())
+        conn.execute(instances.select().where(
+            instances.c.uuid.in_(wanted)).order_by(
+            instances.c.uuid).with_for_update())
 
     def seed(self, found: Iterable['Fact']) -> List[bool]:
         """Keep facts no notification told yet (an ``openstack floating ip

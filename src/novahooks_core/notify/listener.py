@@ -65,7 +65,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
-from novahooks_core import config, db, dispatch, redact
+from novahooks_core import config, db, redact
 from novahooks_core.event import HookEvent, NotifiedEvent
 from novahooks_core.journal import Journal
 from novahooks_core.models import (
@@ -77,8 +77,8 @@ from novahooks_core.models import (
 )
 from novahooks_core.normalize import BadInput, as_str
 from novahooks_core.notify import lag, mapping, neutron
+from novahooks_core.notify.batch import BatchDispatch, handlers_by_plugin
 from novahooks_core.notify.guard import Guard, Held, Verdict
-from novahooks_core.seen import SEEN
 
 LOG = logging.getLogger(__name__)
 
@@ -115,14 +115,18 @@ OPTS = [
     cfg.FloatOpt('tombstone_days', default=7.0, min=0,
                  help='How long a deleted instance is remembered, so that '
                       'a late notification about it is ignored.'),
-    cfg.IntOpt('batch_size', default=1, min=1,
+    cfg.IntOpt('batch_size', default=100, min=1,
                help='Messages oslo.messaging hands over at once (its batch '
-                    'notification listener); 1: one at a time. Each '
-                    'message of a batch is still handled, parked or '
-                    'recorded as failed on its own.'),
-    cfg.FloatOpt('batch_timeout', default=1.0, min=0.01,
+                    'notification listener), decided as one unit of work: '
+                    'the order guard and the plugins read and write their '
+                    'state once per batch. Each message of a batch is '
+                    'still handled, parked or recorded as failed on its '
+                    'own. 1: one message at a time, each committed on its '
+                    'own (slower).'),
+    cfg.FloatOpt('batch_timeout', default=0.1, min=0.01,
                  help='Longest wait, in seconds, for a batch to fill '
-                      '(batch_size > 1).'),
+                      '(batch_size > 1): what a quiet bus adds to a '
+                      'notification\'s latency.'),
     cfg.FloatOpt('behind_seconds', default=30.0, min=0,
                  help='The listener is behind the bus while the oldest '
                       'message it handles is older than this (the '
@@ -259,25 +263,6 @@ _CONTEXT_KEPT = ('request_id', 'project_id', 'user_id')
 OK, ERROR, BAD_INPUT = Outcome.OK, Outcome.ERROR, Outcome.BAD_INPUT
 
 
-#: Longest a batch's unit of work stays open (its locks held) before it is
-#: committed and the rest of the batch goes in a new one.
-UNIT_SECONDS = 1.0
-
-
-class _Batch:
-    """What a batch's unit of work decided about its messages, acted on
-    once it commits (or not)."""
-
-    def __init__(self) -> None:
-        #: Messages to park: (attempts, reason) by key, in their order.
-        self.parks: Dict[str, Tuple[Message, int, str]] = (
-            collections.OrderedDict())
-        #: Keys of the messages recorded as failed.
-        self.failed: Set[str] = set()
-        #: Instances of the messages to park (their later ones wait).
-        self.instances: Set[str] = set()
-
-
 def _filter(event_types: Sequence[str]) -> Any:
     import oslo_messaging
     return oslo_messaging.NotificationFilter(event_type='^(%s)$' % '|'.join(
@@ -339,8 +324,7 @@ class NotificationEndpoint:
         self._lock = threading.Lock()
         #: Messages being handled now.
         self.in_flight = 0
-        #: The batch being handled by this thread, if any.
-        self._local = threading.local()
+        self._batches = BatchDispatch(self)
         #: Instances with a parked notification (their later ones wait).
         self._parked: Set[str] = {
             str(r['instance']) for r in self.retry.records()
@@ -370,62 +354,25 @@ class NotificationEndpoint:
                 self.in_flight -= 1
 
     def process_batch(self, messages: Sequence[Message]) -> Any:
-        """Handle a batch: ``HANDLED``, or ``REQUEUE`` when a message can be
-        neither handled nor kept (oslo.messaging then redelivers the whole
-        batch; the order guard skips those already applied).
-
-        Each message has its own outcome, as alone: a failing one is parked
-        or recorded as failed, and its batch-mates are neither redone nor
-        requeued. The plugins that opted in (:attr:`NovaHook.batches`)
-        write in a unit of work (:class:`novahooks_core.db.Unit`): one
-        transaction per plugin, each message a savepoint, committed at the
-        end (at most every :data:`UNIT_SECONDS`), then the order guard's
-        marks. Messages are parked once it commits. When it cannot commit,
-        every message of it is parked, in order: the guard's marks did not
-        move, so the retry redoes (idempotently) what a plugin committed
-        before the failure, and loses nothing."""
-        requeue = False
-        index = 0
-        while index < len(messages):
-            batch = _Batch()
-            unit = db.Unit(last=(self.guard.engine,))
-            handled: List[Message] = []
-            self._local.batch = batch
-            try:
-                with db.using(unit):
-                    self._lock_instances(messages[index:])
-                    while index < len(messages):
-                        handled.append(messages[index])
-                        index += 1
-                        self._receive(handled[-1])
-                        if time.monotonic() - unit.started >= UNIT_SECONDS:
-                            break
-                unit.commit()
-            except Exception as exc:
-                unit.rollback()
-                SEEN.clear()  # it may remember what was rolled back
-                why = redact.scrub('%s: %s' % (type(exc).__name__, exc))
-                LOG.warning('novahooks listen: %d message(s) of a batch not '
-                            'committed (%s); parked to be tried again',
-                            len(handled), why)
-                parks = [batch.parks.get(m.key) or (m, 1, 'commit: ' + why)
-                         for m in handled if m.key not in batch.failed]
-                batch.parks = collections.OrderedDict(
-                    (m.key, (m, a, r)) for m, a, r in parks)
-            finally:
-                self._local.batch = None
-            requeue = self._park_all(list(batch.parks.values())) or requeue
+        """Handle a batch as one unit of work (:mod:`.batch`): ``HANDLED``,
+        or ``REQUEUE`` when a message can be neither handled nor kept
+        (oslo.messaging then redelivers the whole batch; the order guard
+        skips those already applied). Each message has its own outcome,
+        as alone: a failing one is parked or recorded as failed, and its
+        batch-mates are neither redone nor requeued."""
+        with self._lock:
+            self.in_flight += len(messages)
+        tokens = [self.lag.started(lag.sent_at(m.timestamp))
+                  for m in messages]
+        try:
+            requeue = self._batches.process(messages)
+        finally:
+            for token in tokens:
+                self.lag.finished(token)
+            with self._lock:
+                self.in_flight -= len(messages)
         self.stats.add('batches')
         return self._requeue if requeue else self._handled
-
-    def _lock_instances(self, messages: Sequence[Message]) -> None:
-        """Take the locks of these messages' instances at once (see
-        :meth:`Guard.lock`); a failure is met again by each message."""
-        try:
-            self.guard.lock(u for u in map(_instance_of, messages) if u)
-        except Exception:
-            LOG.debug('novahooks listen: cannot lock a batch\'s instances',
-                      exc_info=True)
 
     def process(self, message: Message) -> Any:
         """Handle a message as it arrives: ``HANDLED``, or ``REQUEUE`` only
@@ -447,15 +394,8 @@ class NotificationEndpoint:
         return self._handled
 
     def _keep(self, message: Message, attempts: int, reason: str) -> Any:
-        """Park ``message`` (in a batch: once its unit of work commits):
-        ``HANDLED``, or ``REQUEUE`` when it cannot be kept."""
-        batch = getattr(self._local, 'batch', None)
-        if batch is not None:
-            batch.parks[message.key] = (message, attempts, reason)
-            uuid = _instance_of(message)
-            if uuid:
-                batch.instances.add(uuid)
-            return self._handled
+        """Park ``message``: ``HANDLED``, or ``REQUEUE`` when it cannot be
+        kept."""
         try:
             self._park(message, attempts, reason)
         except Exception:
@@ -511,7 +451,7 @@ class NotificationEndpoint:
             if self.neutron and not note.deletes and note.instance:
                 note = note.with_network(_floating(held, note.instance))
                 held.keep_snapshot(note, message.record())
-            by_plugin = _handlers_by_plugin(note.events)
+            by_plugin = handlers_by_plugin(note.events)
             applied: List[str] = []
             for plugin, pairs in by_plugin.items():
                 seen = held.verdict(plugin, note)
@@ -593,7 +533,7 @@ class NotificationEndpoint:
             event: HookEvent = NotifiedEvent(
                 HookPoint.INSTANCE_NETWORK_INFO, Phase.POST, found,
                 request=note.request, nova_releases=mapping.RELEASES)
-            for plugin, pairs in _handlers_by_plugin((event,)).items():
+            for plugin, pairs in handlers_by_plugin((event,)).items():
                 mark = held.marks.get(plugin)
                 if mark is not None and mark.deleted_at is not None:
                     continue
@@ -608,9 +548,6 @@ class NotificationEndpoint:
     # -- parked messages -------------------------------------------------
 
     def _is_parked(self, uuid: str) -> bool:
-        batch = getattr(self._local, 'batch', None)
-        if batch is not None and uuid in batch.instances:
-            return True
         with self._lock:
             return uuid in self._parked
 
@@ -711,9 +648,6 @@ class NotificationEndpoint:
 
     def _fail(self, message: Message, outcome: str, reason: str,
               attempts: int) -> None:
-        batch = getattr(self._local, 'batch', None)
-        if batch is not None:
-            batch.failed.add(message.key)
         instance = None
         try:
             if neutron.kind_of(message.event_type):
@@ -793,18 +727,6 @@ def _handle(handler: Any, event: HookEvent) -> Outcome:
         return Outcome(handler.handle(event))
     with db.using(None):
         return Outcome(handler.handle(event))
-
-
-def _handlers_by_plugin(events: Sequence[HookEvent]
-                        ) -> Dict[str, List[Tuple[HookEvent, Any]]]:
-    """The active handlers of these events, by plugin, in order."""
-    by_plugin: Dict[str, List[Tuple[HookEvent, Any]]] = (
-        collections.OrderedDict())
-    for event in events:
-        for handler in dispatch.active_handlers(event.hook, event.phase):
-            by_plugin.setdefault(handler.plugin_name, []).append(
-                (event, handler))
-    return by_plugin
 
 
 def configured() -> cfg.ConfigOpts:

@@ -202,7 +202,7 @@ def test_a_process_killed_after_the_outbox_write_loses_nothing(
         import os, signal
         from novahooks_core.testing import NovaRunner, factories
         from novahooks_dns import service
-        service.service().sender.ensure_worker = lambda: None
+        service.service().sender.ensure_worker = lambda now=False: None
         inst = factories.instance(state='active', host='c1',
                                   hostname='killed',
                                   network=factories.network_info(
