@@ -33,7 +33,9 @@ from typing import (
 
 from oslo_log import log as logging
 
-from novahooks_core import config, timing
+# metrics registers its textfile writer with timing when imported: every
+# process running hooks then writes one when [DEFAULT] metrics_dir is set.
+from novahooks_core import config, metrics, timing  # noqa: F401
 from novahooks_core.event import HookEvent
 from novahooks_core.isolation import guarded
 from novahooks_core.models import HookPoint, Outcome, Phase

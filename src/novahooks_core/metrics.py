@@ -283,6 +283,9 @@ def reset() -> None:
         _textfile, _conf = None, None
 
 
+timing.register_textfile_writer(write_textfile)
+
+
 __all__ = ['Gauge', 'Textfile', 'exposition', 'gauge_families',
            'handler_families', 'plugin_gauges', 'registry', 'serve',
            'write_textfile']

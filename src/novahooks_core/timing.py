@@ -120,6 +120,16 @@ def record(name: str, outcome: Outcome, seconds: float,
 #: When the metrics textfile is next looked at (:func:`_metrics_due`).
 _metrics_at = 0.0
 
+#: What writes the process's metrics textfile (:mod:`.metrics` registers
+#: its writer when imported: this module imports no exporter).
+_textfile_writers: List[Callable[[], None]] = []
+
+
+def register_textfile_writer(writer: Callable[[], None]) -> None:
+    """Have ``writer`` called when the metrics textfile is due."""
+    if writer not in _textfile_writers:
+        _textfile_writers.append(writer)
+
 
 def _metrics_due() -> None:
     """Write this process's metrics textfile when ``[DEFAULT] metrics_dir``
@@ -129,8 +139,8 @@ def _metrics_due() -> None:
     try:
         conf = config.get()
         if conf.metrics_dir:
-            from novahooks_core import metrics
-            metrics.write_textfile()
+            for writer in list(_textfile_writers):
+                writer()
             wait = float(conf.metrics_interval_seconds)
         else:
             wait = 60.0

@@ -45,12 +45,8 @@ from novahooks_core.event import HookEvent
 from novahooks_core.models import Outcome
 from novahooks_core.normalize import BadInput
 from novahooks_core.notify import mapping, neutron
-from novahooks_core.notify.guard import (
-    HeldBatch,
-    Mark,
-    Verdict,
-    verdict,
-)
+from novahooks_core.notify.facts import Verdict
+from novahooks_core.notify.guard import HeldBatch, Mark, verdict
 from novahooks_core.seen import SEEN
 
 if TYPE_CHECKING:
@@ -224,8 +220,8 @@ class BatchDispatch:
                 continue
             instance = held.held(uuid)
             if endpoint.neutron and not note.deletes and note.instance:
-                from novahooks_core.notify.listener import _floating
-                note = note.with_network(_floating(instance, note.instance))
+                note = note.with_network(
+                    instance.with_floating(note.instance))
                 instance.keep_snapshot(note, message.record())
             index = len(kept)
             kept.append((message, note))

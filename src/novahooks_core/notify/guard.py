@@ -25,11 +25,9 @@ Searchlight's 300 s window let a delayed update resurrect a deletion.
 import contextlib
 import dataclasses
 import datetime
-import enum
 import json
 import os
 from typing import (
-    TYPE_CHECKING,
     Any,
     Dict,
     Iterable,
@@ -45,10 +43,10 @@ from oslo_utils import timeutils
 import sqlalchemy as sa
 
 from novahooks_core import db
+from novahooks_core.models import Instance, NetworkInfo
+from novahooks_core.notify import neutron
+from novahooks_core.notify.facts import Fact, Verdict
 from novahooks_core.notify.mapping import Notification
-
-if TYPE_CHECKING:  # neutron imports this module
-    from novahooks_core.notify.neutron import Fact
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'migrations')
@@ -119,18 +117,8 @@ _FACT_FIELDS = ('kind', 'id', 'revision', 'updated_at', 'deleted',
                 'device_owner')
 
 
-def _fact(row: Any) -> 'Fact':
-    from novahooks_core.notify.neutron import Fact
+def _fact(row: Any) -> Fact:
     return Fact(**{name: getattr(row, name) for name in _FACT_FIELDS})
-
-
-class Verdict(str, enum.Enum):
-    """What a notification may do to one plugin's state."""
-
-    RUN = 'run'
-    STALE = 'stale'
-    DUPLICATE = 'duplicate'
-    DELETED = 'deleted'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +241,14 @@ class Held:
             self.conn.execute(snapshots.update().where(
                 snapshots.c.uuid == self.uuid).values(**values))
 
-    def floating(self, port_ids: Sequence[str]) -> List['Fact']:
+    def with_floating(self, instance: Instance) -> NetworkInfo:
+        """The instance's network info with the floating IPs kept for its
+        ports."""
+        network = instance.network_info or NetworkInfo()
+        return neutron.overlay(network, self.floating(
+            [vif.id or '' for vif in network.vifs]))
+
+    def floating(self, port_ids: Sequence[str]) -> List[Fact]:
         """The live floating IPs associated with these ports (a deleted
         port holds none)."""
         ports = [p for p in port_ids if p]
@@ -339,7 +334,7 @@ class HeldFact:
     """A floating IP's or port's kept fact, under its row lock."""
 
     def __init__(self, conn: Any, kind: str, ident: str,
-                 known: Optional['Fact'], refresh: Tuple[str, ...]) -> None:
+                 known: Optional[Fact], refresh: Tuple[str, ...]) -> None:
         self.conn = conn
         self.kind = kind
         self.id = ident
@@ -347,7 +342,7 @@ class HeldFact:
         #: Instances whose events are still to be delivered for it.
         self.refresh = refresh
 
-    def keep(self, fact: 'Fact', refresh: Iterable[str]) -> None:
+    def keep(self, fact: Fact, refresh: Iterable[str]) -> None:
         """``fact`` replaces the kept one; ``refresh``: the instances to
         deliver events to for it."""
         self.refresh = tuple(dict.fromkeys(refresh))
@@ -477,7 +472,7 @@ class Guard:
             instances.c.uuid.in_(wanted)).order_by(
             instances.c.uuid).with_for_update())
 
-    def seed(self, found: Iterable['Fact']) -> List[bool]:
+    def seed(self, found: Iterable[Fact]) -> List[bool]:
         """Keep facts no notification told yet (an ``openstack floating ip
         list``); one flag per fact: kept, or not (a fact is known)."""
         kept = []

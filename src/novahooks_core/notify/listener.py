@@ -70,15 +70,14 @@ from novahooks_core.event import HookEvent, NotifiedEvent
 from novahooks_core.journal import Journal
 from novahooks_core.models import (
     HookPoint,
-    Instance,
-    NetworkInfo,
     Outcome,
     Phase,
 )
 from novahooks_core.normalize import BadInput, as_str
 from novahooks_core.notify import lag, mapping, neutron
 from novahooks_core.notify.batch import BatchDispatch, handlers_by_plugin
-from novahooks_core.notify.guard import Guard, Held, Verdict
+from novahooks_core.notify.facts import Verdict
+from novahooks_core.notify.guard import Guard
 
 LOG = logging.getLogger(__name__)
 
@@ -449,7 +448,7 @@ class NotificationEndpoint:
         bad: List[str] = []
         with self.guard.instance(note.instance_uuid) as held:
             if self.neutron and not note.deletes and note.instance:
-                note = note.with_network(_floating(held, note.instance))
+                note = note.with_network(held.with_floating(note.instance))
                 held.keep_snapshot(note, message.record())
             by_plugin = handlers_by_plugin(note.events)
             applied: List[str] = []
@@ -529,7 +528,7 @@ class NotificationEndpoint:
             if note is None or note.instance is None:
                 return [], []
             found = dataclasses.replace(note.instance, network_info=(
-                _floating(held, note.instance)))
+                held.with_floating(note.instance)))
             event: HookEvent = NotifiedEvent(
                 HookPoint.INSTANCE_NETWORK_INFO, Phase.POST, found,
                 request=note.request, nova_releases=mapping.RELEASES)
@@ -697,14 +696,6 @@ class NotificationEndpoint:
                     kept.append(json.dumps(record, sort_keys=True))
             self.failed.rewrite(kept)
         return done
-
-
-def _floating(held: Held, instance: Instance) -> NetworkInfo:
-    """The instance's network info with the floating IPs kept for its
-    ports."""
-    network = instance.network_info or NetworkInfo()
-    return neutron.overlay(network, held.floating(
-        [vif.id or '' for vif in network.vifs]))
 
 
 def _instance_of(message: Message) -> Optional[str]:

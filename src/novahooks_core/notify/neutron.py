@@ -37,7 +37,7 @@ from oslo_utils import timeutils
 
 from novahooks_core import models
 from novahooks_core.normalize import BadInput, as_str
-from novahooks_core.notify.guard import Verdict
+from novahooks_core.notify.facts import COMPUTE_OWNER, Fact, Verdict
 
 FLOATING_IP, PORT = 'floatingip', 'port'
 
@@ -45,9 +45,6 @@ FLOATING_IP, PORT = 'floatingip', 'port'
 EVENT_TYPES = ('floatingip.create.end', 'floatingip.update.end',
                'floatingip.delete.end', 'port.create.end', 'port.update.end',
                'port.delete.end')
-
-#: Neutron's ``device_owner`` prefix of the ports Nova's instances hold.
-COMPUTE_OWNER = 'compute:'
 
 #: What is kept of a payload to retry or replay it (nothing else: a port's
 #: binding profile and the like are not ours to keep).
@@ -62,32 +59,6 @@ _KEPT = {
 }
 _PORT_DETAILS = ('device_id', 'device_owner', 'network_id', 'status',
                  'mac_address')
-
-
-@dataclasses.dataclass(frozen=True)
-class Fact:
-    """A floating IP or a port as one Neutron notification tells it."""
-
-    kind: str
-    id: str
-    revision: Optional[int]
-    updated_at: Optional[datetime.datetime]
-    deleted: bool = False
-    #: A floating IP's address, and its association (None: none).
-    address: Optional[str] = None
-    port_id: Optional[str] = None
-    fixed_ip: Optional[str] = None
-    #: A port's device (for a floating IP: its port's, from port_details).
-    device_id: Optional[str] = None
-    device_owner: Optional[str] = None
-
-    @property
-    def instance(self) -> Optional[str]:
-        """The Nova instance whose port this is (or holds the floating IP)."""
-        if self.device_id and (self.device_owner or '').startswith(
-                COMPUTE_OWNER):
-            return self.device_id
-        return None
 
 
 def kind_of(event_type: str) -> Optional[str]:
