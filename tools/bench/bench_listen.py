@@ -418,32 +418,41 @@ class ThreadProfiles:
 
 
 class Attempts:
-    """Time spent in ``NotificationEndpoint.attempt`` (this process):
-    mapping, the order guard and the handlers, without the transport."""
+    """Time spent handling messages in this process
+    (``NotificationEndpoint.process``, one at a time, and
+    ``process_batch``): mapping, the order guard, the handlers and
+    parking, without the transport."""
+
+    METHODS = ('process', 'process_batch')
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self._lock = threading.Lock()
-        self._original: Any = None
+        self._originals: Dict[str, Any] = {}
 
     def __enter__(self) -> 'Attempts':
-        original = self._original = NotificationEndpoint.attempt
+        for name in self.METHODS:
+            original = self._originals[name] = getattr(
+                NotificationEndpoint, name)
+            setattr(NotificationEndpoint, name, self._timed(original))
+        return self
+
+    def _timed(self, original: Any) -> Any:
         owner = self
 
-        def attempt(endpoint: NotificationEndpoint,
-                    message: Any) -> Tuple[str, str]:
+        def timed(endpoint: NotificationEndpoint, messages: Any) -> Any:
             start = time.perf_counter()
             try:
-                return original(endpoint, message)
+                return original(endpoint, messages)
             finally:
                 spent = time.perf_counter() - start
                 with owner._lock:
                     owner.seconds += spent
-        setattr(NotificationEndpoint, 'attempt', attempt)
-        return self
+        return timed
 
     def __exit__(self, *_: Any) -> None:
-        setattr(NotificationEndpoint, 'attempt', self._original)
+        for name, original in self._originals.items():
+            setattr(NotificationEndpoint, name, original)
 
 
 def sync(conf: pathlib.Path) -> None:
