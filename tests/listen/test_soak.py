@@ -50,7 +50,8 @@ def soak_conf(path: pathlib.Path, bind: BindServer, state: pathlib.Path,
     """DNS on BIND (its changes left to the background sender, which keeps
     them while BIND is down), storage, netinfo and the order guard on
     PostgreSQL; failed messages retried long enough to outlive a restart;
-    messages in batches (units of work: the SIGKILL lands mid-batch)."""
+    messages in batches of the default size (units of work decided at
+    once: the SIGKILL lands mid-batch)."""
     write_conf(path, bind, state)
     text = path.read_text().replace(
         'enabled_plugins = dns', 'enabled_plugins = audit,dns,storage,netinfo'
@@ -60,7 +61,7 @@ def soak_conf(path: pathlib.Path, bind: BindServer, state: pathlib.Path,
     path.write_text(text + (
         '\n[listen]\ntransport_url = %(rabbit)s\npool = %(pool)s\n'
         'retry_delay = 0.2\nmax_attempts = 60\ndatabase_url = %(url)s\n'
-        'batch_size = 10\nbatch_timeout = 0.2\n\n'
+        '\n'
         '[oslo_messaging_rabbit]\namqp_durable_queues = true\n'
         'rabbit_retry_interval = 1\nrabbit_retry_backoff = 1\n\n'
         '[storage]\ndatabase_url = %(url)s\n\n'
