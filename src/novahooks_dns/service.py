@@ -49,13 +49,15 @@ OPTS = [
     cfg.FloatOpt('send_budget_ms', default=200.0, min=0.0,
                  help='Longest a hook waits for the DNS server before '
                       'leaving the change to the background sender.'),
-    cfg.FloatOpt('batch_send_budget_ms', default=0.0, min=0.0,
+    cfg.FloatOpt('batch_send_budget_ms', default=100.0, min=0.0,
                  help='Longest the listener waits for the DNS server once '
-                      'a batch of notifications committed, before leaving '
-                      'its changes to the background sender; 0: the '
-                      'background sender sends them at once, one UPDATE '
-                      'per zone, while the listener goes on with the next '
-                      'batch.'),
+                      'a batch of notifications committed (one UPDATE per '
+                      'zone for the whole batch), before leaving the rest '
+                      'to the background sender; a server that failed is '
+                      'not waited for again until its retry is due. 0: '
+                      'the background sender sends them at once, while '
+                      'the listener goes on with the next batch (on SQLite '
+                      'the two then take turns at the DNS database).'),
     cfg.FloatOpt('retry_initial_seconds', default=2.0, min=0.01,
                  help='First retry delay; doubles per failure.'),
     cfg.FloatOpt('retry_max_seconds', default=300.0, min=0.01,

@@ -127,6 +127,8 @@ listener_process = _soak.listener
 
 Message = Dict[str, Any]
 ALL = 'audit,dns,storage,netinfo'
+#: ``[dns] batch_send_budget_ms`` of every run (None: its default).
+BATCH_DNS_BUDGET_MS: Optional[float] = None
 #: ``[listen] batch_size`` and ``batch_timeout`` by default.
 DEFAULT_BATCH = next(o.default for o in OPTS if o.name == 'batch_size')
 DEFAULT_TIMEOUT = next(o.default for o in OPTS if o.name == 'batch_timeout')
@@ -318,22 +320,26 @@ def write_config(path: pathlib.Path, state: pathlib.Path, url: str,
     ``state``; the order guard, dns, storage and netinfo on
     ``database_url`` (None: SQLite in ``state``)."""
     state.mkdir(parents=True, exist_ok=True)
+    batch_budget = ('' if BATCH_DNS_BUDGET_MS is None else
+                    'batch_send_budget_ms = %g\n' % BATCH_DNS_BUDGET_MS)
     shared = ('database_url = %s\n' % database_url) if database_url else ''
     if bind is not None:
         write_conf(path, bind, state)
         text = path.read_text().replace(
             'enabled_plugins = dns', 'enabled_plugins = %s' % plugins
         ).replace('send_budget_ms = 10000',
-                  'send_budget_ms = %g\n%s' % (dns_budget_ms, shared))
+                  'send_budget_ms = %g\n%s%s' % (dns_budget_ms, batch_budget,
+                                                 shared))
     else:
         text = (
             '[DEFAULT]\nenabled_plugins = %(plugins)s\n'
             'state_dir = %(dir)s\n\n'
             '[dns]\nzone = cloud.internal.\n'
             'reverse_zones = 10.in-addr.arpa.\n'
-            'send_budget_ms = %(budget)g\n%(shared)s\n'
+            'send_budget_ms = %(budget)g\n%(batch_budget)s%(shared)s\n'
             '[dns_hostsfile]\npath = %(dir)s/hosts\n'
             % {'dir': state, 'plugins': plugins, 'budget': dns_budget_ms,
+               'batch_budget': batch_budget,
                'shared': shared})
     text += (
         '\n[listen]\ntransport_url = %(url)s\npool = %(pool)s\n'
@@ -691,12 +697,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--profile', metavar='FILE',
                         help='the in-process all-plugins run again under '
                              'cProfile; stats dumped to FILE')
+    parser.add_argument('--batch-dns-budget-ms', type=float, default=None,
+                        help='[dns] batch_send_budget_ms of every run '
+                             '(default: its default)')
     parser.add_argument('--json', action='store_true')
     parser.add_argument('--workers', type=int, default=1,
                         help='[listen] workers of the in-process listener')
     parser.add_argument('--batch-size', type=int, default=500,
                         help='[listen] batch_size of the batched run')
     opts = parser.parse_args(argv)
+    global BATCH_DNS_BUDGET_MS
+    BATCH_DNS_BUDGET_MS = opts.batch_dns_budget_ms
     if opts.process_batch_size < 1:
         parser.error('--process-batch-size must be at least 1')
     if opts.process_batch_timeout < 0.01:
