@@ -65,6 +65,7 @@ from novahooks_core import models, normalize
 from novahooks_core.event import HookEvent, NotifiedEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput, as_str
+from novahooks_core.normalize.fields import MAPPING
 
 LOG = logging.getLogger(__name__)
 
@@ -125,9 +126,9 @@ POWER_STATES = {'pending': 0, 'running': 1, 'paused': 3, 'shutdown': 4,
 
 def data(value: Any, what: str) -> Mapping[str, Any]:
     """The fields of a serialized versioned object (``nova_object.data``)."""
-    if isinstance(value, Mapping):
+    if isinstance(value, MAPPING):
         fields = value.get('nova_object.data', value)
-        if isinstance(fields, Mapping):
+        if isinstance(fields, MAPPING):
             return fields
     raise BadInput('%s is a %s, expected a versioned object'
                    % (what, type(value).__name__))
@@ -220,7 +221,7 @@ _warned_lock = threading.Lock()
 def check_version(event_type: str, payload: Any) -> Optional[str]:
     """The payload's ``name major.minor``; one WARNING per event type for
     a payload or major version this mapping does not know."""
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, MAPPING):
         return None
     name = as_str(payload.get('nova_object.name')) or '?'
     version = as_str(payload.get('nova_object.version')) or '?'
@@ -290,7 +291,7 @@ def read(event_type: str, payload: Any,
     found = instance(payload)
     request = _request(fields, context)
     devices = block_devices(fields.get('block_devices'))
-    metadata = metadata if isinstance(metadata, Mapping) else {}
+    metadata = metadata if isinstance(metadata, MAPPING) else {}
     return Notification(
         event_type, str(found.uuid),
         _naive(_time(fields.get('updated_at'))),
@@ -310,7 +311,7 @@ def _naive(value: Optional[datetime.datetime]
 
 def _request(fields: Mapping[str, Any],
              context: Optional[Mapping[str, Any]]) -> models.RequestInfo:
-    context = context if isinstance(context, Mapping) else {}
+    context = context if isinstance(context, MAPPING) else {}
     return models.RequestInfo(
         request_id=as_str(fields.get('request_id')
                           or context.get('request_id')),
