@@ -196,12 +196,24 @@ def in_order(calls: Sequence[Tuple[NovaHook, HookEvent]],
     outcomes: List[Outcome] = []
     failed = set()
     for hook, event in calls:
-        uuid = event.instance_uuid
-        if uuid in failed:
+        uuid = instance_key(event)
+        if uuid is not None and uuid in failed:
             outcomes.append(Outcome.SKIPPED)
             continue
         outcome = handle(hook, event)
-        if outcome is _ERROR:
+        if outcome is _ERROR and uuid is not None:
             failed.add(uuid)
         outcomes.append(outcome)
     return outcomes
+
+
+def instance_key(event: HookEvent) -> Optional[str]:
+    """The UUID of the instance ``event`` is about (a create's: its first
+    instance's); ``None`` when it cannot be told. Never raises."""
+    try:
+        uuid = event.instance_uuid
+        if uuid is None and event.hook is HookPoint.CREATE_INSTANCE:
+            uuid = next((i.uuid for i in event.instances if i.uuid), None)
+        return uuid
+    except Exception:
+        return None

@@ -1,0 +1,79 @@
+"""Each message of a batch keeps its own outcome: a plugin failing one
+instance's event parks that message and its instance's later ones, and
+nothing of the other instances (through the endpoint, with the real
+plugins and a failing test-only one)."""
+
+import pathlib
+from typing import ClassVar, Iterator, List, Optional, Set
+
+import pytest
+
+from novahooks_core import HookEvent, HookPoint, NovaHook, dispatch
+from novahooks_core.notify.listener import Message
+from tests.conftest import WriteConfig
+from tests.listen.test_batch import as_messages
+from tests.listen.test_order import Story, end_state, endpoint
+
+
+class Failing(NovaHook):
+    """Test-only plugin ``failing``: fails the creates of the instances in
+    ``failing`` (``create_instance`` post: a notification's create event,
+    whose instance is one of the call's ``instances``)."""
+
+    plugin_name = 'failing'
+    hook_point = HookPoint.CREATE_INSTANCE
+    batches = True
+    failing: ClassVar[Set[str]] = set()
+    seen: ClassVar[List[Optional[str]]] = []
+
+    def handle_post(self, event: HookEvent) -> str:
+        uuid = event.instances[0].uuid
+        Failing.seen.append(uuid)
+        if uuid in Failing.failing:
+            raise RuntimeError('failing on purpose')
+        return 'ok'
+
+
+@pytest.fixture
+def failing(write_config: WriteConfig, tmp_path: pathlib.Path
+            ) -> Iterator[type]:
+    state = tmp_path / 'state'
+    write_config(enabled_plugins='audit,dns,storage,failing',
+                 state_dir=state,
+                 extra='[dns]\nzone = cloud.internal.\n[dns_hostsfile]\n'
+                       'path = %s\n' % (state / 'dns.hosts'))
+    Failing.seen = []
+    dispatch.handler_classes()[HookPoint.CREATE_INSTANCE].append(Failing)
+    yield Failing
+    dispatch.reset()
+
+
+def uuid(n: int) -> str:
+    return '00000000-0000-0000-0009-%012d' % n
+
+
+def test_a_failed_create_parks_only_its_own_instance(
+        failing: type, samples_dir: pathlib.Path,
+        tmp_path: pathlib.Path) -> None:
+    story = Story(samples_dir)
+    for n in range(4):
+        story.say('instance-create-end', uuid(n), 'o%d' % n)
+    story.say('instance-update', uuid(0), 'o0')  # waits behind its create
+    messages: List[Message] = as_messages(story.messages)
+    Failing.failing = {uuid(0)}
+    target = endpoint()
+    target.retry_delay = 0.0
+    assert target.process_batch(messages) is target._handled
+    # Every other instance's create was handled by the failing plugin too.
+    assert sorted(u for u in Failing.seen if u) == sorted(
+        uuid(n) for n in range(4))
+    parked = target.retry.records()
+    assert [r['key'] for r in parked] == [messages[0].key, messages[4].key]
+    assert [r['attempts'] for r in parked] == [1, 0]
+    counts = target.stats.snapshot()
+    assert counts['handled'] == 3 and counts['parked'] == 2
+    # The other plugins applied the others; the parked ones follow.
+    Failing.failing = set()
+    assert target.retry_due() == 0
+    assert len(end_state(None, tmp_path / 'state')['instances']) == 4
+    assert target.stats.snapshot()['handled'] == 5
