@@ -127,6 +127,13 @@ class NovaHook:
         return in_order(calls, lambda hook, event: hook.handle(event))
 
     @classmethod
+    def before_batch(cls) -> None:
+        """Called by the listener before each batch, outside its unit of
+        work, once per plugin (on the class of one of its active hooks):
+        e.g. replay the plugin's spool, which is never replayed inside a
+        unit. May raise (logged; the batch goes on)."""
+
+    @classmethod
     def runs(cls, phase: Phase) -> bool:
         """Whether hooks of this class run for ``phase`` now: a handler is
         defined and the plugin enabled. A subclass may narrow it further

@@ -116,9 +116,16 @@ class Spool:
 
     def replay(self, timeout: Optional[float] = None) -> Tuple[int, int]:
         """Apply the spooled operations, oldest first: ``(applied, still
-        spooled)``. Never raises for a database failure."""
+        spooled)``. Never raises for a database failure.
+
+        Not inside a unit of work (the listener's batch): the spool file
+        would lose what was replayed before the unit commits, and the unit
+        may not. The listener replays before each batch instead
+        (:meth:`~novahooks_core.NovaHook.before_batch`)."""
         if not self.journal.exists():
             return 0, 0
+        if db.current_unit() is not None:
+            return 0, self.depth()
         with self.journal.locked():
             lines = self.journal.lines()
             applied, bad = 0, []

@@ -3,8 +3,18 @@ database (migrated on first use), the policy, and the core's durable spool
 for records the database could not take in time
 (:mod:`novahooks_core.spool`)."""
 
+import contextlib
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -99,23 +109,31 @@ class StorageService:
         self.schema.ensure()
 
     def _apply(self, conn: Any, op: Op) -> None:
-        told = op.get('devices', ())
-        devices = (None if told is None
-                   else [BlockDevice(**d) for d in told])
-        kind = op['op']
+        kind, uuid, project_id, host, devices = _arguments(op)
         if kind == 'requested':
-            ledger.record_requested(conn, op['uuid'], op['project_id'],
-                                    devices or ())
+            ledger.record_requested(conn, uuid, project_id, devices or ())
         elif kind == 'built':
-            ledger.record_built(conn, op['uuid'], op['project_id'],
-                                op['host'], devices)
+            ledger.record_built(conn, uuid, project_id, host, devices)
         elif kind == 'deleting':
-            ledger.record_deleting(conn, op['uuid'], op['project_id'],
-                                   op['host'], devices)
-        elif kind == 'deleted':
-            ledger.record_deleted(conn, op['uuid'], op['project_id'])
+            ledger.record_deleting(conn, uuid, project_id, host, devices)
         else:
-            raise ValueError('unknown ledger operation %r' % kind)
+            ledger.record_deleted(conn, uuid, project_id)
+
+    @contextlib.contextmanager
+    def batch(self, uuids: Iterable[str]) -> Iterator['Batch']:
+        """The listener's batch: the ledger of its instances read at once,
+        each operation decided in memory, in order, and written at once,
+        in one transaction (a savepoint of the batch's unit of work)."""
+        self.ensure_schema()
+        with db.begin(self.engine) as conn:
+            found = Batch(ledger.Batch(conn, uuids))
+            yield found
+            found.ledger.write()
+
+    def waiting(self) -> bool:
+        """Whether spooled operations wait to be replayed (new ones must
+        go after them)."""
+        return self.spool.journal.exists() and self.spool.depth() > 0
 
     def replay_spool(self) -> int:
         """Apply spooled operations in order (before any read or write);
@@ -124,6 +142,28 @@ class StorageService:
 
     def spooled(self) -> int:
         return self.spool.depth()
+
+
+class Batch:
+    """A batch's ledger, written to like the service (:meth:`write`)."""
+
+    def __init__(self, found: ledger.Batch) -> None:
+        self.ledger = found
+
+    def write(self, op: Op) -> str:
+        """Apply ``op`` to the batch's ledger, in memory."""
+        self.ledger.apply(*_arguments(op))
+        return 'recorded'
+
+
+def _arguments(op: Op) -> Tuple[str, str, Optional[str], Optional[str],
+                                Optional[List[BlockDevice]]]:
+    """:func:`ledger.record`'s arguments for ``op``."""
+    if op['op'] not in ledger.KINDS:
+        raise ValueError('unknown ledger operation %r' % op['op'])
+    told = op.get('devices', ())
+    return (op['op'], op['uuid'], op['project_id'], op.get('host'),
+            None if told is None else [BlockDevice(**d) for d in told])
 
 
 def op(kind: str, instance_uuid: str, project_id: Optional[str],
@@ -146,4 +186,4 @@ service = _service.get
 reset = _service.reset
 
 
-__all__ = ['OPTS', 'StorageService', 'op', 'reset', 'service']
+__all__ = ['OPTS', 'Batch', 'StorageService', 'op', 'reset', 'service']

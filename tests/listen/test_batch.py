@@ -295,3 +295,52 @@ def test_the_guard_and_netinfo_statements_do_not_grow_with_the_batch(
     assert target.stats.snapshot()['handled'] == 111
     found = end_state(url, tmp_path / 'state')
     assert len(found['instances']) == 111 and found['failed'] == []
+
+
+@pytest.mark.parametrize('database', ['sqlite', 'postgresql'])
+def test_the_storage_statements_do_not_grow_with_the_batch(
+        database: str, samples_dir: pathlib.Path,
+        write_config: WriteConfig, tmp_path: pathlib.Path,
+        request: pytest.FixtureRequest) -> None:
+    """Storage reads the ledger of a batch's instances at once and writes
+    it once: the SQL statements naming its tables are as many for 100
+    new instances as for 10, and for a mixed batch (creates with a
+    volume, interface changes, then shutdowns and deletes) of 30
+    instances as of 3."""
+    url = fresh_database(database, request)
+    configure(write_config, tmp_path / 'state', url)
+    target = endpoint()
+    storm = create_ends(samples_dir, 111)
+    assert target.process_batch(storm[:1]) is target._handled  # schemas
+    story = Story(samples_dir)
+    for n in range(1, 34):
+        lifecycle(story, n, delete=True)  # 7 messages each: 5 up, 2 down
+    up = as_messages([m for i, m in enumerate(story.messages) if i % 7 < 5])
+    down = as_messages([m for i, m in enumerate(story.messages)
+                        if i % 7 >= 5])
+    counted: List[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if 'storage_' in statement:
+            counted.append(statement)
+
+    def statements(messages: List[Message]) -> int:
+        counted.clear()
+        assert target.process_batch(messages) is target._handled
+        return len(counted)
+    sa.event.listen(sa.engine.Engine, 'before_cursor_execute', count)
+    try:
+        small, large = statements(storm[1:11]), statements(storm[11:])
+        mixed_small = statements(up[:15]), statements(down[:6])
+        mixed_large = statements(up[15:]), statements(down[6:])
+    finally:
+        sa.event.remove(sa.engine.Engine, 'before_cursor_execute', count)
+    assert small == large and 0 < large <= 6, (small, large)
+    assert mixed_small == mixed_large, (mixed_small, mixed_large)
+    assert all(0 < n <= 8 for n in mixed_large), mixed_large
+    assert target.stats.snapshot()['handled'] == 111 + len(story.messages)
+    found = end_state(url, tmp_path / 'state')
+    assert len(found['instances']) == 111 + 33 and found['failed'] == []
+    assert sorted(found['volumes']) == sorted(
+        ('vol-%d' % n, '00000000-0000-0000-0001-%012d' % n, 'retained')
+        for n in range(1, 34))

@@ -8,8 +8,9 @@ from typing import ClassVar, Iterator, List, Optional, Set
 
 import pytest
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, dispatch
+from novahooks_core import HookEvent, HookPoint, NovaHook, db, dispatch
 from novahooks_core.notify.listener import Message
+from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig
 from tests.listen.test_batch import as_messages
 from tests.listen.test_order import Story, end_state, endpoint
@@ -77,3 +78,32 @@ def test_a_failed_create_parks_only_its_own_instance(
     assert target.retry_due() == 0
     assert len(end_state(None, tmp_path / 'state')['instances']) == 4
     assert target.stats.snapshot()['handled'] == 5
+
+
+def test_a_spool_is_replayed_before_a_batch_never_inside_it(
+        write_config: WriteConfig, samples_dir: pathlib.Path,
+        tmp_path: pathlib.Path) -> None:
+    """An operation the storage ledger could not take earlier waits in its
+    spool. Inside the batch's unit of work the spool is left alone (the
+    spool file would lose what was replayed if the unit then failed to
+    commit); the listener replays it before the batch (the plugin's
+    ``before_batch``), so it is applied first and nothing waits after."""
+    state = tmp_path / 'state'
+    write_config(enabled_plugins='audit,storage', state_dir=state)
+    storage = storage_service.service()
+    storage.ensure_schema()
+    spooled = storage_service.op('requested', uuid(7), 'p-spooled', ())
+    storage.spool.journal.append(spooled)
+    unit = db.Unit()
+    with db.using(unit):
+        assert storage.spool.replay() == (0, 1)
+    unit.rollback()
+    assert storage.spool.depth() == 1
+    story = Story(samples_dir)
+    story.say('instance-create-end', uuid(8), 'o8')
+    target = endpoint()
+    assert target.process_batch(as_messages(story.messages)) \
+        is target._handled
+    assert storage.spool.depth() == 0
+    assert sorted(u for u, _ in end_state(None, state)['instances']) == [
+        uuid(7), uuid(8)]

@@ -42,7 +42,7 @@ from oslo_log import log as logging
 
 from novahooks_core import db, dispatch, redact
 from novahooks_core.event import HookEvent
-from novahooks_core.models import Outcome
+from novahooks_core.models import HookPoint, Outcome, Phase
 from novahooks_core.normalize import BadInput
 from novahooks_core.notify import mapping, neutron
 from novahooks_core.notify.facts import Verdict
@@ -105,6 +105,7 @@ class BatchDispatch:
         neither handled nor kept (the broker must have them back)."""
         endpoint = self.endpoint
         decided = Decided()
+        _before_batch()
         unit = db.Unit(last=(endpoint.guard.engine,))
         try:
             with db.using(unit):
@@ -280,6 +281,23 @@ def handlers_by_plugin(events: Sequence[HookEvent]
             by_plugin.setdefault(handler.plugin_name, []).append(
                 (event, handler))
     return by_plugin
+
+
+def _before_batch() -> None:
+    """Each enabled plugin's :meth:`~novahooks_core.NovaHook.before_batch`,
+    outside the batch's unit of work; a failure is logged."""
+    done: Set[str] = set()
+    for point in HookPoint:
+        for phase in Phase:
+            for hook in dispatch.active_handlers(point, phase):
+                if hook.plugin_name in done:
+                    continue
+                done.add(hook.plugin_name)
+                try:
+                    type(hook).before_batch()
+                except Exception:
+                    LOG.exception('novahooks listen: %s could not prepare '
+                                  'for a batch', hook.plugin_name)
 
 
 def _handle_batch(calls: Sequence[Call]) -> List[Outcome]:
