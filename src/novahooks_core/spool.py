@@ -101,6 +101,8 @@ class Spool:
                 if not (isinstance(exc, Pending) or db.is_transient(exc)):
                     raise
                 last = exc
+                if isinstance(exc, Pending) and db.current_unit() is not None:
+                    break  # nothing replays the spool inside a unit
             if (attempt + 1 >= attempts
                     or deadline - time.monotonic() <= delay):
                 break

@@ -5,14 +5,33 @@ backend, dnspython) is imported on first use by an enabled hook, so a
 disabled plugin without its extra installed never fails to load in Nova.
 """
 
-from typing import TYPE_CHECKING, Optional
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, Veto
+from oslo_log import log as logging
+
+from novahooks_core import (
+    HookEvent,
+    HookPoint,
+    NovaHook,
+    Outcome,
+    Phase,
+    Veto,
+)
+from novahooks_core.hook import in_order
 from novahooks_core.seen import SEEN
 from novahooks_dns import decide
 
 if TYPE_CHECKING:
-    from novahooks_dns.service import DnsService
+    from novahooks_dns.service import Batch, DnsService
+
+LOG = logging.getLogger(__name__)
 
 
 def service() -> 'DnsService':
@@ -24,7 +43,8 @@ class DnsHook(NovaHook):
     plugin_name = 'dns'
     batches = True
 
-    def sync(self, event: HookEvent, deleting: bool = False) -> str:
+    def sync(self, event: HookEvent, deleting: bool = False,
+             batch: Optional['Batch'] = None) -> str:
         """Make the instance's records match; a call equal to the last one
         synced (the periodic heal) is recognised in memory, before the
         instance or its network info is normalized."""
@@ -34,10 +54,68 @@ class DnsHook(NovaHook):
         if instance is None:
             return 'no instance'
         dns = service()
-        summary, decided = dns.sync(instance, event.network_info, deleting)
+        summary, decided = dns.sync(instance, event.network_info, deleting,
+                                    batch)
         if decided:
             SEEN.remember('dns', event, dns.recheck)
         return summary
+
+    def post_in(self, event: HookEvent, batch: Optional['Batch']
+                ) -> Optional[str]:
+        """What :meth:`handle_post` does, its decisions made in the
+        listener's ``batch`` (``None``: each on its own, through the
+        spool)."""
+        return self.handle_post(event)
+
+    @classmethod
+    def before_batch(cls) -> None:
+        """Before each of the listener's batches, outside its unit of
+        work: the spool replayed (never inside a unit), so the batch can
+        be decided at once."""
+        dns = service()
+        if dns.spool.journal.exists():
+            dns.ready()
+
+    @classmethod
+    def handle_batch(cls, calls: Sequence[Tuple[NovaHook, HookEvent]]
+                     ) -> List[Outcome]:
+        """The listener's batch: the state of its instances read and
+        written once (:meth:`DnsService.batch`), each event decided in
+        memory, in order, and guarded on its own. If the batch's write
+        fails, every event of it is an error (the listener parks their
+        messages) and nothing of it is remembered as seen. With
+        operations still waiting in the spool (the database was
+        unavailable when :meth:`before_batch` replayed it), one event at
+        a time, as Nova's hooks do: each is spooled behind them, in
+        order."""
+        try:
+            dns = service()
+            batching = dns.batching()
+        except Exception:  # each event's guard says why
+            batching = False
+        if not batching:
+            return super().handle_batch(calls)
+        events = [event for _, event in calls]
+        try:
+            with dns.batch(events) as batch:
+                return in_order(calls, lambda hook, event: hook.handle(
+                    event, _in(hook, event, batch)))
+        except Exception:
+            LOG.exception('novahooks dns: a batch of %d event(s) could not '
+                          'be written', len(calls))
+            from novahooks_dns.service import uuids_of
+            for uuid in uuids_of(events):
+                SEEN.forget('dns', uuid)
+            return [Outcome.ERROR] * len(calls)
+
+
+def _in(hook: NovaHook, event: HookEvent, batch: 'Batch'
+        ) -> Optional[Callable[[HookEvent], Optional[str]]]:
+    """The handler of ``hook`` for ``event`` in ``batch`` (``None``: its
+    own)."""
+    if event.phase is not Phase.POST or not isinstance(hook, DnsHook):
+        return None
+    return lambda given: hook.post_in(given, batch)
 
 
 class DnsCreateInstance(DnsHook):
@@ -60,9 +138,13 @@ class DnsCreateInstance(DnsHook):
         return None
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
+        return self.post_in(event, None)
+
+    def post_in(self, event: HookEvent, batch: Optional['Batch']
+                ) -> Optional[str]:
         dns = service()
         for instance in event.instances:
-            dns.remember(instance)
+            dns.remember(instance, batch)
         return 'remembered %d instance(s)' % len(event.instances)
 
 
@@ -72,9 +154,13 @@ class DnsBuildInstance(DnsHook):
     hook_point = HookPoint.BUILD_INSTANCE
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
+        return self.post_in(event, None)
+
+    def post_in(self, event: HookEvent, batch: Optional['Batch']
+                ) -> Optional[str]:
         if event.result != 'active':
             return None
-        return self.sync(event)
+        return self.sync(event, batch=batch)
 
 
 class DnsInstanceNetworkInfo(DnsHook):
@@ -84,10 +170,15 @@ class DnsInstanceNetworkInfo(DnsHook):
     skips_unchanged = True
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
+        return self.post_in(event, None)
+
+    def post_in(self, event: HookEvent, batch: Optional['Batch']
+                ) -> Optional[str]:
         instance = event.instance
         if instance is None:
             return None
-        return self.sync(event, deleting=decide.is_deleting(instance))
+        return self.sync(event, deleting=decide.is_deleting(instance),
+                         batch=batch)
 
 
 class DnsDeleteInstance(DnsHook):
@@ -103,9 +194,13 @@ class DnsDeleteInstance(DnsHook):
         return None
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
+        return self.post_in(event, None)
+
+    def post_in(self, event: HookEvent, batch: Optional['Batch']
+                ) -> Optional[str]:
         instance = event.instance
         if instance is None or not instance.uuid:
             return None
         dns = service()
         SEEN.forget('dns', instance.uuid)
-        return dns.remove(instance, dns.fallback.pop(instance.uuid))
+        return dns.remove(instance, dns.fallback.pop(instance.uuid), batch)

@@ -2,22 +2,43 @@
 sender, and the decisions the hooks delegate to.
 """
 
+import contextlib
+import dataclasses
+import functools
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_utils import timeutils
 from stevedore import driver
 
-from novahooks_core import config, db, models, plugin
+from novahooks_core import HookEvent, HookPoint, config, db, models, plugin
 from novahooks_core.lru import LRU
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.plugin import ProcessLocal
 from novahooks_core.spool import Spool
 from novahooks_dns import decide, state
 from novahooks_dns.backends import NAMESPACE, DnsBackend
-from novahooks_dns.records import Settings, absolute, forward_name
+from novahooks_dns.records import (
+    Record,
+    Settings,
+    absolute,
+    forward_name,
+)
 from novahooks_dns.sender import Sender, SendPolicy
+from novahooks_dns.state import Key
 
 LOG = logging.getLogger(__name__)
 
@@ -72,6 +93,9 @@ OPTS = [
                      'instance (also needs [DEFAULT] allow_veto).'),
 ]
 
+
+#: What a send in the listener's batch says (made once it commits).
+SENT_AT_COMMIT = ' (sent when the batch commits)'
 
 #: Deletes whose info cache ``pre`` keeps for ``post``: bounded, the
 #: least recently used forgotten first.
@@ -153,7 +177,9 @@ class DnsService:
 
     def _apply(self, conn: Any, op: Dict[str, Any]) -> Tuple[int, int, str]:
         """Carry out one operation (from a hook, or from the spool):
-        (added, removed, note)."""
+        (added, removed, note). Read the instance's state, decide
+        (:func:`_step`), write what was decided; :class:`Batch` does the
+        same for a listener's batch, in memory."""
         kind = op['op']
         if kind == 'remember':
             state.remember_instance(conn, op['uuid'], op.get('name'),
@@ -163,35 +189,53 @@ class DnsService:
         uuid = str(instance.uuid)
         row = state.lock_instance(conn, uuid)
         have = state.effective(conn, uuid)
-        if kind == 'sync':
-            given = _network(op['network'])
-            assert given is not None
-            plan = decide.plan_sync(
-                instance, given, row.network_json if row is not None
-                else None, have, self.settings, bool(op.get('deleting')))
-            if plan.kept:
-                LOG.warning('novahooks dns: network info of live instance '
-                            '%s is empty; keeping its %d record(s) (run '
-                            '"novahooks dns reconcile" if it really lost '
-                            'its addresses)', uuid, len(have))
-                return 0, 0, 'empty network info of a live instance: kept'
-            removed = sum(state.release_records(conn, uuid, plan.stale))
-            state.enqueue(conn, uuid, plan.adds, ())
-            if plan.network_json is not None:
-                state.keep_network(conn, uuid, plan.network_json)
-            return len(plan.adds), removed, ''
-        if kind == 'remove':
-            gone = decide.records_to_remove(
-                instance, have, row is not None, _network(op.get('fallback')),
-                self.settings)
-            removed = sum(state.release_records(conn, uuid, gone))
+        step = _step(op, instance, row.network_json if row is not None
+                     else None, row is not None, have, self.settings)
+        if step.kept:
+            self._tell_kept(uuid, len(have))
+            return step.result
+        state.release_records(conn, uuid, step.released)
+        state.enqueue(conn, uuid, step.adds, ())
+        if step.network_json is not None:
+            state.keep_network(conn, uuid, step.network_json)
+        if step.forgets:
             state.forget_instance(conn, uuid)
-            return 0, removed, ''
-        raise ValueError('unknown DNS operation %r' % kind)
+        return step.result
 
-    def _write(self, op: Dict[str, Any]) -> Optional[Tuple[int, int, str]]:
+    @staticmethod
+    def _tell_kept(uuid: str, count: int) -> None:
+        LOG.warning('novahooks dns: network info of live instance %s is '
+                    'empty; keeping its %d record(s) (run "novahooks dns '
+                    'reconcile" if it really lost its addresses)', uuid,
+                    count)
+
+    def batching(self) -> bool:
+        """Whether a listener's batch may be decided at once (:meth:`batch`):
+        in a unit of work, with no operation waiting in the spool (then
+        the one-at-a-time path spools each behind them, in order)."""
+        return db.current_unit() is not None and \
+            not self.spool.journal.exists()
+
+    @contextlib.contextmanager
+    def batch(self, events: Sequence[HookEvent]) -> Iterator['Batch']:
+        """The listener's batch: the state of its instances read at once,
+        each operation decided in memory, in order, and written at once,
+        in one savepoint (:class:`Batch`); then what was decided is told,
+        and the changes sent once the batch commits."""
+        self.ensure_schema()
+        with db.begin(self.engine) as conn:
+            found = Batch(self, conn, uuids_of(events))
+            yield found
+            found.write()
+        found.tell()
+
+    def _write(self, op: Dict[str, Any], batch: Optional['Batch'] = None
+               ) -> Optional[Tuple[int, int, str]]:
         """Decide ``op`` now within ``[DEFAULT] write_budget_ms``, or keep
-        it in the spool (``None``) for the background sender to replay."""
+        it in the spool (``None``) for the background sender to replay; in
+        the listener's ``batch``, decide it there."""
+        if batch is not None:
+            return batch.apply(op)
         applied, result = self.spool.write(op, config.write_budget())
         if not applied:
             self.sender.ensure_worker()
@@ -199,7 +243,8 @@ class DnsService:
         return result
 
     def sync(self, instance: Instance, network: Optional[NetworkInfo],
-             deleting: bool = False) -> Tuple[str, bool]:
+             deleting: bool = False, batch: Optional['Batch'] = None
+             ) -> Tuple[str, bool]:
         """Make the instance's records match its network info: what was
         done, and whether it was decided (not spooled, not kept), so an
         equal call may be taken as unchanged (:mod:`novahooks_core.seen`).
@@ -209,7 +254,8 @@ class DnsService:
             return 'network info unknown: nothing to do', False
         result = self._write({
             'op': 'sync', 'uuid': uuid, 'instance': _instance_op(instance),
-            'network': models.to_primitive(network), 'deleting': deleting})
+            'network': models.to_primitive(network), 'deleting': deleting},
+            batch)
         if result is None:
             return 'database unavailable: spooled', False
         adds, removed, note = result
@@ -217,7 +263,8 @@ class DnsService:
             return note, False
         if not adds and not removed:
             return 'in sync', True
-        return '%d added, %d removed%s' % (adds, removed, self.send()), True
+        return '%d added, %d removed%s' % (adds, removed,
+                                           self.send(batch)), True
 
     def prepare_removal(self, instance: Instance) -> None:
         """Before a delete: keep its info cache, which deallocation empties
@@ -226,27 +273,32 @@ class DnsService:
         assert instance.uuid
         self.fallback.put(instance.uuid, instance.network_info)
 
-    def remove(self, instance: Instance,
-               fallback: Optional[NetworkInfo]) -> str:
+    def remove(self, instance: Instance, fallback: Optional[NetworkInfo],
+               batch: Optional['Batch'] = None) -> str:
         """Remove every record of a deleted instance."""
         uuid = instance.uuid
         if not uuid:
             return 'no uuid: nothing to do'
         result = self._write({
             'op': 'remove', 'uuid': uuid, 'instance': _instance_op(instance),
-            'fallback': models.to_primitive(fallback)})
+            'fallback': models.to_primitive(fallback)}, batch)
         if result is None:
             return 'database unavailable: spooled'
         removed = result[1]
-        return '%d removed%s' % (removed, self.send() if removed else '')
+        return '%d removed%s' % (removed, self.send(batch) if removed
+                                 else '')
 
-    def send(self) -> str:
+    def send(self, batch: Optional['Batch'] = None) -> str:
         """Send now within the budget; leave the rest to the worker. In a
         unit of work (the listener's batch), once it commits: the batch's
-        changes to a zone then go in one UPDATE."""
+        changes to a zone then go in one UPDATE. In a :class:`Batch`, once
+        it is written (:meth:`Batch.tell`)."""
+        if batch is not None:
+            batch.sends = True
+            return SENT_AT_COMMIT
         if db.after_commit(self.engine, ('dns-send', id(self)),
                            lambda: self._send_now(self.batch_budget, True)):
-            return ' (sent when the batch commits)'
+            return SENT_AT_COMMIT
         return self._send_now(self.budget)
 
     def _send_now(self, budget: float, batch: bool = False) -> str:
@@ -270,12 +322,244 @@ class DnsService:
         with db.connect(self.engine) as conn:
             return state.owner_of_name(conn, name)
 
-    def remember(self, instance: Instance) -> None:
+    def remember(self, instance: Instance,
+                 batch: Optional['Batch'] = None) -> None:
         if not instance.uuid:
             return
         self._write({'op': 'remember', 'uuid': instance.uuid,
                      'name': forward_name(instance, self.settings),
-                     'project_id': instance.project_id})
+                     'project_id': instance.project_id}, batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One operation decided (:func:`_step`): the records it adds and
+    releases, the network info to keep, whether the instance is deleted
+    (``forgets``), or that its records are all kept."""
+
+    adds: FrozenSet[Record] = frozenset()
+    released: FrozenSet[Record] = frozenset()
+    network_json: Optional[str] = None
+    forgets: bool = False
+    kept: bool = False
+
+    @property
+    def result(self) -> Tuple[int, int, str]:
+        """(added, removed, note), as :meth:`DnsService._apply` returns."""
+        if self.kept:
+            return 0, 0, 'empty network info of a live instance: kept'
+        return len(self.adds), len(self.released), ''
+
+
+def _step(op: Dict[str, Any], instance: Instance,
+          known_json: Optional[str], tracked: bool, have: FrozenSet[Record],
+          settings: Settings) -> Step:
+    """What a ``sync`` or ``remove`` of ``instance`` does, given its state:
+    the network info last kept, whether this database holds state for it
+    (``tracked``) and the records it has (pure: see :mod:`.decide`)."""
+    kind = op['op']
+    if kind == 'sync':
+        given = _network(op['network'])
+        assert given is not None
+        plan = decide.plan_sync(instance, given, known_json, have, settings,
+                                bool(op.get('deleting')))
+        if plan.kept:
+            return Step(kept=True)
+        return Step(adds=plan.adds, released=plan.stale,
+                    network_json=plan.network_json)
+    if kind == 'remove':
+        return Step(released=decide.records_to_remove(
+            instance, have, tracked, _network(op.get('fallback')), settings),
+            forgets=True)
+    raise ValueError('unknown DNS operation %r' % kind)
+
+
+def uuids_of(events: Sequence[HookEvent]) -> List[str]:
+    """The instances these events are about (those a create made: never
+    raises, a create that cannot be read is left to its handler)."""
+    found: Set[str] = set()
+    for event in events:
+        try:
+            if event.hook is HookPoint.CREATE_INSTANCE:
+                found.update(str(i.uuid) for i in event.instances if i.uuid)
+            elif event.instance_uuid:
+                found.add(str(event.instance_uuid))
+        except Exception:  # the handler says what is wrong with it
+            continue
+    return sorted(found)
+
+
+@dataclasses.dataclass
+class _Queued:
+    """What one operation of a batch queues for an instance: records
+    released (those another instance of the batch held then:
+    ``held_inside``) and added."""
+
+    uuid: str
+    released: FrozenSet[Record]
+    adds: FrozenSet[Record]
+    held_inside: Set[Key]
+
+
+class Batch:
+    """A listener batch's DNS state (:meth:`DnsService.batch`): its
+    instances' rows (locked), pending changes and applied records, read
+    with one statement per table; each operation decided in memory, in
+    order (:meth:`apply`), exactly as :meth:`DnsService._apply` decides
+    it one at a time; written with one statement per table
+    (:meth:`write`)."""
+
+    def __init__(self, service: DnsService, conn: Any,
+                 uuids: Sequence[str]) -> None:
+        self.service = service
+        self.conn = conn
+        #: Each instance's row as written at the end (``None``: none).
+        self.rows: Dict[str, Optional[Dict[str, Any]]] = {}
+        #: Those with a row in the database.
+        self.existing: Set[str] = set()
+        #: Those whose row changed.
+        self.changed: Set[str] = set()
+        #: What each instance has (:func:`state.effective`).
+        self.have: Dict[str, FrozenSet[Record]] = {}
+        #: The instances of the batch holding each record key now (as
+        #: :func:`state.held_by_others` reads them).
+        self.holders: Dict[Key, Set[str]] = {}
+        self.queued: List[_Queued] = []
+        #: Whether changes are to be sent (:meth:`DnsService.send`).
+        self.sends = False
+        #: What to tell once written.
+        self.told: List[Callable[[], None]] = []
+        self._load(uuids)
+
+    def _load(self, uuids: Sequence[str]) -> None:
+        """Read the state of these instances (those not read yet): pending
+        changes first, so a change the sender confirms meanwhile is read
+        once at least (it is idempotent in :func:`state.replay`)."""
+        uuids = sorted({uuid for uuid in uuids if uuid not in self.rows})
+        if not uuids:
+            return
+        conn = self.conn
+        self.rows.update(dict.fromkeys(uuids))
+        for row in state.lock_instances(conn, uuids):
+            self.rows[row.uuid] = {c.name: getattr(row, c.name)
+                                   for c in state.instances.c}
+            self.existing.add(row.uuid)
+        pending = state.pending_of(conn, uuids)
+        applied = state.applied_of(conn, uuids)
+        have: Dict[str, Set[Record]] = {uuid: set() for uuid in uuids}
+        changes: Dict[str, List[Any]] = {uuid: [] for uuid in uuids}
+        for row in applied:
+            have[row.instance_uuid].add(state.record_of(row))
+        for row in pending:
+            changes[row.instance_uuid].append(row)
+        for uuid in uuids:
+            self.have[uuid] = state.replay(have[uuid], changes[uuid])
+        held = {(uuid, key) for (uuid, key), holds in state.holding(
+            applied, pending).items() if holds}
+        for uuid, key in sorted(held):
+            self.holders.setdefault(key, set()).add(uuid)
+        # Read late (an instance no event named at first): what it held
+        # it held all along, for the releases decided before.
+        for queued in self.queued:
+            queued.held_inside.update(
+                key for key in map(state.key_of, queued.released)
+                if any((uuid, key) in held for uuid in uuids
+                       if uuid != queued.uuid))
+
+    def _row(self, uuid: str) -> Dict[str, Any]:
+        """The instance's row, made if it has none
+        (:func:`state.lock_instance`)."""
+        row = self.rows.get(uuid)
+        if row is None:
+            row = self.rows[uuid] = dict(
+                uuid=uuid, name=None, project_id=None,
+                created_at=timeutils.utcnow(), deleted_at=None,
+                network_json=None)
+        return row
+
+    def apply(self, op: Dict[str, Any]) -> Tuple[int, int, str]:
+        """:meth:`DnsService._apply` in memory."""
+        kind = op['op']
+        if kind == 'remember':
+            uuid = str(op['uuid'])
+            self._load([uuid])
+            self._row(uuid).update(
+                name=op.get('name'), project_id=op.get('project_id'),
+                created_at=timeutils.utcnow(), deleted_at=None)
+            self.changed.add(uuid)
+            return 0, 0, ''
+        instance = Instance(**op['instance'])
+        uuid = str(instance.uuid)
+        self._load([uuid])
+        found = self.rows[uuid]
+        have = self.have[uuid]
+        step = _step(op, instance, found['network_json'] if found is not None
+                     else None, found is not None, have,
+                     self.service.settings)
+        row = self._row(uuid)
+        if step.kept:
+            self.told.append(functools.partial(
+                self.service._tell_kept, uuid, len(have)))
+            return step.result
+        if step.released or step.adds:
+            self.queued.append(_Queued(
+                uuid, step.released, step.adds,
+                {key for key in map(state.key_of, step.released)
+                 if self.holders.get(key, set()) - {uuid}}))
+            for record in step.released:
+                self.holders.get(state.key_of(record), set()).discard(uuid)
+            for record in step.adds:
+                self.holders.setdefault(state.key_of(record), set()).add(
+                    uuid)
+            self.have[uuid] = (have - step.released) | step.adds
+        if step.network_json is not None:
+            row['network_json'] = step.network_json
+            self.changed.add(uuid)
+        if step.forgets:
+            row['deleted_at'] = timeutils.utcnow()
+            self.changed.add(uuid)
+        return step.result
+
+    def write(self) -> None:
+        """The batch's writes: the changes queued, in order (a record
+        another instance holds, in the batch or not, is forgotten rather
+        than deleted, as :func:`state.release_records` decides); the new
+        instance rows; the changed ones."""
+        conn = self.conn
+        names = sorted({record.name for queued in self.queued
+                        for record in queued.released})
+        outside = state.held_by_all(conn, names, self.rows) if names \
+            else frozenset()
+        stamp = timeutils.utcnow()
+        rows: List[Dict[str, Any]] = []
+        for queued in self.queued:
+            shared = state.shared(queued.released, {
+                key for key in map(state.key_of, queued.released)
+                if key in queued.held_inside or key in outside})
+            rows += state.queue_rows(queued.uuid, queued.adds,
+                                     queued.released - shared, shared, stamp)
+        state.queue(conn, rows)
+        new: List[Dict[str, Any]] = []
+        changed: List[Dict[str, Any]] = []
+        for uuid, row in sorted(self.rows.items()):
+            if row is not None and uuid not in self.existing:
+                new.append(row)
+            elif row is not None and uuid in self.changed:
+                changed.append(row)
+        state.write_instances(conn, new, changed)
+        self.existing.update(row['uuid'] for row in new)
+        self.changed = set()
+        self.queued = []
+
+    def tell(self) -> None:
+        """Once written: log what was decided, and send the changes when
+        the batch commits."""
+        told, self.told = self.told, []
+        for action in told:
+            action()
+        if self.sends:
+            self.sends = False
+            self.service.send()
 
 
 def backend_class(name: str) -> Any:

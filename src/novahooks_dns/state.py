@@ -17,6 +17,7 @@ import datetime
 import functools
 from typing import (
     Any,
+    Container,
     Dict,
     FrozenSet,
     Iterable,
@@ -115,6 +116,12 @@ _PENDING_FOR_OTHERS = outbox.select().where(
     outbox.c.name.in_(_p('k_names', expanding=True))
     & (outbox.c.instance_uuid != _p('k_uuid'))).order_by(outbox.c.id)
 _QUEUE = outbox.insert()
+_MAKE_INSTANCES = instances.insert()
+_UPDATE_INSTANCE = instances.update().where(
+    instances.c.uuid == _p('k_uuid')).values(
+    name=_p('v_name'), project_id=_p('v_project_id'),
+    created_at=_p('v_created_at'), deleted_at=_p('v_deleted_at'),
+    network_json=_p('v_network_json'))
 
 
 @functools.lru_cache(maxsize=None)
@@ -152,13 +159,42 @@ def is_tracked(conn: Any, uuid: str) -> bool:
     return db.execute(conn, _INSTANCE, {'k_uuid': uuid}).first() is not None
 
 
+def replay(have: Iterable[Record], pending: Iterable[Any]
+           ) -> FrozenSet[Record]:
+    """Records ``have`` (applied) with the ``pending`` changes (outbox
+    rows, oldest first) replayed: what an instance has."""
+    found = set(have)
+    for row in pending:
+        (found.add if row.op == ADD else found.discard)(record_of(row))
+    return frozenset(found)
+
+
 def effective(conn: Any, instance_uuid: str) -> FrozenSet[Record]:
     """Applied records of an instance with its pending changes replayed."""
     params = {'k_uuid': instance_uuid}
     have = {record_of(r) for r in db.execute(conn, _APPLIED_OF, params)}
-    for row in db.execute(conn, _PENDING_OF, params):
-        (have.add if row.op == ADD else have.discard)(record_of(row))
-    return frozenset(have)
+    return replay(have, db.execute(conn, _PENDING_OF, params))
+
+
+def holding(applied_rows: Iterable[Any], pending: Iterable[Any]
+            ) -> Dict[Tuple[str, Key], bool]:
+    """Whether each (instance, record key) of these rows is held: applied,
+    or pending as an add (its last pending change, oldest first, decides).
+    """
+    held: Dict[Tuple[str, Key], bool] = {}
+    for row in applied_rows:
+        held[(row.instance_uuid, key_of(row))] = True
+    for row in pending:
+        held[(row.instance_uuid, key_of(row))] = row.op == ADD
+    return held
+
+
+def shared(records: Iterable[Record],
+           taken: Container[Key]) -> FrozenSet[Record]:
+    """Those of ``records`` whose key another instance holds
+    (``taken``)."""
+    wanted = {key_of(r): r for r in records}
+    return frozenset(r for key, r in wanted.items() if key in taken)
 
 
 def held_by_others(conn: Any, instance_uuid: str,
@@ -170,13 +206,25 @@ def held_by_others(conn: Any, instance_uuid: str,
         return frozenset()
     params = {'k_names': sorted({key[1] for key in wanted}),
               'k_uuid': instance_uuid}
-    held: Dict[Tuple[str, Key], bool] = {}
-    for row in db.execute(conn, _APPLIED_TO_OTHERS, params):
-        held[(row.instance_uuid, key_of(row))] = True
-    for row in db.execute(conn, _PENDING_FOR_OTHERS, params):
-        held[(row.instance_uuid, key_of(row))] = row.op == ADD
+    applied_rows = list(db.execute(conn, _APPLIED_TO_OTHERS, params))
+    held = holding(applied_rows,
+                   db.execute(conn, _PENDING_FOR_OTHERS, params))
     taken = {key for (_, key), holds in held.items() if holds}
-    return frozenset(r for key, r in wanted.items() if key in taken)
+    return shared(wanted.values(), taken)
+
+
+def queue_rows(instance_uuid: str, adds: Iterable[Record],
+               deletes: Iterable[Record], forgets: Iterable[Record],
+               stamp: datetime.datetime) -> List[Dict[str, Any]]:
+    """The outbox rows of an instance's changes: deletes and forgets,
+    then adds."""
+    return [dict(instance_uuid=instance_uuid, op=op, zone=r.zone,
+                 name=r.name, rtype=r.rtype, value=r.value, ttl=r.ttl,
+                 created_at=stamp, attempts=0, next_attempt_at=stamp)
+            for op, records in ((DELETE, sorted(deletes)),
+                                (FORGET, sorted(forgets)),
+                                (ADD, sorted(adds)))
+            for r in records]
 
 
 def enqueue(conn: Any, instance_uuid: str, adds: Iterable[Record],
@@ -184,14 +232,8 @@ def enqueue(conn: Any, instance_uuid: str, adds: Iterable[Record],
             forgets: Iterable[Record] = ()) -> int:
     """Queue deletes and forgets, then adds, for an instance; returns how
     many."""
-    stamp = timeutils.utcnow()
-    rows = [dict(instance_uuid=instance_uuid, op=op, zone=r.zone,
-                 name=r.name, rtype=r.rtype, value=r.value, ttl=r.ttl,
-                 created_at=stamp, attempts=0, next_attempt_at=stamp)
-            for op, records in ((DELETE, sorted(deletes)),
-                                (FORGET, sorted(forgets)),
-                                (ADD, sorted(adds)))
-            for r in records]
+    rows = queue_rows(instance_uuid, adds, deletes, forgets,
+                      timeutils.utcnow())
     if rows:
         conn.execute(_QUEUE, rows)
     return len(rows)
@@ -206,6 +248,78 @@ def release_records(conn: Any, instance_uuid: str,
     shared = held_by_others(conn, instance_uuid, records)
     enqueue(conn, instance_uuid, (), records - shared, shared)
     return len(records - shared), len(shared)
+
+
+# -- the listener's batch: many instances read and written at once -------
+
+#: Values bound by one ``IN (...)`` (below SQLite's oldest limit of 999
+#: bound parameters).
+CHUNK = 400
+
+
+def _chunks(items: Sequence[str]) -> List[Sequence[str]]:
+    items = sorted(set(items))
+    return [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def lock_instances(conn: Any, uuids: Sequence[str]) -> List[Any]:
+    """The rows these instances have (an instance without one has none
+    yet), each locked for the rest of the transaction, in uuid order (one
+    statement per chunk)."""
+    return [row for chunk in _chunks(uuids) for row in conn.execute(
+        instances.select().where(instances.c.uuid.in_(chunk)).order_by(
+            instances.c.uuid).with_for_update())]
+
+
+def pending_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
+    """The pending changes of these instances, oldest first."""
+    return sorted((row for chunk in _chunks(uuids) for row in conn.execute(
+        outbox.select().where(outbox.c.instance_uuid.in_(chunk)).order_by(
+            outbox.c.id))), key=lambda row: row.id)
+
+
+def applied_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
+    """The applied records of these instances."""
+    return [row for chunk in _chunks(uuids) for row in conn.execute(
+        applied.select().where(applied.c.instance_uuid.in_(chunk)))]
+
+
+def held_by_all(conn: Any, names: Sequence[str],
+                besides: Iterable[str]) -> FrozenSet[Key]:
+    """The keys of the records named ``names`` that an instance other
+    than ``besides`` holds (applied, or pending as an add)."""
+    skip = set(besides)
+    chunks = _chunks(names)
+    applied_rows = [row for chunk in chunks for row in conn.execute(
+        applied.select().where(applied.c.name.in_(chunk)))
+        if row.instance_uuid not in skip]
+    pending_rows = sorted((row for chunk in chunks for row in conn.execute(
+        outbox.select().where(outbox.c.name.in_(chunk)).order_by(
+            outbox.c.id)) if row.instance_uuid not in skip),
+        key=lambda row: row.id)
+    return frozenset(key for (_, key), holds in holding(
+        applied_rows, pending_rows).items() if holds)
+
+
+def queue(conn: Any, rows: Sequence[Dict[str, Any]]) -> None:
+    """Queue these outbox rows (:func:`queue_rows`), in order."""
+    if rows:
+        conn.execute(_QUEUE, list(rows))
+
+
+def write_instances(conn: Any, new: Sequence[Dict[str, Any]],
+                    changed: Sequence[Dict[str, Any]]) -> None:
+    """Insert the ``new`` instance rows and update the ``changed`` ones
+    (every column; the rows are locked: :func:`lock_instances`)."""
+    if new:
+        conn.execute(_MAKE_INSTANCES, list(new))
+    if changed:
+        db.execute(conn, _UPDATE_INSTANCE, [
+            dict(k_uuid=row['uuid'], v_name=row['name'],
+                 v_project_id=row['project_id'],
+                 v_created_at=row['created_at'],
+                 v_deleted_at=row['deleted_at'],
+                 v_network_json=row['network_json']) for row in changed])
 
 
 def due(conn: Any, limit: int, at: Optional[datetime.datetime] = None

@@ -344,3 +344,62 @@ def test_the_storage_statements_do_not_grow_with_the_batch(
     assert sorted(found['volumes']) == sorted(
         ('vol-%d' % n, '00000000-0000-0000-0001-%012d' % n, 'retained')
         for n in range(1, 34))
+
+
+@pytest.mark.parametrize('database', ['sqlite', 'postgresql'])
+def test_the_dns_statements_do_not_grow_with_the_batch(
+        database: str, samples_dir: pathlib.Path,
+        write_config: WriteConfig, tmp_path: pathlib.Path,
+        request: pytest.FixtureRequest) -> None:
+    """DNS reads the state of a batch's instances at once, decides each
+    event in memory and writes once: the SQL statements naming its tables
+    (the listener's; its background sender's are its own) are as many
+    for a boot storm of 100 instances as of 10, and for a mixed batch
+    (boots, interface changes; then shutdowns and deletes) of 30
+    instances as of 3."""
+    from tests.listen.test_order import port
+    url = fresh_database(database, request)
+    configure(write_config, tmp_path / 'state', url,
+              '[dns]\nbatch_send_budget_ms = 0\n')
+    target = endpoint()
+    boot = Story(samples_dir)
+    for n in range(111):
+        boot.say('instance-create-end', '00000000-0000-0000-0008-%012d' % n,
+                 'boot%d' % n, [port(1000 + n)])
+    storm = as_messages(boot.messages)
+    assert target.process_batch(storm[:1]) is target._handled  # schemas
+    story = Story(samples_dir)
+    for n in range(1, 34):
+        lifecycle(story, n, delete=True)  # 7 messages each: 5 up, 2 down
+    up = as_messages([m for i, m in enumerate(story.messages) if i % 7 < 5])
+    down = as_messages([m for i, m in enumerate(story.messages)
+                        if i % 7 >= 5])
+    counted: List[str] = []
+    listener = threading.get_ident()
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if 'dns_' in statement and threading.get_ident() == listener:
+            counted.append(statement)
+
+    def statements(messages: List[Message]) -> int:
+        counted.clear()
+        assert target.process_batch(messages) is target._handled
+        return len(counted)
+    sa.event.listen(sa.engine.Engine, 'before_cursor_execute', count)
+    try:
+        small, large = statements(storm[1:11]), statements(storm[11:])
+        mixed_small = statements(up[:15]), statements(down[:6])
+        mixed_large = statements(up[15:]), statements(down[6:])
+    finally:
+        sa.event.remove(sa.engine.Engine, 'before_cursor_execute', count)
+    # Read: instances, pending changes, applied records (and, for records
+    # released, who else holds those names); written: the outbox, new
+    # instances, changed ones.
+    assert small == large and 0 < large <= 6, (small, large)
+    assert mixed_small == mixed_large, (mixed_small, mixed_large)
+    assert all(0 < n <= 8 for n in mixed_large), mixed_large
+    assert target.stats.snapshot()['handled'] == 111 + len(story.messages)
+    found = end_state(url, tmp_path / 'state')
+    assert len(found['hosts']) == 111 and found['failed'] == []
+    assert {line.split()[1] for line in found['hosts']} == {
+        'boot%d.cloud.internal' % n for n in range(111)}
