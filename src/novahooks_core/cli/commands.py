@@ -113,10 +113,11 @@ def _file_checks(paths: Sequence[str]) -> List[CheckResult]:
 
 
 def _listen_checks(paths: Sequence[str]) -> List[CheckResult]:
-    """The listener's bus, when the files set ``[listen] transport_url``
-    (or Neutron's)."""
+    """The listener's buses, when the files set ``[listen] transport_url``
+    or ``transport_urls`` (or Neutron's)."""
     listen = _sections(paths).get('listen', {})
-    if not {'transport_url', 'neutron_transport_url'} & set(listen):
+    if not {'transport_url', 'transport_urls',
+            'neutron_transport_url'} & set(listen):
         return []
     try:
         with base.needs('check of [listen]', 'listen'):

@@ -81,12 +81,25 @@ from novahooks_core.notify.guard import Guard
 
 LOG = logging.getLogger(__name__)
 
+#: ``[listen] transport_url``'s default.
+DEFAULT_TRANSPORT_URL = 'rabbit://guest:guest@127.0.0.1:5672/'
+
 OPTS = [
     cfg.StrOpt('transport_url', secret=True,
-               default='rabbit://guest:guest@127.0.0.1:5672/',
+               default=DEFAULT_TRANSPORT_URL,
                help='oslo.messaging URL of the bus Nova notifies on (the '
                     'transport_url of Nova\'s [oslo_messaging_notifications]'
-                    ' or [DEFAULT]).'),
+                    ' or [DEFAULT]). Not used when transport_urls is set.'),
+    cfg.MultiStrOpt('transport_urls', secret=True, default=[],
+                    help='Several buses Nova notifies on, all consumed by '
+                         'this listener into the same handlers and order '
+                         'guard: one "transport_urls = URL" line each, e.g. '
+                         'the broker of each cell whose computes notify in '
+                         'their cell. Replaces transport_url (list it too if '
+                         'Nova notifies there). A line is one URL: a '
+                         'clustered broker\'s hosts stay in it, comma-'
+                         'separated, as in Nova. Lines in several '
+                         'configuration files add up.'),
     cfg.StrOpt('exchange', default='nova',
                help='Exchange Nova publishes on (Nova\'s control_exchange).'),
     cfg.StrOpt('topic', default='versioned_notifications',
@@ -146,7 +159,8 @@ OPTS = [
                      'messagingv2.'),
     cfg.StrOpt('neutron_transport_url', secret=True, default='',
                help='oslo.messaging URL of the bus Neutron notifies on; '
-                    'empty: transport_url.'),
+                    'empty: transport_url (the first of transport_urls '
+                    'when set).'),
     cfg.StrOpt('neutron_exchange', default='neutron',
                help='Exchange Neutron publishes on (its control_exchange).'),
     cfg.StrOpt('neutron_topic', default='notifications',
@@ -736,49 +750,159 @@ def failed_journal() -> Journal:
     return Journal(os.path.join(config.state_dir(), 'listen-failed.jsonl'))
 
 
+def bus_urls(group: Any) -> List[str]:
+    """The buses Nova notifies on that the listener consumes: each of
+    ``[listen] transport_urls`` once, in order, or else ``transport_url``."""
+    urls: List[str] = []
+    for url in group.transport_urls or ():
+        url = url.strip()
+        if url and url not in urls:
+            urls.append(url)
+    return urls or [group.transport_url]
+
+
+#: The priorities oslo.messaging may call an endpoint's method for.
+_PRIORITIES = ('audit', 'debug', 'info', 'warn', 'error', 'critical',
+               'sample')
+
+
+class _Bus:
+    """One broker a :class:`Listener` consumes: its transport,
+    oslo.messaging's listeners on it (Nova's, and Neutron's when it has a
+    pool of its own), and how far they got."""
+
+    def __init__(self, url: str, transport: Any) -> None:
+        self.url = url
+        #: As logs, the status file and the metrics say it: password masked.
+        self.shown = redact.mask_url(url)
+        self.transport = transport
+        self.servers: List[Any] = []
+        #: The servers started and not yet taken by :meth:`Listener.stop`.
+        self.started: List[Any] = []
+        #: Set once every server of the bus consumes.
+        self.consuming = threading.Event()
+        #: Set by :meth:`Listener.stop`: a server started afterwards is
+        #: stopped by the thread that started it.
+        self.abandoned = False
+        #: What starting a server raised.
+        self.failure: Optional[BaseException] = None
+        #: When to say again that its broker cannot be reached.
+        self.warn_at = 0.0
+        self.warned = False
+        self._lock = threading.Lock()
+        self._received = 0
+
+    def counted(self, endpoint: ServerEndpoint, batched: bool
+                ) -> ServerEndpoint:
+        """``endpoint``, its methods counting the messages of this bus."""
+        for priority in _PRIORITIES:
+            handle = getattr(endpoint, priority, None)
+            if handle is not None:
+                setattr(endpoint, priority, self._counting(handle, batched))
+        return endpoint
+
+    def _counting(self, handle: Any, batched: bool) -> Any:
+        def counting(*args: Any) -> Any:
+            with self._lock:
+                self._received += len(args[0]) if batched else 1
+            return handle(*args)
+        return counting
+
+    @property
+    def received(self) -> int:
+        """Messages this bus delivered (redeliveries included)."""
+        with self._lock:
+            return self._received
+
+    def status(self) -> Dict[str, Any]:
+        return {'url': self.shown, 'consuming': self.consuming.is_set(),
+                'received': self.received}
+
+    def close(self, servers: Sequence[Any]) -> None:
+        """Wait for ``servers`` (stopped) to finish, then clean up."""
+        for server in servers:
+            server.wait()
+        self.transport.cleanup()
+
+
 class Listener:
-    """A notification listener for the current configuration."""
+    """A notification listener for the current configuration.
+
+    One oslo.messaging listener per bus: each of ``[listen]
+    transport_urls`` (one per cell whose computes notify on their own
+    cell's broker), or else ``transport_url``; and Neutron's, with
+    ``neutron``. All feed the same :class:`NotificationEndpoint`, so one
+    order guard: a message delivered by two buses takes effect once. Each
+    bus is connected to on its own: one whose broker cannot be reached is
+    said (a WARNING, its password masked) and retried while the others are
+    consumed; each bus is in the status file and the metrics.
+    """
 
     def __init__(self) -> None:
         import oslo_messaging
         conf = configured()
         group = conf.listen
-        self.url = group.transport_url
-        self.transport = oslo_messaging.get_notification_transport(
-            conf, url=group.transport_url)
+        urls = bus_urls(group)
+        if group.transport_urls and group.transport_url not in urls and (
+                group.transport_url != DEFAULT_TRANSPORT_URL):
+            LOG.warning('novahooks listen: transport_url %s is not consumed:'
+                        ' transport_urls is set (list it there if Nova '
+                        'notifies on it too)',
+                        redact.mask_url(group.transport_url))
+        #: The (first) bus Nova notifies on.
+        self.url = urls[0]
         self.failed = failed_journal()
-        neutron_url = group.neutron_transport_url or group.transport_url
-        # Neutron's notifications on the same bus and pool share Nova's
-        # queue (oslo.messaging names a pool's queue after the pool): one
-        # listener, one endpoint for both; else a listener of their own.
-        shared = group.neutron and (neutron_url, group.neutron_pool) == (
-            group.transport_url, group.pool)
+        neutron_url = group.neutron_transport_url or urls[0]
+        # Neutron's notifications on one of the buses, in its pool, share
+        # Nova's queue there (oslo.messaging names a pool's queue after the
+        # pool): one listener, one endpoint for both; else a listener of
+        # their own.
+        shared = neutron_url if group.neutron and neutron_url in urls and (
+            group.neutron_pool == group.pool) else None
         self.endpoint = NotificationEndpoint(conf, self.failed)
         self._retrier: Optional[threading.Thread] = None
+        batched = group.batch_size > 1
         targets = [oslo_messaging.Target(topic=group.topic,
                                          exchange=group.exchange)]
         neutron_target = oslo_messaging.Target(
             topic=group.neutron_topic, exchange=group.neutron_exchange)
-        self.server = self._server(
-            self.transport, targets + ([neutron_target] if shared else []),
-            ServerEndpoint(self.endpoint, tuple(mapping.EVENT_TYPES) + (
-                neutron.EVENT_TYPES if shared else ()),
-                batched=group.batch_size > 1), group.pool, group)
+        #: The buses consumed: Nova's, in order, then Neutron's own.
+        self.buses: List[_Bus] = []
+        for url in urls:
+            bus = _Bus(url, oslo_messaging.get_notification_transport(
+                conf, url=url))
+            bus.servers.append(self._server(
+                bus.transport,
+                targets + ([neutron_target] if url == shared else []),
+                bus.counted(ServerEndpoint(
+                    self.endpoint, tuple(mapping.EVENT_TYPES) + (
+                        neutron.EVENT_TYPES if url == shared else ()),
+                    batched=batched), batched), group.pool, group))
+            self.buses.append(bus)
+        #: The first bus's transport and Nova listener.
+        self.transport = self.buses[0].transport
+        self.server = self.buses[0].servers[0]
         #: Neutron's listener, when it has its own pool or bus.
         self.neutron_server: Any = None
         self.neutron_transport: Any = None
-        if group.neutron and not shared:
-            self.neutron_transport = (
-                self.transport if neutron_url == group.transport_url else
-                oslo_messaging.get_notification_transport(
+        if group.neutron and shared is None:
+            found = [bus for bus in self.buses if bus.url == neutron_url]
+            bus = found[0] if found else _Bus(
+                neutron_url, oslo_messaging.get_notification_transport(
                     conf, url=neutron_url))
+            if not found:
+                self.buses.append(bus)
+            self.neutron_transport = bus.transport
             self.neutron_server = self._server(
-                self.neutron_transport, [neutron_target], ServerEndpoint(
+                bus.transport, [neutron_target], bus.counted(ServerEndpoint(
                     self.endpoint, neutron.EVENT_TYPES, ('info',),
-                    batched=group.batch_size > 1), group.neutron_pool, group)
-        # Registered by the listener just made; read when it starts.
+                    batched=batched), batched), group.neutron_pool, group)
+            bus.servers.append(self.neutron_server)
+        # Registered by the listeners just made; read when they start.
         conf.set_override('executor_thread_pool_size', group.workers)
         self._stopping = threading.Event()
+        #: Guards each bus's ``started`` and ``abandoned``.
+        self._buses_lock = threading.Lock()
         self.behind_seconds = group.behind_seconds
         self.pool = group.pool
         self.status_path = lag.status_path(config.state_dir())
@@ -809,8 +933,16 @@ class Listener:
         return self.endpoint.stats
 
     def start(self) -> None:
-        """Connect and consume (blocks while the broker cannot be
-        reached); retry parked messages in the background."""
+        """Connect to each bus in turn and consume (blocks while a broker
+        cannot be reached); retry parked messages in the background.
+        (:meth:`run` connects to each bus on its own.)"""
+        self._start_background()
+        for bus in self.buses:
+            self._connect(bus)
+        self._say_consuming()
+
+    def _start_background(self) -> None:
+        """The retrier, the status writer and /metrics (once)."""
         if self._retrier is None:
             self._retrier = threading.Thread(
                 target=self._retry_parked, daemon=True,
@@ -829,17 +961,51 @@ class Listener:
             self._serving = True
             LOG.info('novahooks listen: metrics on http://%s:%d/metrics',
                      self.metrics_host, self.metrics_port)
-        self.server.start()
-        if self.neutron_server is not None:
-            self.neutron_server.start()
-        LOG.info('novahooks listen: consuming%s; plugins %s',
+
+    def _connect(self, bus: _Bus) -> None:
+        """Start ``bus``'s servers (each blocks until the broker is
+        reached); one started after :meth:`stop` gave up on the bus is
+        stopped at once."""
+        for server in bus.servers:
+            server.start()
+            with self._buses_lock:
+                late = bus.abandoned
+                if not late:
+                    bus.started.append(server)
+            if late:
+                server.stop()
+                bus.close([server])
+                return
+        with self._buses_lock:
+            if bus.abandoned:
+                return
+            bus.consuming.set()
+        if bus.warned:
+            LOG.info('novahooks listen: reached the broker at %s; consuming '
+                     'it', bus.shown)
+        elif len(self.buses) > 1:
+            LOG.info('novahooks listen: consuming the bus at %s', bus.shown)
+
+    def _connect_in_background(self, bus: _Bus) -> None:
+        try:
+            self._connect(bus)
+        except BaseException as exc:  # raised again by run()
+            LOG.error('novahooks listen: cannot consume the bus at %s: %s',
+                      bus.shown, redact.scrub('%s: %s' % (
+                          type(exc).__name__, exc), [bus.url]))
+            bus.failure = exc
+
+    def _say_consuming(self) -> None:
+        LOG.info('novahooks listen: consuming%s%s; plugins %s',
                  ' Nova\'s and Neutron\'s notifications'
                  if self.endpoint.neutron else '',
+                 ' (%d buses)' % len(self.buses)
+                 if len(self.buses) > 1 else '',
                  ','.join(sorted(config.enabled_plugins())))
 
     def families(self) -> List[Any]:
         """This listener's metrics: messages by outcome, the order guard's
-        verdicts, and its lag."""
+        verdicts, its lag, and each bus's state."""
         from prometheus_client.core import CounterMetricFamily
 
         from novahooks_core.metrics import Gauge, gauge_families
@@ -854,8 +1020,14 @@ class Listener:
             'per plugin and notification, by verdict.', labels=['verdict'])
         for verdict in ('duplicate', 'stale', 'deleted', 'pending'):
             verdicts.add_metric([verdict], counts.get(verdict, 0))
+        received = CounterMetricFamily(
+            'novahooks_listen_bus_messages', 'Notifications each bus '
+            'delivered (redeliveries included), by bus (its URL, password '
+            'masked).', labels=['bus'])
+        for bus in self.buses:
+            received.add_metric([bus.shown], bus.received)
         now = self.endpoint.lag.lag()
-        return [messages, verdicts] + gauge_families([
+        return [messages, verdicts, received] + gauge_families([
             Gauge('novahooks_listen_lag_seconds', 'Age of the oldest '
                   'notification being handled (0: none).', now.age),
             Gauge('novahooks_listen_rate_per_second', 'Notifications '
@@ -863,7 +1035,12 @@ class Listener:
             Gauge('novahooks_listen_in_flight', 'Notifications being '
                   'handled.', now.in_flight),
             Gauge('novahooks_listen_behind', '1 while the lag is above '
-                  'behind_seconds.', int(now.behind(self.behind_seconds)))])
+                  'behind_seconds.', int(now.behind(self.behind_seconds)))]
+            + [Gauge('novahooks_listen_bus_consuming', '1 once the listener '
+                     'consumes the bus; 0 while its broker has not been '
+                     'reached yet (by bus: its URL, password masked).',
+                     int(bus.consuming.is_set()), {'bus': bus.shown})
+               for bus in self.buses])
 
     def status(self) -> Dict[str, Any]:
         """What ``novahooks listen status`` shows of this listener."""
@@ -876,7 +1053,8 @@ class Listener:
                 'in_flight': now.in_flight,
                 'behind': now.behind(self.behind_seconds),
                 'behind_seconds': self.behind_seconds,
-                'counts': self.stats.snapshot()}
+                'counts': self.stats.snapshot(),
+                'buses': [bus.status() for bus in self.buses]}
 
     def report(self, force: bool = False) -> None:
         """Write the status file every :data:`lag.STATUS_SECONDS`; log the
@@ -920,23 +1098,37 @@ class Listener:
 
     def stop(self, timeout: float = 300.0) -> None:
         """Stop consuming; return when the in-flight messages are done and
-        acknowledged."""
-        servers = [self.server] + (
-            [self.neutron_server] if self.neutron_server is not None else [])
-        for server in servers:
-            server.stop()
+        acknowledged. A bus still being connected to is given up: its
+        servers are stopped as soon as they start."""
+        taken: List[Tuple[_Bus, List[Any]]] = []
+        with self._buses_lock:
+            for bus in self.buses:
+                bus.abandoned = True
+                if bus.started:
+                    taken.append((bus, bus.started))
+                    bus.started = []
+        for _, servers in taken:
+            for server in servers:
+                server.stop()
         deadline = time.monotonic() + timeout
         while self.endpoint.in_flight and time.monotonic() < deadline:
             time.sleep(0.01)
-        # oslo.messaging acknowledges from another thread once the handler
-        # has returned; before 12.x's clean-up stops that thread (which may
-        # drop a last acknowledgement: the message would come again).
-        time.sleep(ACK_GRACE_SECONDS)
-        for server in servers:
-            server.wait()
-        self.transport.cleanup()
-        if self.neutron_transport not in (None, self.transport):
-            self.neutron_transport.cleanup()
+        if taken:
+            # oslo.messaging acknowledges from another thread once the
+            # handler has returned; before 12.x's clean-up stops that
+            # thread (which may drop a last acknowledgement: the message
+            # would come again).
+            time.sleep(ACK_GRACE_SECONDS)
+        # Each bus's clean-up on its own: a dead broker holds up only its
+        # own.
+        closing = [threading.Thread(target=bus.close, args=(servers,),
+                                    daemon=True,
+                                    name='novahooks-listen-close')
+                   for bus, servers in taken]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
@@ -954,47 +1146,64 @@ class Listener:
     def run(self, ready: Optional[threading.Event] = None) -> None:
         """Consume until SIGTERM or SIGINT (or :meth:`request_stop`);
         returns within :data:`STOP_SECONDS` of being asked, whatever the
-        broker does."""
+        brokers do. ``ready`` is set once every bus is consumed."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
+        self._start_background()
         # oslo.messaging retries a broker it cannot reach for ever, inside
-        # start(): connect in a thread, so a stop is heard meanwhile.
-        started = threading.Event()
-        failure: List[BaseException] = []
-
-        def connect() -> None:
-            try:
-                self.start()
-            except BaseException as exc:  # raised again below
-                failure.append(exc)
-            finally:
-                started.set()
-        threading.Thread(target=connect, daemon=True,
-                         name='novahooks-listen-connect').start()
+        # a server's start(): connect to each bus in a thread of its own,
+        # so that the others are consumed meanwhile and a stop is heard.
         since = time.monotonic()
-        warn_at = since + CONNECT_WARNING_SECONDS
-        while not self._stopping.is_set() and not started.is_set():
-            if time.monotonic() >= warn_at:
-                LOG.warning('novahooks listen: cannot reach the broker at %s '
-                            'for %.0f s; still trying',
-                            redact.mask_url(self.url),
-                            time.monotonic() - since)
-                warn_at = time.monotonic() + 60.0
-            self._stopping.wait(0.1)
-        if failure:
-            raise failure[0]
-        if not started.is_set():
-            LOG.warning('novahooks listen: stopped before the broker at %s '
-                        'could be reached', redact.mask_url(self.url))
-            return
-        if ready is not None:
-            ready.set()
+        for bus in self.buses:
+            bus.warn_at = since + CONNECT_WARNING_SECONDS
+            threading.Thread(target=self._connect_in_background,
+                             args=(bus,), daemon=True,
+                             name='novahooks-listen-connect').start()
+        failed: Optional[_Bus] = None
         try:
-            while not self._stopping.wait(1.0):
-                pass
+            failed = self._watch(since, ready)
         finally:
-            self._bounded_stop()
+            try:
+                self._bounded_stop()
+            finally:
+                self._stopping.set()  # the retrier and the status writer
+        if failed is not None and failed.failure is not None:
+            raise failed.failure
+
+    def _watch(self, since: float, ready: Optional[threading.Event]
+               ) -> Optional[_Bus]:
+        """Until a stop is asked: say each bus whose broker cannot be
+        reached (after :data:`CONNECT_WARNING_SECONDS`, then every
+        minute); set ``ready`` once every bus is consumed. Returns a bus
+        that could not be started (its servers raised), if any."""
+        consuming = False
+        while not self._stopping.is_set():
+            failed = next((bus for bus in self.buses
+                           if bus.failure is not None), None)
+            if failed is not None:
+                return failed
+            waiting = [bus for bus in self.buses
+                       if not bus.consuming.is_set()]
+            if not waiting and not consuming:
+                consuming = True
+                self._say_consuming()
+                if ready is not None:
+                    ready.set()
+            now = time.monotonic()
+            for bus in waiting:
+                if now >= bus.warn_at:
+                    LOG.warning('novahooks listen: cannot reach the broker '
+                                'at %s for %.0f s; still trying',
+                                bus.shown, now - since)
+                    bus.warned = True
+                    bus.warn_at = now + 60.0
+            self._stopping.wait(0.1 if waiting else 1.0)
+        for bus in self.buses:
+            if not bus.consuming.is_set():
+                LOG.warning('novahooks listen: stopped before the broker at '
+                            '%s could be reached', bus.shown)
+        return None
 
     def _bounded_stop(self) -> None:
         """:meth:`stop`, given up after :data:`STOP_SECONDS` (a dead
@@ -1014,16 +1223,19 @@ class Listener:
 
 def check_transport(conf: cfg.ConfigOpts, timeout: float = 3.0
                     ) -> List[Any]:
-    """``novahooks check`` of ``[listen]``: the bus (and Neutron's, when it
-    has its own) answers and takes the credentials: one result each, the
-    URL's password masked."""
+    """``novahooks check`` of ``[listen]``: each bus (each of
+    ``transport_urls``, or ``transport_url``; and Neutron's, when it has
+    its own) answers and takes the credentials: one result each, the URL's
+    password masked."""
     import oslo_messaging
 
     from novahooks_core.plugin import CheckResult
     group = conf.listen
-    urls = [('transport', group.transport_url)]
+    nova = bus_urls(group)
+    urls = [('transport' if len(nova) == 1 else 'transport %d' % number,
+             url) for number, url in enumerate(nova, 1)]
     if group.neutron and group.neutron_transport_url and (
-            group.neutron_transport_url != group.transport_url):
+            group.neutron_transport_url not in nova):
         urls.append(('neutron transport', group.neutron_transport_url))
     results = []
     for what, url in urls:
