@@ -35,6 +35,7 @@ from typing import (
     Sequence,
     Set,
     Tuple,
+    TypeVar,
 )
 
 from oslo_log import log as logging
@@ -270,6 +271,20 @@ def transaction(engine: Any, timeout: Optional[float] = None
                 "SET LOCAL lock_timeout = %d; "
                 "SET LOCAL statement_timeout = %d" % (wait, wait)))
         yield conn
+
+
+#: Values bound by one ``IN (...)`` at most (below SQLite's oldest limit
+#: of 999 bound parameters, with room for a statement's others).
+IN_CHUNK = 400
+
+_T = TypeVar('_T')
+
+
+def chunks(items: Sequence[_T]) -> List[List[_T]]:
+    """``items`` in slices of :data:`IN_CHUNK`, each for one ``IN (...)``:
+    a batch reads its rows with one statement per table (per chunk)."""
+    return [list(items[start:start + IN_CHUNK])
+            for start in range(0, len(items), IN_CHUNK)]
 
 
 def engine(name: str, url: Optional[str] = None) -> Any:

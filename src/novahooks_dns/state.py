@@ -252,14 +252,9 @@ def release_records(conn: Any, instance_uuid: str,
 
 # -- the listener's batch: many instances read and written at once -------
 
-#: Values bound by one ``IN (...)`` (below SQLite's oldest limit of 999
-#: bound parameters).
-CHUNK = 400
-
-
-def _chunks(items: Sequence[str]) -> List[Sequence[str]]:
-    items = sorted(set(items))
-    return [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+def _chunks(items: Iterable[str]) -> List[List[str]]:
+    """Distinct ``items``, sorted, in :func:`db.chunks`."""
+    return db.chunks(sorted(set(items)))
 
 
 def lock_instances(conn: Any, uuids: Sequence[str]) -> List[Any]:

@@ -82,24 +82,15 @@ def replace_addresses(conn: Any, uuid: str,
     return sorted(others)
 
 
-#: Instances read by one ``IN (...)`` (below SQLite's oldest limit of
-#: 999 bound parameters).
-CHUNK = 400
-
-
-def _chunks(items: Sequence[Any]) -> List[Sequence[Any]]:
-    return [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-
-
 def states_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
     """The states of these instances (one statement per chunk)."""
-    return [row for chunk in _chunks(uuids) for row in conn.execute(
+    return [row for chunk in db.chunks(uuids) for row in conn.execute(
         states.select().where(states.c.uuid.in_(chunk)))]
 
 
 def addresses_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
     """The addresses these instances hold."""
-    return [row for chunk in _chunks(uuids) for row in conn.execute(
+    return [row for chunk in db.chunks(uuids) for row in conn.execute(
         addresses.select().where(addresses.c.uuid.in_(chunk)))]
 
 
@@ -110,7 +101,7 @@ def holders_of(conn: Any, pairs: Sequence[Tuple[str, str]],
     skip = set(besides)
     wanted = set(pairs)
     found = []
-    for chunk in _chunks(sorted({address for _, address in pairs})):
+    for chunk in db.chunks(sorted({address for _, address in pairs})):
         found += [row for row in conn.execute(addresses.select().where(
             addresses.c.address.in_(chunk)))
             if row.uuid not in skip
@@ -124,7 +115,7 @@ def replace_addresses_of(conn: Any,
     """Store these instances' (network, fixed IP) pairs, replacing what
     they held."""
     uuids = sorted(pairs)
-    for chunk in _chunks(uuids):
+    for chunk in db.chunks(uuids):
         conn.execute(addresses.delete().where(addresses.c.uuid.in_(chunk)))
     rows = [dict(uuid=uuid, network_id=network, address=address)
             for uuid in uuids for network, address in pairs[uuid]]

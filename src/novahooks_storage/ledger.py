@@ -18,14 +18,12 @@ from typing import (
     Any,
     Dict,
     Iterable,
-    Iterator,
     List,
     Mapping,
     Optional,
     Sequence,
     Set,
     Tuple,
-    TypeVar,
 )
 
 from oslo_utils import timeutils
@@ -255,17 +253,6 @@ _INSERT_INSTANCES = instances.insert()
 _INSERT_MAPPINGS = mappings.insert()
 _INSERT_VOLUMES = volumes.insert()
 
-#: Instances (or mappings phases) named in one statement at most.
-CHUNK = 500
-
-_T = TypeVar('_T')
-
-
-def _chunks(items: Sequence[_T], size: int = CHUNK) -> Iterator[List[_T]]:
-    for start in range(0, len(items), size):
-        yield list(items[start:start + size])
-
-
 def _volume(row: Any) -> Row:
     return {name: getattr(row, name) for name in VOLUME_COLUMNS}
 
@@ -273,11 +260,12 @@ def _volume(row: Any) -> Row:
 def read_states(conn: Any, uuids: Sequence[str], lock: bool = False
                 ) -> Dict[str, State]:
     """The states of these instances: one statement per table (per
-    :data:`CHUNK` instances); ``lock``: their rows locked for the rest of
-    the transaction (PostgreSQL; SQLite's write lock is the database's)."""
+    :data:`novahooks_core.db.IN_CHUNK` instances); ``lock``: their rows
+    locked for the rest of the transaction (PostgreSQL; SQLite's write
+    lock is the database's)."""
     rows: Dict[str, Row] = {}
     found: Dict[str, Dict[str, Row]] = {uuid: {} for uuid in uuids}
-    for chunk in _chunks(sorted(found)):
+    for chunk in db.chunks(sorted(found)):
         query = instances.select().where(instances.c.uuid.in_(chunk))
         for row in conn.execute(query.with_for_update() if lock else query):
             rows[row.uuid] = {c: getattr(row, c) for c in INSTANCE_COLUMNS}
@@ -330,7 +318,7 @@ def _write_mappings(conn: Any, changes: Mapping[str, Tuple[State, State]]
         db.execute(conn, _DELETE_MAPPINGS, {'k_uuid': replaced[0][0],
                                             'k_phase': replaced[0][1]})
     else:
-        for chunk in _chunks(replaced):
+        for chunk in db.chunks(replaced):
             by_phase: Dict[str, List[str]] = {}
             for uuid, phase, _ in chunk:
                 by_phase.setdefault(phase, []).append(uuid)
@@ -479,13 +467,13 @@ def prune(conn: Any, before: datetime.datetime) -> Dict[str, int]:
     gone = [row.uuid for row in conn.execute(instances.select().where(
         (instances.c.state == 'deleted') & (instances.c.deleted_at < before)))]
     kept: Set[str] = set()
-    for chunk in _chunks(gone):
+    for chunk in db.chunks(gone):
         kept |= {row.instance_uuid for row in conn.execute(
             volumes.select().where(volumes.c.instance_uuid.in_(chunk)
                                    & (volumes.c.fate == 'retained')))}
     drop = [uuid for uuid in gone if uuid not in kept]
     found = {'instances': 0, 'mappings': 0, 'volumes': 0}
-    for chunk in _chunks(drop):
+    for chunk in db.chunks(drop):
         found['mappings'] += conn.execute(mappings.delete().where(
             mappings.c.instance_uuid.in_(chunk))).rowcount
         found['volumes'] += conn.execute(volumes.delete().where(

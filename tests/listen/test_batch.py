@@ -9,7 +9,7 @@ import collections
 import os
 import pathlib
 import threading
-from typing import Any, Callable, ClassVar, Dict, Iterator, List
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Tuple
 
 import pytest
 import sqlalchemy as sa
@@ -318,23 +318,8 @@ def test_the_storage_statements_do_not_grow_with_the_batch(
     up = as_messages([m for i, m in enumerate(story.messages) if i % 7 < 5])
     down = as_messages([m for i, m in enumerate(story.messages)
                         if i % 7 >= 5])
-    counted: List[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if 'storage_' in statement:
-            counted.append(statement)
-
-    def statements(messages: List[Message]) -> int:
-        counted.clear()
-        assert target.process_batch(messages) is target._handled
-        return len(counted)
-    sa.event.listen(sa.engine.Engine, 'before_cursor_execute', count)
-    try:
-        small, large = statements(storm[1:11]), statements(storm[11:])
-        mixed_small = statements(up[:15]), statements(down[:6])
-        mixed_large = statements(up[15:]), statements(down[6:])
-    finally:
-        sa.event.remove(sa.engine.Engine, 'before_cursor_execute', count)
+    small, large, mixed_small, mixed_large = statements_of_batches(
+        target, 'storage_', storm, up, down)
     assert small == large and 0 < large <= 6, (small, large)
     assert mixed_small == mixed_large, (mixed_small, mixed_large)
     assert all(0 < n <= 8 for n in mixed_large), mixed_large
@@ -374,11 +359,35 @@ def test_the_dns_statements_do_not_grow_with_the_batch(
     up = as_messages([m for i, m in enumerate(story.messages) if i % 7 < 5])
     down = as_messages([m for i, m in enumerate(story.messages)
                         if i % 7 >= 5])
+    small, large, mixed_small, mixed_large = statements_of_batches(
+        target, 'dns_', storm, up, down)
+    # Read: instances, pending changes, applied records (and, for records
+    # released, who else holds those names); written: the outbox, new
+    # instances, changed ones.
+    assert small == large and 0 < large <= 6, (small, large)
+    assert mixed_small == mixed_large, (mixed_small, mixed_large)
+    assert all(0 < n <= 8 for n in mixed_large), mixed_large
+    assert target.stats.snapshot()['handled'] == 111 + len(story.messages)
+    found = end_state(url, tmp_path / 'state')
+    assert len(found['hosts']) == 111 and found['failed'] == []
+    assert {line.split()[1] for line in found['hosts']} == {
+        'boot%d.cloud.internal' % n for n in range(111)}
+
+
+def statements_of_batches(
+        target: NotificationEndpoint, needle: str, storm: List[Message],
+        up: List[Message], down: List[Message]
+        ) -> Tuple[int, int, Tuple[int, int], Tuple[int, int]]:
+    """The SQL statements naming ``needle`` tables that this thread (the
+    listener's: a background sender's are its own) runs for a boot storm
+    of 10 instances and of 100 (``storm[1:11]``, ``storm[11:]``), and for
+    mixed batches (boots, then shutdowns and deletes) of a few instances
+    and of the rest."""
     counted: List[str] = []
     listener = threading.get_ident()
 
     def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if 'dns_' in statement and threading.get_ident() == listener:
+        if needle in statement and threading.get_ident() == listener:
             counted.append(statement)
 
     def statements(messages: List[Message]) -> int:
@@ -392,14 +401,4 @@ def test_the_dns_statements_do_not_grow_with_the_batch(
         mixed_large = statements(up[15:]), statements(down[6:])
     finally:
         sa.event.remove(sa.engine.Engine, 'before_cursor_execute', count)
-    # Read: instances, pending changes, applied records (and, for records
-    # released, who else holds those names); written: the outbox, new
-    # instances, changed ones.
-    assert small == large and 0 < large <= 6, (small, large)
-    assert mixed_small == mixed_large, (mixed_small, mixed_large)
-    assert all(0 < n <= 8 for n in mixed_large), mixed_large
-    assert target.stats.snapshot()['handled'] == 111 + len(story.messages)
-    found = end_state(url, tmp_path / 'state')
-    assert len(found['hosts']) == 111 and found['failed'] == []
-    assert {line.split()[1] for line in found['hosts']} == {
-        'boot%d.cloud.internal' % n for n in range(111)}
+    return small, large, mixed_small, mixed_large

@@ -274,16 +274,6 @@ class _PendingMarks:
     tombstones: List[str] = dataclasses.field(default_factory=list)
 
 
-#: Instances read by one ``IN (...)`` (below SQLite's oldest limit of 999
-#: bound parameters).
-CHUNK = 500
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
-
-
 class HeldBatch:
     """The marks of a batch's instances, read at once under their locks;
     each instance's :class:`Held` moves them in memory, and :meth:`write`
@@ -413,7 +403,7 @@ class Guard:
             found: Dict[str, Dict[str, Mark]] = {u: {} for u in wanted}
             deleted: List[str] = []
             existing: List[Tuple[str, str]] = []
-            for chunk in _chunks(wanted):
+            for chunk in db.chunks(wanted):
                 deleted += [row.uuid for row in conn.execute(
                     instances.select().where(
                         instances.c.uuid.in_(chunk)
