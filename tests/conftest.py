@@ -7,9 +7,11 @@ from typing import Any, Callable, Iterator, Tuple
 
 import pytest
 
-from novahooks_core import config, dispatch, timing
+from novahooks_core import config
 from novahooks_core.cli.app import NovaHooksApp
-from novahooks_core.seen import SEEN
+from novahooks_core.containment import timing
+from novahooks_core.hooks import dispatch
+from novahooks_core.hooks.seen import SEEN
 
 WriteConfig = Callable[..., pathlib.Path]
 

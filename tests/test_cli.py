@@ -33,7 +33,7 @@ def test_hooks_lists_the_installed_entry_points() -> None:
     assert set(nova) == {'create_instance', 'build_instance',
                          'delete_instance', 'instance_network_info'}
     assert nova['build_instance']['Class'] == \
-        'novahooks_core.dispatch:BuildInstance'
+        'novahooks_core.hooks.dispatch:BuildInstance'
     audit = {r['Hook']: r for r in rows if r['Plugin'] == 'audit'}
     assert set(audit) == set(nova)
     assert audit['build_instance']['Namespace'] == 'novahooks.hooks'

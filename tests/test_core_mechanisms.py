@@ -15,8 +15,9 @@ from typing import Dict, Iterator, Optional
 
 import pytest
 
-from novahooks_core import lru, redact
-from novahooks_core.journal import Journal
+from novahooks_core.containment import redact
+from novahooks_core.state import lru
+from novahooks_core.state.journal import Journal
 from novahooks_core.testing import samples
 from tests.servers import free_tcp_port
 

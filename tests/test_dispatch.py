@@ -11,10 +11,10 @@ from novahooks_core import (
     NovaHook,
     Veto,
     config,
-    dispatch,
-    timing,
 )
-from novahooks_core.dispatch import (
+from novahooks_core.containment import timing
+from novahooks_core.hooks import dispatch, registry
+from novahooks_core.hooks.dispatch import (
     BuildInstance,
     CreateInstance,
     InstanceNetworkInfo,
@@ -58,7 +58,7 @@ def handlers(monkeypatch: pytest.MonkeyPatch) -> None:
     for cls in (First, Second, Refuse):
         assert cls.hook_point is not None
         found[cls.hook_point].append(cls)
-    monkeypatch.setattr(dispatch, '_classes', found)
+    monkeypatch.setattr(registry, '_classes', found)
 
 
 def test_nothing_enabled_means_nova_skips_the_dispatcher(
@@ -145,7 +145,7 @@ def test_pre_and_post_never_raise_into_nova(
 
     def broken() -> None:
         raise RuntimeError('configuration exploded')
-    monkeypatch.setattr(dispatch.config, 'enabled_plugins', broken)
+    monkeypatch.setattr(config, 'enabled_plugins', broken)
     dispatch._active.clear()
     assert BuildInstance().pre is None and BuildInstance().post is None
     monkeypatch.undo()
@@ -154,7 +154,7 @@ def test_pre_and_post_never_raise_into_nova(
 
     def scan_fails(*args: object, **kwargs: object) -> None:
         raise RuntimeError('entry points unreadable')
-    monkeypatch.setattr(dispatch.extension, 'ExtensionManager', scan_fails)
+    monkeypatch.setattr(registry.extension, 'ExtensionManager', scan_fails)
     assert BuildInstance().pre is None and BuildInstance().post is None
     assert timing.snapshot()['dispatch:build_instance:post'].errors == 1
 
@@ -191,7 +191,7 @@ def test_the_default_configuration_leaves_nova_s_heal_alone(
 def test_the_exported_fatal_exception_is_the_one_a_veto_raises(
         write_config: WriteConfig) -> None:
     import novahooks_core
-    from novahooks_core import isolation
+    from novahooks_core.containment import isolation
     write_config(enabled_plugins='refuse', allow_veto='true')
     runner = NovaRunner({'create_instance': [CreateInstance]})
     args, kwargs = factories.create_instance_args()

@@ -4,8 +4,8 @@ from typing import Any, Dict, Tuple
 
 import pytest
 
-from novahooks_core.binding import bind, release_range
-from novahooks_core.event import HookEvent
+from novahooks_core.hooks.binding import bind, release_range
+from novahooks_core.hooks.event import HookEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.testing import RELEASES, factories, fakes
 

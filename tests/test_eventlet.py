@@ -42,7 +42,8 @@ SCRIPT = textwrap.dedent('''
     import eventlet.event
     import eventlet.patcher
 
-    from novahooks_core import NovaHook, audit, config, timing
+    from novahooks_core import NovaHook, audit, config
+    from novahooks_core.containment import timing
     from novahooks_core.models import HookPoint
     from novahooks_core.testing import (
         RELEASES, NovaRunner, factories, fakes, run_lifecycle)

@@ -40,16 +40,10 @@ from hypothesis import Phase as HypothesisPhase
 from hypothesis import strategies as st
 import pytest
 
-from novahooks_core import (
-    NovaHook,
-    audit,
-    config,
-    models,
-    normalize,
-    timing,
-)
-from novahooks_core.binding import SIGNATURES
-from novahooks_core.event import HookEvent
+from novahooks_core import NovaHook, audit, config, models, normalize
+from novahooks_core.containment import timing
+from novahooks_core.hooks.binding import SIGNATURES
+from novahooks_core.hooks.event import HookEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput
 from novahooks_core.testing import (

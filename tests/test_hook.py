@@ -7,6 +7,7 @@ import pytest
 
 from novahooks_core import (
     FatalHookException,
+    Handled,
     HookEvent,
     HookPoint,
     NovaHook,
@@ -15,8 +16,8 @@ from novahooks_core import (
     config,
     isolated,
     timed,
-    timing,
 )
+from novahooks_core.containment import timing
 from novahooks_core.normalize import BadInput
 from novahooks_core.testing import NovaRunner, factories, run_lifecycle
 from tests.conftest import WriteConfig
@@ -255,10 +256,8 @@ class Heals(NovaHook):
     skips_unchanged = True
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
-        from novahooks_core.seen import SEEN as memory
         SEEN.append(event)
-        memory.remember('heals', event, 60.0)
-        return 'handled'
+        return Handled('handled', unchanged_for=60.0)  # handle remembers
 
 
 def _heal(runner: NovaRunner, inst: Any, *vifs: Any) -> None:

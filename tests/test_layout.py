@@ -2,10 +2,11 @@
 ``doc/source/contributor/layout.rst`` maps), read from the source: core
 never imports a plugin, plugins never import each other, production code
 never imports the test kit, only the SQL-backed parts of core import
-SQLAlchemy or :mod:`novahooks_core.db` (the rest of core runs without the
+SQLAlchemy or :mod:`novahooks_core.state.db` (the rest of core runs without the
 plugins' extras: ``tests/test_release.py`` installs it so), core has no
-import circle, the listener's machinery is imported only where it
-belongs, and a batch is never kept in a thread-local."""
+import circle, the listener's modules are imported only where they
+belong (``notify/`` is a module per job), and a batch is never kept in a
+thread-local."""
 
 import ast
 import pathlib
@@ -16,7 +17,8 @@ PLUGINS = ('novahooks_dns', 'novahooks_storage', 'novahooks_netinfo')
 #: The parts of core that may import SQLAlchemy and novahooks_core.db
 #: (they need the dns, storage, netinfo or listen extra).
 SQL_MODULES = ('novahooks_core.db', 'novahooks_core.spool',
-               'novahooks_core.notify.guard', 'novahooks_core.notify.listener',
+               'novahooks_core.state.db', 'novahooks_core.state.spool',
+               'novahooks_core.notify.guard', 'novahooks_core.notify.endpoint',
                'novahooks_core.notify.batch',
                'novahooks_core.notify.migrations')
 
@@ -96,7 +98,9 @@ def test_only_the_sql_parts_of_core_import_sqlalchemy() -> None:
                      if within(target, 'sqlalchemy')
                      or within(target, 'alembic')
                      or within(target, 'novahooks_core.db')
-                     or within(target, 'novahooks_core.spool'))
+                     or within(target, 'novahooks_core.spool')
+                     or within(target, 'novahooks_core.state.db')
+                     or within(target, 'novahooks_core.state.spool'))
     assert not wrong
 
 
@@ -126,24 +130,37 @@ def test_core_has_no_import_circle() -> None:
 
 
 #: The listener's machinery: the order guard, the facts it shares with
-#: Neutron's notifications, and the batch.
+#: Neutron's notifications, the batch and the message record.
 LISTENER_INTERNALS = ('novahooks_core.notify.batch',
                       'novahooks_core.notify.guard',
-                      'novahooks_core.notify.facts')
+                      'novahooks_core.notify.facts',
+                      'novahooks_core.notify.message')
+#: What the command line starts, checks and replays the listener with.
+LISTENER_ENTRIES = ('novahooks_core.notify.options',
+                    'novahooks_core.notify.runtime',
+                    'novahooks_core.notify.transport',
+                    'novahooks_core.notify.endpoint',
+                    'novahooks_core.notify.parking')
+#: What only names the others, for users' code.
+LISTENER_FACADE = 'novahooks_core.notify.listener'
 
 
 def test_only_notify_imports_the_listeners_modules() -> None:
-    """Outside ``notify/``, only the command line starts the listener
-    (``notify.listener``), and nothing reaches into its machinery."""
+    """Outside ``notify/``, only the command line imports the listener's
+    entries (its options, runtime, transport check, endpoint and journals),
+    nothing reaches into its machinery, and no module of the tree imports
+    the façade ``notify.listener``: they import the modules themselves."""
     wrong = []
     for module, found in graph().items():
-        if within(module, 'novahooks_core.notify'):
-            continue
         for target in found:
+            if within(target, LISTENER_FACADE):
+                wrong.append((module, target))
+            if within(module, 'novahooks_core.notify'):
+                continue
             if any(within(target, inner) for inner in LISTENER_INTERNALS):
                 wrong.append((module, target))
-            elif within(target, 'novahooks_core.notify.listener') and not \
-                    within(module, 'novahooks_core.cli'):
+            elif any(within(target, entry) for entry in LISTENER_ENTRIES) \
+                    and not within(module, 'novahooks_core.cli'):
                 wrong.append((module, target))
     assert not wrong
 
@@ -160,4 +177,20 @@ def test_a_batch_is_never_thread_local() -> None:
                     and isinstance(node.value, ast.Name) \
                     and node.value.id == 'threading':
                 wrong.append('%s:%d' % (module, node.lineno))
+    assert not wrong
+
+
+#: Old paths kept for users' code (doc/source/releasenotes.rst): each is
+#: the same module object as its new one.
+MOVED = ('binding', 'event', 'seen', 'hook', 'dispatch', 'db', 'spool',
+         'journal', 'lru', 'isolation', 'redact', 'timing', 'metrics')
+
+
+def test_the_tree_imports_moved_modules_by_their_new_paths() -> None:
+    """Only users' code goes through the old paths' shims."""
+    old = {'novahooks_core.' + name for name in MOVED}
+    wrong = [(module, target) for module, found in graph().items()
+             if module not in old for target in found
+             if target in old or any(target.startswith(path + '.')
+                                     for path in old)]
     assert not wrong

@@ -12,7 +12,8 @@ from typing import Iterator, Tuple
 
 import pytest
 
-from novahooks_core import config, metrics, timing
+from novahooks_core import config
+from novahooks_core.containment import metrics, timing
 from novahooks_core.testing import NovaRunner, run_lifecycle
 from tests.conftest import WriteConfig
 from tests.prometheus import PrometheusServer, prometheus  # noqa: F401

@@ -7,8 +7,8 @@ from typing import Any, Callable, List
 import pytest
 import sqlalchemy as sa
 
-from novahooks_core import db
 from novahooks_core.notify import guard
+from novahooks_core.state import db
 from novahooks_dns import service as dns_service
 from novahooks_dns import state as dns_state
 from novahooks_netinfo import service as netinfo_service

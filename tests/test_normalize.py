@@ -182,7 +182,7 @@ def test_block_devices_of_list_object_and_garbage() -> None:
 @pytest.mark.parametrize('release', RELEASES)
 def test_create_request_counts_secrets_but_never_carries_them(
         release: int) -> None:
-    from novahooks_core.binding import bind
+    from novahooks_core.hooks.binding import bind
     from novahooks_core.models import HookPoint
     args, kwargs = factories.create_instance_args(release)
     request = normalize.create_request(

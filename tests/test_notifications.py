@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import pytest
 
 from novahooks_core import models, normalize
-from novahooks_core.event import HookEvent
+from novahooks_core.hooks.event import HookEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput
 from novahooks_core.notify import mapping

@@ -145,7 +145,7 @@ def test_hooks_lists_entry_points(release: Release) -> None:
     assert {row['Hook'] for row in ours} == HOOKS
     assert len(ours) == len(HOOKS)
     for row in ours:
-        assert row['Class'].startswith('novahooks_core.dispatch:'), row
+        assert row['Class'].startswith('novahooks_core.hooks.dispatch:'), row
     audit = [row for row in rows if row['Plugin'] == 'audit']
     assert {row['Hook'] for row in audit} == HOOKS
     assert {row['State'] for row in audit} == {'enabled'}
@@ -174,7 +174,7 @@ STEVEDORE_PROBE = '''
 import json, sys
 from stevedore import extension
 import novahooks_core
-from novahooks_core.dispatch import Dispatcher
+from novahooks_core.hooks.dispatch import Dispatcher
 
 def fail(manager, entry_point, exc):
     raise exc
@@ -199,7 +199,7 @@ def test_stevedore_loads_nova_hooks(release: Release) -> None:
     assert set(hooks) >= HOOKS
     for name in HOOKS:
         target, is_hook = hooks[name]
-        assert target.startswith('novahooks_core.dispatch:'), target
+        assert target.startswith('novahooks_core.hooks.dispatch:'), target
         assert is_hook, name
 
 

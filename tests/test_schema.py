@@ -11,8 +11,8 @@ from typing import Any, List
 import pytest
 import sqlalchemy as sa
 
-from novahooks_core import db
 from novahooks_core.notify import guard
+from novahooks_core.state import db
 from novahooks_dns import service as dns_service
 from novahooks_netinfo import service as netinfo_service
 from novahooks_storage import migrate

@@ -10,7 +10,7 @@ from typing import Tuple
 
 import pytest
 
-from novahooks_core import db
+from novahooks_core.state import db
 from novahooks_core.testing import NovaRunner, run_lifecycle
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig

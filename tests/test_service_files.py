@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from novahooks_core.notify import listener
+from novahooks_core.notify import runtime as listener
 from novahooks_core.testing import NovaRunner, run_lifecycle
 from novahooks_netinfo import service as netinfo_service
 from tests.conftest import WriteConfig

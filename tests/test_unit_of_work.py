@@ -7,7 +7,7 @@ from typing import Any, Iterator, List
 import pytest
 import sqlalchemy as sa
 
-from novahooks_core import db
+from novahooks_core.state import db
 from tests.pg import PostgresServer, postgres  # noqa: F401
 
 

@@ -6,7 +6,8 @@ from typing import Iterator
 from cost_center import CostCenterBuild, CostCenterCreate
 import pytest
 
-from novahooks_core import FatalHookException, config, timing
+from novahooks_core import FatalHookException, config
+from novahooks_core.containment import timing
 from novahooks_core.testing import NovaRunner, factories, run_lifecycle
 
 HOOKS = {'create_instance': [CostCenterCreate],

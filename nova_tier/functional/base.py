@@ -15,8 +15,10 @@ import fixtures
 from nova import hooks
 from nova.tests.functional import integrated_helpers
 
-from novahooks_core import config, dispatch, timing
-from novahooks_core.seen import SEEN
+from novahooks_core import config
+from novahooks_core.containment import timing
+from novahooks_core.hooks import dispatch
+from novahooks_core.hooks.seen import SEEN
 from novahooks_core.testing import SECRETS
 
 USER_DATA = base64.b64encode(SECRETS['user_data'].encode()).decode()

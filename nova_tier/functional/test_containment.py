@@ -10,7 +10,7 @@ from nova import hooks
 
 from nova_tier.functional.base import NovaHooksTestCase
 import novahooks_core
-from novahooks_core import timing
+from novahooks_core.containment import timing
 from novahooks_core.testing import factories
 
 

@@ -9,7 +9,8 @@ import dns.message
 import dns.rdatatype
 
 from nova_tier.functional.base import NovaHooksTestCase
-from novahooks_core import db, timing
+from novahooks_core.containment import timing
+from novahooks_core.state import db
 from novahooks_dns import service as dns_service
 from novahooks_dns.backends.rfc2136 import exchange
 

@@ -9,7 +9,8 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional.api import client
 
 from nova_tier.functional.base import NovaHooksTestCase
-from novahooks_core import db, timing
+from novahooks_core.containment import timing
+from novahooks_core.state import db
 from novahooks_storage import service as storage_service
 
 

@@ -12,7 +12,8 @@ from typing import Any, List, Tuple
 from nova.tests import fixtures as nova_fixtures
 
 from nova_tier.functional.base import NovaHooksTestCase
-from novahooks_core import db, timing
+from novahooks_core.containment import timing
+from novahooks_core.state import db
 from novahooks_netinfo import service as netinfo_service
 
 

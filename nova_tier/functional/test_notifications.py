@@ -22,9 +22,13 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit import fake_notifier
 
 from nova_tier.functional.base import NovaHooksTestCase
-from novahooks_core import config, db, dispatch, timing
-from novahooks_core.journal import Journal
-from novahooks_core.notify.listener import OPTS, NotificationEndpoint
+from novahooks_core import config
+from novahooks_core.containment import timing
+from novahooks_core.hooks import dispatch
+from novahooks_core.notify.endpoint import NotificationEndpoint
+from novahooks_core.notify.options import OPTS
+from novahooks_core.state import db
+from novahooks_core.state.journal import Journal
 from novahooks_dns import service as dns_service
 from novahooks_netinfo import service as netinfo_service
 from novahooks_storage import service as storage_service

@@ -148,7 +148,8 @@ def _isolated_config(tmp_path: pathlib.Path,
                      monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Our configuration comes from a file of the test's own; the test
     plugin ``nova-tier`` is enabled, vetoes are allowed."""
-    from novahooks_core import config, timing
+    from novahooks_core import config
+    from novahooks_core.containment import timing
     path = tmp_path / 'novahooks.conf'
     path.write_text('[DEFAULT]\nenabled_plugins = nova-tier\n'
                     'allow_veto = true\nstate_dir = %s\n'

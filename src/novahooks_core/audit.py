@@ -13,8 +13,8 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from novahooks_core import plugin
-from novahooks_core.event import HookEvent
-from novahooks_core.hook import NovaHook
+from novahooks_core.hooks.base import NovaHook
+from novahooks_core.hooks.event import HookEvent
 from novahooks_core.models import HookPoint, Instance, Phase
 from novahooks_core.plugin import Plugin
 

@@ -8,8 +8,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from stevedore import extension
 
-from novahooks_core import config, dispatch
-from novahooks_core.hook import NovaHook
+from novahooks_core import config
+from novahooks_core.hooks import dispatch, registry
+from novahooks_core.hooks.base import NovaHook
 from novahooks_core.runner import NAMESPACE
 
 
@@ -56,7 +57,7 @@ def _distributions() -> Dict[Tuple[str, str, str], str]:
 def installed_hooks() -> List[HookEntry]:
     """Every ``nova.hooks`` entry point, then every dispatched handler."""
     return (_entries(NAMESPACE)
-            + _entries(dispatch.NAMESPACE, key=lambda name: name.split(
+            + _entries(registry.NAMESPACE, key=lambda name: name.split(
                 '.', 1)[-1]))
 
 

@@ -57,9 +57,10 @@ class Plugin:
         return []
 
     def gauges(self) -> List[Any]:
-        """The plugin's state as :class:`novahooks_core.metrics.Gauge`
-        values (queue depths, ages, counts), for ``/metrics`` and
-        ``novahooks metrics``; read when asked."""
+        """The plugin's state as
+        :class:`novahooks_core.containment.metrics.Gauge` values (queue
+        depths, ages, counts), for ``/metrics`` and ``novahooks metrics``;
+        read when asked."""
         return []
 
     def prune(self, before: Any) -> List[Tuple[str, int]]:
@@ -68,8 +69,9 @@ class Plugin:
         return []
 
     def schemas(self) -> List[Any]:
-        """The plugin's database schemas (:class:`novahooks_core.db.Schema`),
-        for ``novahooks db sync``."""
+        """The plugin's database schemas
+        (:class:`novahooks_core.state.db.Schema`), for ``novahooks db
+        sync``."""
         return []
 
     def settle(self, budget: float) -> List[str]:

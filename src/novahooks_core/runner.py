@@ -16,8 +16,8 @@ from oslo_utils import timeutils
 from stevedore import extension
 from stevedore import hook as stevedore_hook
 
-from novahooks_core import timing
-from novahooks_core.isolation import fatal_exception_class
+from novahooks_core.containment import timing
+from novahooks_core.containment.isolation import fatal_exception_class
 
 LOG = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from typing import (
 from oslo_log import log as logging
 
 from novahooks_core import (
+    Handled,
     HookEvent,
     HookPoint,
     NovaHook,
@@ -24,8 +25,7 @@ from novahooks_core import (
     Phase,
     Veto,
 )
-from novahooks_core.hook import in_order
-from novahooks_core.seen import SEEN
+from novahooks_core.hooks.base import in_order
 from novahooks_dns import decide
 
 if TYPE_CHECKING:
@@ -47,8 +47,10 @@ class DnsHook(NovaHook):
              batch: Optional['Batch'] = None) -> str:
         """Make the instance's records match; a call equal to the last one
         synced (the periodic heal) is recognised in memory, before the
-        instance or its network info is normalized."""
-        if SEEN.unchanged('dns', event):
+        instance or its network info is normalized (by :meth:`handle`
+        for a hook that skips unchanged calls, here for the others). A
+        decided sync is remembered for ``[dns] heal_recheck_seconds``."""
+        if not self.skips_unchanged and self.is_unchanged(event):
             return 'unchanged'
         instance = event.instance
         if instance is None:
@@ -57,7 +59,7 @@ class DnsHook(NovaHook):
         summary, decided = dns.sync(instance, event.network_info, deleting,
                                     batch)
         if decided:
-            SEEN.remember('dns', event, dns.recheck)
+            return Handled(summary, unchanged_for=dns.recheck)
         return summary
 
     def post_in(self, event: HookEvent, batch: Optional['Batch']
@@ -104,8 +106,7 @@ class DnsHook(NovaHook):
             LOG.exception('novahooks dns: a batch of %d event(s) could not '
                           'be written', len(calls))
             from novahooks_dns.service import uuids_of
-            for uuid in uuids_of(events):
-                SEEN.forget('dns', uuid)
+            cls.forget_unchanged(uuids_of(events))
             return [Outcome.ERROR] * len(calls)
 
 
@@ -202,5 +203,5 @@ class DnsDeleteInstance(DnsHook):
         if instance is None or not instance.uuid:
             return None
         dns = service()
-        SEEN.forget('dns', instance.uuid)
-        return dns.remove(instance, dns.fallback.pop(instance.uuid), batch)
+        return Handled(dns.remove(instance, dns.fallback.pop(instance.uuid),
+                                  batch), forget=True)

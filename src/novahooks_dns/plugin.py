@@ -42,7 +42,7 @@ class DnsPlugin(Plugin):
     def gauges(self) -> List[Any]:
         """The outbox (pending, held, the oldest pending change's age) and
         the spool."""
-        from novahooks_core.metrics import Gauge
+        from novahooks_core.containment.metrics import Gauge
         dns = dns_service.service()
         spooled = dns.ready()
         with dns.engine.begin() as conn:

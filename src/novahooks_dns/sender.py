@@ -21,7 +21,7 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 import sqlalchemy.exc
 
-from novahooks_core import redact
+from novahooks_core.containment import redact
 from novahooks_dns import state
 from novahooks_dns.backends import BackendError, Change, DnsBackend
 

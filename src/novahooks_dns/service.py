@@ -24,11 +24,12 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 from stevedore import driver
 
-from novahooks_core import HookEvent, HookPoint, config, db, models, plugin
-from novahooks_core.lru import LRU
+from novahooks_core import HookEvent, HookPoint, config, models, plugin
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.plugin import ProcessLocal
-from novahooks_core.spool import Spool
+from novahooks_core.state import db
+from novahooks_core.state.lru import LRU
+from novahooks_core.state.spool import Spool
 from novahooks_dns import decide, state
 from novahooks_dns.backends import NAMESPACE, DnsBackend
 from novahooks_dns.records import (
@@ -164,7 +165,7 @@ class DnsService:
 
     def ensure_schema(self) -> None:
         """The state database at the newest schema (checked once per
-        process; see :class:`novahooks_core.db.Schema`)."""
+        process; see :class:`novahooks_core.state.db.Schema`)."""
         self.schema.ensure()
 
     def ready(self) -> int:
@@ -247,7 +248,8 @@ class DnsService:
              ) -> Tuple[str, bool]:
         """Make the instance's records match its network info: what was
         done, and whether it was decided (not spooled, not kept), so an
-        equal call may be taken as unchanged (:mod:`novahooks_core.seen`).
+        equal call may be taken as unchanged (the hook returns a decided
+        sync as :class:`~novahooks_core.Handled`).
         """
         uuid = instance.uuid
         if not uuid or network is None:

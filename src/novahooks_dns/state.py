@@ -30,7 +30,7 @@ from typing import (
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
-from novahooks_core import db
+from novahooks_core.state import db
 from novahooks_dns.records import Record
 
 metadata = sa.MetaData()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 from oslo_log import log as logging
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, Outcome
-from novahooks_core.hook import in_order
+from novahooks_core.hooks.base import in_order
 
 if TYPE_CHECKING:
     from novahooks_netinfo.service import NetinfoService
@@ -39,7 +39,6 @@ class NetinfoHook(NovaHook):
         guarded on its own. If the batch's write fails, every event of it
         is an error (the listener parks their messages), and nothing of
         it is remembered as seen."""
-        from novahooks_core.seen import SEEN
         events = [event for _, event in calls]
         try:
             with service().batch(events) as batch:
@@ -48,8 +47,7 @@ class NetinfoHook(NovaHook):
         except Exception:
             LOG.exception('novahooks netinfo: a batch of %d event(s) could '
                           'not be written', len(calls))
-            for event in events:
-                SEEN.forget('netinfo', event.instance_uuid)
+            cls.forget_unchanged(event.instance_uuid for event in events)
             return [Outcome.ERROR] * len(calls)
 
 

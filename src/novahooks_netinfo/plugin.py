@@ -28,7 +28,7 @@ class NetinfoPlugin(Plugin):
 
     def gauges(self) -> List[Any]:
         """Anomalies recorded in the last 24 hours."""
-        from novahooks_core.metrics import Gauge
+        from novahooks_core.containment.metrics import Gauge
         netinfo = netinfo_service.service()
         netinfo.schema.ensure()
         since = timeutils.utcnow() - datetime.timedelta(hours=24)

@@ -24,10 +24,10 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 from sqlalchemy import exc as sa_exc
 
-from novahooks_core import HookEvent, config, db, models, plugin
+from novahooks_core import Handled, HookEvent, config, models, plugin
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.plugin import ProcessLocal
-from novahooks_core.seen import SEEN
+from novahooks_core.state import db
 from novahooks_netinfo import changes, store
 
 LOG = logging.getLogger(__name__)
@@ -77,20 +77,20 @@ class NetinfoService:
     def observe_event(self, event: HookEvent,
                       batch: Optional['Batch'] = None) -> Optional[str]:
         """Record what changed in the cache of ``event``'s instance (in the
-        listener's ``batch``, if given); an unchanged call is recognised
-        from its key, in memory (:mod:`novahooks_core.seen`), before
-        anything is normalized."""
-        if SEEN.unchanged('netinfo', event):
-            return 'unchanged'
+        listener's ``batch``, if given). What was recorded is
+        :class:`Handled`: :meth:`NovaHook.handle` then takes an equal call
+        within ``recheck_seconds`` as unchanged, before anything is
+        normalized; a deallocated cache (the instance is being deleted)
+        is forgotten."""
         instance = event.instance
         if instance is None:
             return None
         outcome = self.observe(instance, event.network_info, batch)
         if (event.network_info is not None and not len(event.network_info)
                 and not changes.is_live(instance)):
-            SEEN.forget('netinfo', instance.uuid)  # deallocated: deleting
-        elif outcome != 'network info unknown':
-            SEEN.remember('netinfo', event, self.recheck_seconds)
+            return Handled(outcome, forget=True)  # deallocated: deleting
+        if outcome != 'network info unknown':
+            return Handled(outcome, unchanged_for=self.recheck_seconds)
         return outcome
 
     def observe(self, instance: Instance, network: Optional[NetworkInfo],

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 
-from novahooks_core import db
+from novahooks_core.state import db
 
 metadata = sa.MetaData()
 

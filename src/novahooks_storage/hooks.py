@@ -17,7 +17,7 @@ from typing import (
 from oslo_log import log as logging
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, Outcome, Veto
-from novahooks_core.hook import in_order
+from novahooks_core.hooks.base import in_order
 from novahooks_core.models import Phase
 
 if TYPE_CHECKING:

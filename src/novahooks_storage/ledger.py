@@ -29,8 +29,8 @@ from typing import (
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
-from novahooks_core import db
 from novahooks_core.models import BlockDevice
+from novahooks_core.state import db
 
 metadata = sa.MetaData()
 
@@ -260,7 +260,7 @@ def _volume(row: Any) -> Row:
 def read_states(conn: Any, uuids: Sequence[str], lock: bool = False
                 ) -> Dict[str, State]:
     """The states of these instances: one statement per table (per
-    :data:`novahooks_core.db.IN_CHUNK` instances); ``lock``: their rows
+    :data:`novahooks_core.state.db.IN_CHUNK` instances); ``lock``: their rows
     locked for the rest of the transaction (PostgreSQL; SQLite's write
     lock is the database's)."""
     rows: Dict[str, Row] = {}

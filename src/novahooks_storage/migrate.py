@@ -3,7 +3,7 @@
 import os
 from typing import Any
 
-from novahooks_core import db
+from novahooks_core.state import db
 
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        'migrations')

@@ -35,7 +35,7 @@ class StoragePlugin(Plugin):
 
     def gauges(self) -> List[Any]:
         """The spool, and the volumes retained after their instance."""
-        from novahooks_core.metrics import Gauge
+        from novahooks_core.containment.metrics import Gauge
         storage = storage_service.service()
         storage.ensure_schema()
         spooled = storage.replay_spool()

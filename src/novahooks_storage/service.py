@@ -1,7 +1,7 @@
 """The storage plugin's per-process service: options, the ledger
 database (migrated on first use), the policy, and the core's durable spool
 for records the database could not take in time
-(:mod:`novahooks_core.spool`)."""
+(:mod:`novahooks_core.state.spool`)."""
 
 import contextlib
 import os
@@ -19,10 +19,11 @@ from typing import (
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from novahooks_core import config, db, models, plugin
+from novahooks_core import config, models, plugin
 from novahooks_core.models import BlockDevice, CreateRequest
 from novahooks_core.plugin import ProcessLocal
-from novahooks_core.spool import Spool
+from novahooks_core.state import db
+from novahooks_core.state.spool import Spool
 from novahooks_storage import ledger, migrate, policy
 
 LOG = logging.getLogger(__name__)

@@ -33,7 +33,8 @@ import dns.update
 from oslo_config import cfg
 import pytest
 
-from novahooks_core import config, db
+from novahooks_core import config
+from novahooks_core.state import db
 from novahooks_core.testing import NovaRunner, factories
 from novahooks_dns import service as dns_service
 from novahooks_dns.backends.rfc2136 import Rfc2136Backend

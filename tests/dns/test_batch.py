@@ -25,14 +25,14 @@ from novahooks_core import (
     NovaHook,
     Outcome,
     Phase,
-    db,
     models,
     normalize,
 )
-from novahooks_core.event import NotifiedEvent
+from novahooks_core.hooks.event import NotifiedEvent
+from novahooks_core.hooks.seen import SEEN
 from novahooks_core.models import Instance
 from novahooks_core.notify import mapping
-from novahooks_core.seen import SEEN
+from novahooks_core.state import db
 from novahooks_core.testing import factories
 from novahooks_dns import hooks, state
 from novahooks_dns import service as dns_service

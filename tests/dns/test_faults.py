@@ -20,9 +20,10 @@ from typing import Any, Iterator, List, Set
 
 import pytest
 
-from novahooks_core import config, db, lru
+from novahooks_core import config
 from novahooks_core.cli.app import NovaHooksApp
-from novahooks_core.seen import SEEN
+from novahooks_core.hooks.seen import SEEN
+from novahooks_core.state import db, lru
 from novahooks_core.testing import NovaRunner, delete_instance, factories
 from novahooks_dns import service as dns_service
 from novahooks_dns import state

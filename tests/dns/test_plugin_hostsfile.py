@@ -11,7 +11,9 @@ from typing import Any, List
 
 import pytest
 
-from novahooks_core import db, dispatch, timing
+from novahooks_core.containment import timing
+from novahooks_core.hooks import dispatch
+from novahooks_core.state import db
 from novahooks_core.testing import NovaRunner, factories, run_lifecycle
 from novahooks_dns import service as dns_service
 from novahooks_dns import state

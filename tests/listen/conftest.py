@@ -13,7 +13,8 @@ import uuid as uuid_module
 
 import pytest
 
-from novahooks_core import config, db
+from novahooks_core import config
+from novahooks_core.state import db
 from novahooks_core.testing import samples
 from novahooks_netinfo import service as netinfo_service
 from novahooks_storage import service as storage_service
@@ -93,7 +94,7 @@ class Running:
     """A listener running in a thread of the test process."""
 
     def __init__(self) -> None:
-        from novahooks_core.notify.listener import Listener
+        from novahooks_core.notify.runtime import Listener
         self.listener = Listener()
         ready = threading.Event()
         self.thread = threading.Thread(target=self.listener.run,

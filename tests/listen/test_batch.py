@@ -14,8 +14,11 @@ from typing import Any, Callable, ClassVar, Dict, Iterator, List, Tuple
 import pytest
 import sqlalchemy as sa
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, db, dispatch
-from novahooks_core.notify.listener import Message, NotificationEndpoint
+from novahooks_core import HookEvent, HookPoint, NovaHook
+from novahooks_core.hooks import dispatch
+from novahooks_core.notify.endpoint import NotificationEndpoint
+from novahooks_core.notify.message import Message
+from novahooks_core.state import db
 from novahooks_dns import service as dns_service
 from tests.conftest import WriteConfig
 from tests.listen.conftest import rows, wait_until

@@ -8,8 +8,10 @@ from typing import ClassVar, Iterator, List, Optional, Set
 
 import pytest
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, db, dispatch
-from novahooks_core.notify.listener import Message
+from novahooks_core import HookEvent, HookPoint, NovaHook
+from novahooks_core.hooks import dispatch
+from novahooks_core.notify.message import Message
+from novahooks_core.state import db
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig
 from tests.listen.test_batch import as_messages
@@ -107,3 +109,32 @@ def test_a_spool_is_replayed_before_a_batch_never_inside_it(
     assert storage.spool.depth() == 0
     assert sorted(u for u, _ in end_state(None, state)['instances']) == [
         uuid(7), uuid(8)]
+
+
+def test_a_batch_is_counted_handled_only_once_committed(
+        failing: type, samples_dir: pathlib.Path, tmp_path: pathlib.Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listener's counters (what ``listen status`` and the tests read)
+    say a message is handled only once its effects are committed: a batch
+    whose commit fails is parked whole, and counted as parked only."""
+    story = Story(samples_dir)
+    for n in range(3):
+        story.say('instance-create-end', uuid(n), 'o%d' % n)
+    messages: List[Message] = as_messages(story.messages)
+    target = endpoint()
+    target.retry_delay = 0.0
+    commit = db.Unit.commit
+
+    def failing_commit(unit: db.Unit) -> None:
+        raise RuntimeError('database went away')
+
+    monkeypatch.setattr(db.Unit, 'commit', failing_commit)
+    assert target.process_batch(messages) is target._handled
+    counts = target.stats.snapshot()
+    assert counts.get('handled', 0) == 0
+    assert counts.get('instance.create.end', 0) == 0
+    assert counts['parked'] == 3
+    monkeypatch.setattr(db.Unit, 'commit', commit)
+    assert target.retry_due() == 0
+    assert target.stats.snapshot()['handled'] == 3
+    assert len(end_state(None, tmp_path / 'state')['instances']) == 3

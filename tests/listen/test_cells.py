@@ -18,13 +18,13 @@ import uuid as uuid_module
 
 import pytest
 
-from novahooks_core.notify.listener import (
+from novahooks_core.notify.options import configured
+from novahooks_core.notify.runtime import (
     CONNECT_WARNING_SECONDS,
     STOP_SECONDS,
     Listener,
-    bus_urls,
-    configured,
 )
+from novahooks_core.notify.transport import bus_urls
 from tests.conftest import WriteConfig
 from tests.listen.conftest import Running, consumers, wait_until
 from tests.listen.test_order import (
@@ -322,7 +322,7 @@ def test_a_cells_broker_down_at_start_is_said_and_retried(
     cell 1's bus is consumed meanwhile; cell 2's is said at WARNING (its
     password masked) and in the status and metrics, and consumed once its
     broker is up."""
-    caplog.set_level('INFO', 'novahooks_core.notify.listener')
+    caplog.set_level('INFO', 'novahooks_core.notify.runtime')
     story = Story(samples_dir)
     lifecycle(story, 1, delete=False)
     lifecycle(story, 2, delete=False)
@@ -374,7 +374,7 @@ def test_a_cells_broker_down_at_start_is_said_and_retried(
         down.start()
     assert GUEST not in caplog.text
     warnings = [r for r in caplog.records if r.levelname == 'WARNING'
-                and r.name == 'novahooks_core.notify.listener']
+                and r.name == 'novahooks_core.notify.runtime']
     assert warnings and all(shown_down in r.getMessage() for r in warnings)
     assert end_state(None, tmp_path / 'state')['hosts'] == [
         '10.0.0.3 i1.cloud.internal', '10.0.0.5 i2.cloud.internal']

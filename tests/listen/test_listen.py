@@ -14,7 +14,8 @@ from typing import Any, ClassVar, Dict, Iterator, List, Optional
 
 import pytest
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, config, dispatch
+from novahooks_core import HookEvent, HookPoint, NovaHook, config
+from novahooks_core.hooks import dispatch
 from novahooks_core.testing.samples import notification
 from tests.conftest import cli
 from tests.dns.conftest import BindServer
@@ -458,7 +459,7 @@ def test_the_listener_knows_how_far_behind_it_is(
                               timeout=60)
         return done.returncode, json.loads(done.stdout or '[]')
     try:
-        caplog.set_level('INFO', 'novahooks_core.notify.listener')
+        caplog.set_level('INFO', 'novahooks_core.notify.runtime')
         listener: Running = running()
         publisher.send(notification(samples_dir, 'instance-create-end',
                                     UUID))

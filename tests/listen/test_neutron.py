@@ -19,8 +19,9 @@ import pytest
 
 from novahooks_core.models import IpAddress, NetworkInfo, Subnet, Vif
 from novahooks_core.notify import neutron
+from novahooks_core.notify.endpoint import NotificationEndpoint
 from novahooks_core.notify.facts import Verdict
-from novahooks_core.notify.listener import Message, NotificationEndpoint
+from novahooks_core.notify.message import Message
 from tests.conftest import WriteConfig, cli
 from tests.listen.test_order import (  # noqa: F401
     Story,

@@ -16,14 +16,15 @@ import uuid as uuid_module
 import pytest
 import sqlalchemy as sa
 
-from novahooks_core import config, db, dispatch, timing
+from novahooks_core import config
+from novahooks_core.containment import timing
+from novahooks_core.hooks import dispatch
 from novahooks_core.notify import guard as guard_module
 from novahooks_core.notify import mapping
-from novahooks_core.notify.listener import (
-    OPTS,
-    NotificationEndpoint,
-    failed_journal,
-)
+from novahooks_core.notify.endpoint import NotificationEndpoint
+from novahooks_core.notify.options import OPTS
+from novahooks_core.notify.parking import failed_journal
+from novahooks_core.state import db
 from novahooks_core.testing import NovaRunner, factories, samples
 from novahooks_dns import service as dns_service
 from novahooks_netinfo import service as netinfo_service

@@ -9,7 +9,8 @@ from typing import Any, Dict, Iterator, List, Set, Tuple
 
 import pytest
 
-from novahooks_core import config, db, normalize
+from novahooks_core import config, normalize
+from novahooks_core.state import db
 from novahooks_core.testing import NovaRunner, factories, run_lifecycle
 from novahooks_netinfo import changes
 from novahooks_netinfo import service as netinfo_service

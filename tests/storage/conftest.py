@@ -7,7 +7,7 @@ from typing import Any, Iterator, List
 import pytest
 import sqlalchemy as sa
 
-from novahooks_core import db
+from novahooks_core.state import db
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig
 from tests.pg import database_url, postgres  # noqa: F401

@@ -14,8 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import pytest
 import sqlalchemy as sa
 
-from novahooks_core import db
-from novahooks_core.event import NotifiedEvent
+from novahooks_core.hooks.event import NotifiedEvent
 from novahooks_core.models import (
     BlockDevice,
     HookPoint,
@@ -23,6 +22,7 @@ from novahooks_core.models import (
     Outcome,
     Phase,
 )
+from novahooks_core.state import db
 from novahooks_storage import hooks
 from novahooks_storage import ledger as store
 from novahooks_storage import service as storage_service

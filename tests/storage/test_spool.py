@@ -1,4 +1,4 @@
-"""The storage spool (core's :mod:`novahooks_core.spool`) when lines are
+"""The storage spool (core's :mod:`novahooks_core.state.spool`) when lines are
 torn, operations cannot be replayed, or the ledger is locked: bad entries
 are quarantined and never block good ones, a bug is not spooled for ever,
 and Nova waits no longer than ``[DEFAULT] write_budget_ms``."""
@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 import sqlalchemy as sa
 
-from novahooks_core import timing
+from novahooks_core.containment import timing
 from novahooks_core.testing import NovaRunner, factories
 from novahooks_storage import service as storage_service
 from tests.conftest import WriteConfig, cli

@@ -10,7 +10,8 @@ from typing import Any, List
 
 import pytest
 
-from novahooks_core import FatalHookException, timing
+from novahooks_core import FatalHookException
+from novahooks_core.containment import timing
 from novahooks_core.models import BlockDevice
 from novahooks_core.testing import SECRETS, NovaRunner, factories
 from novahooks_storage import service as storage_service

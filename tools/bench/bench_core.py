@@ -31,7 +31,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from benchlib import per_call_us
 from stevedore import hook as stevedore_hook
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, config, timing
+from novahooks_core import HookEvent, HookPoint, NovaHook, config
+from novahooks_core.containment import timing
 from novahooks_core.runner import NovaRunner
 from novahooks_core.testing import factories
 

@@ -38,7 +38,9 @@ import dns.rcode
 import dns.tsigkeyring
 import dns.update
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, config, db, dispatch
+from novahooks_core import HookEvent, HookPoint, NovaHook, config
+from novahooks_core.hooks import dispatch
+from novahooks_core.state import db
 from novahooks_core.testing import factories
 from novahooks_dns import service as dns_service
 

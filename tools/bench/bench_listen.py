@@ -93,13 +93,16 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from novahooks_core import config, db, dispatch, timing  # noqa: E402
+from novahooks_core import config  # noqa: E402
+from novahooks_core.containment import timing  # noqa: E402
+from novahooks_core.hooks import dispatch  # noqa: E402
 from novahooks_core.notify import lag, mapping  # noqa: E402
-from novahooks_core.notify.listener import (  # noqa: E402
-    OPTS,
-    Listener,
+from novahooks_core.notify.endpoint import (  # noqa: E402
     NotificationEndpoint,
 )
+from novahooks_core.notify.options import OPTS  # noqa: E402
+from novahooks_core.notify.runtime import Listener  # noqa: E402
+from novahooks_core.state import db  # noqa: E402
 from novahooks_core.testing import samples  # noqa: E402
 from novahooks_dns import service as dns_service  # noqa: E402
 from novahooks_netinfo import service as netinfo_service  # noqa: E402

@@ -23,7 +23,9 @@ from typing import Any, Dict, List, Optional
 
 from benchlib import per_call_us
 
-from novahooks_core import HookEvent, HookPoint, NovaHook, config, db, dispatch
+from novahooks_core import HookEvent, HookPoint, NovaHook, config
+from novahooks_core.hooks import dispatch
+from novahooks_core.state import db
 from novahooks_core.testing import factories
 from novahooks_netinfo import service as netinfo_service
 

@@ -109,10 +109,11 @@ class Normalize(NovaHook):
 '''
 
 DISPATCHERS = {
-    'create_instance': 'novahooks_core.dispatch:CreateInstance',
-    'build_instance': 'novahooks_core.dispatch:BuildInstance',
-    'delete_instance': 'novahooks_core.dispatch:DeleteInstance',
-    'instance_network_info': 'novahooks_core.dispatch:InstanceNetworkInfo',
+    'create_instance': 'novahooks_core.hooks.dispatch:CreateInstance',
+    'build_instance': 'novahooks_core.hooks.dispatch:BuildInstance',
+    'delete_instance': 'novahooks_core.hooks.dispatch:DeleteInstance',
+    'instance_network_info':
+        'novahooks_core.hooks.dispatch:InstanceNetworkInfo',
 }
 
 
@@ -279,8 +280,9 @@ def create_case(nova: Nova, variant: str) -> Callable[[], Any]:
 
 
 def load_config(path: pathlib.Path) -> None:
-    from novahooks_core import config, dispatch
-    from novahooks_core.seen import SEEN
+    from novahooks_core import config
+    from novahooks_core.hooks import dispatch
+    from novahooks_core.hooks.seen import SEEN
     from novahooks_dns import service as dns_service
     from novahooks_netinfo import service as netinfo_service
     from novahooks_storage import service as storage_service
@@ -346,7 +348,7 @@ call = bench.heal_case(nova, 'novahooks')
 started = time.perf_counter()
 call()
 total = (time.perf_counter() - started) * 1000.0
-from novahooks_core import timing
+from novahooks_core.containment import timing
 slowest = max(s.max_seconds for s in timing.snapshot().values()) * 1000.0
 print(total, slowest)
 '''

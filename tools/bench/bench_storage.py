@@ -7,8 +7,8 @@ False), already built in a ledger (``ledger.record_built``, one
 transaction, not timed). Then, each on a fresh copy of that ledger:
 
 - plugin: ``delete_instance`` ``pre`` then ``post`` per instance, as Nova
-  calls them, through ``novahooks_core.dispatch.DeleteInstance`` with only
-  the storage plugin enabled;
+  calls them, through ``novahooks_core.hooks.dispatch.DeleteInstance``
+  with only the storage plugin enabled;
 - raw per-instance: the rows a delete must leave (the ``at_delete``
   mapping, the instance marked deleted, the volume's fate) written with
   plain SQLAlchemy Core statements, one transaction per instance (the
@@ -17,7 +17,7 @@ transaction, not timed). Then, each on a fresh copy of that ledger:
   separate ``pre`` and ``post`` must (context);
 - raw batched: the same rows, every instance in one transaction (context).
 
-The raw variants use an engine made by ``novahooks_core.db`` like the
+The raw variants use an engine made by ``novahooks_core.state.db`` like the
 plugin's (same pool, same SQLite pragmas), so all have the same
 durability settings. Prints deletes per second, the plugin's rate against
 raw per-instance (target >= 0.7x), what the plugin's rows differ in, and
@@ -47,9 +47,12 @@ from oslo_utils import timeutils
 import sqlalchemy as sa
 from sqlalchemy.engine import default as sa_default
 
-from novahooks_core import config, db, dispatch, normalize, timing
-from novahooks_core.event import HookEvent
+from novahooks_core import config, normalize
+from novahooks_core.containment import timing
+from novahooks_core.hooks import dispatch
+from novahooks_core.hooks.event import HookEvent
 from novahooks_core.models import BlockDevice, HookPoint, Phase
+from novahooks_core.state import db
 from novahooks_core.testing import factories
 from novahooks_storage import ledger, migrate
 from novahooks_storage import service as storage_service

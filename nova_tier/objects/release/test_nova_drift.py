@@ -18,7 +18,7 @@ import nova_shapes as shapes
 import pytest
 
 from novahooks_core import models, normalize
-from novahooks_core.event import HookEvent
+from novahooks_core.hooks.event import HookEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.testing import factories, fakes
 

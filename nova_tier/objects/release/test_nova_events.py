@@ -14,7 +14,7 @@ import nova_shapes as shapes
 import pytest
 
 from novahooks_core import models, normalize
-from novahooks_core.event import HookEvent
+from novahooks_core.hooks.event import HookEvent
 from novahooks_core.models import HookPoint, Phase
 
 UUIDS = ('6f1e6a3c-2b1d-4c7e-9a8b-1d2e3f4a5b6c',

@@ -18,7 +18,8 @@ import nova_probe
 from nova_source import hooked_by_point
 import pytest
 
-from novahooks_core import HookPoint, Phase, config, isolation, timing
+from novahooks_core import HookPoint, Phase, config
+from novahooks_core.containment import isolation, timing
 from novahooks_core.runner import NovaRunner
 from novahooks_core.testing import factories, fakes
 

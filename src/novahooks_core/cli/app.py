@@ -14,8 +14,9 @@ from cliff import app, commandmanager, complete
 from oslo_config import cfg
 from oslo_log import log
 
-from novahooks_core import config, redact
+from novahooks_core import config
 from novahooks_core.cli import base
+from novahooks_core.containment import redact
 
 COMMAND_NAMESPACE = 'novahooks.cli'
 

@@ -15,8 +15,9 @@ from oslo_config import cfg, generator
 from oslo_utils import timeutils
 from stevedore import extension
 
-from novahooks_core import confcheck, config, inventory, plugin, redact
+from novahooks_core import confcheck, config, inventory, plugin
 from novahooks_core.cli import base
+from novahooks_core.containment import redact
 from novahooks_core.lifecycle import run_lifecycle
 from novahooks_core.models import Outcome
 from novahooks_core.plugin import CheckResult
@@ -121,10 +122,8 @@ def _listen_checks(paths: Sequence[str]) -> List[CheckResult]:
         return []
     try:
         with base.needs('check of [listen]', 'listen'):
-            from novahooks_core.notify.listener import (
-                check_transport,
-                configured,
-            )
+            from novahooks_core.notify.options import configured
+            from novahooks_core.notify.transport import check_transport
     except base.MissingExtra as exc:
         return [CheckResult('listen', 'transport', False, str(exc))]
     return list(check_transport(configured()))
@@ -294,7 +293,7 @@ class Simulate(base.Lister):
         finally:
             if scratch is not None:
                 # (Loaded only by plugins with a database: an extra.)
-                loaded = sys.modules.get('novahooks_core.db')
+                loaded = sys.modules.get('novahooks_core.state.db')
                 if loaded is not None:
                     loaded.reset()
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -409,10 +408,8 @@ class DbSync(base.Lister):
         schemas = enabled_schemas()
         if parsed_args.listen:
             with base.needs('db sync --listen'):
-                from novahooks_core.notify.listener import (
-                    configured,
-                    guard_for,
-                )
+                from novahooks_core.notify.endpoint import guard_for
+                from novahooks_core.notify.options import configured
             schemas.append(('listen', guard_for(configured()).schema))
         rows = []
         for name, schema in schemas:
@@ -431,7 +428,7 @@ class Listen(base.Command):
 
     def take_action(self, parsed_args: Any) -> int:
         with base.needs('listen'):
-            from novahooks_core.notify.listener import Listener
+            from novahooks_core.notify.runtime import Listener
             listener = Listener()
         listener.run()
         return 0
@@ -456,11 +453,9 @@ class ListenFailed(base.Lister):
 
     def take_action(self, parsed_args: Any) -> Rows:
         with base.needs('listen failed'):
-            from novahooks_core.notify.listener import (
-                NotificationEndpoint,
-                configured,
-                failed_journal,
-            )
+            from novahooks_core.notify.endpoint import NotificationEndpoint
+            from novahooks_core.notify.options import configured
+            from novahooks_core.notify.parking import failed_journal
         if parsed_args.ids and not parsed_args.replay:
             raise base.UsageError('message ids go with --replay')
         if parsed_args.replay:
@@ -504,7 +499,8 @@ class ListenSeed(base.Lister):
         from novahooks_core.normalize import BadInput
         with base.needs('listen seed'):
             from novahooks_core.notify import neutron
-            from novahooks_core.notify.listener import configured, guard_for
+            from novahooks_core.notify.endpoint import guard_for
+            from novahooks_core.notify.options import configured
         expected = 'openstack floating ip list --long -f json'
         items = base.read_json_list(parsed_args.floating_ips,
                                     '--floating-ips', expected)
@@ -572,7 +568,7 @@ class Metrics(base.Command):
     def take_action(self, parsed_args: Any) -> int:
         from prometheus_client import write_to_textfile
 
-        from novahooks_core import metrics
+        from novahooks_core.containment import metrics
         gauges = metrics.plugin_gauges()
         found = metrics.registry(lambda: metrics.gauge_families(gauges))
         if parsed_args.output:

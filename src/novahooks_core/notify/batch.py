@@ -40,17 +40,21 @@ from typing import (
 
 from oslo_log import log as logging
 
-from novahooks_core import db, dispatch, redact
-from novahooks_core.event import HookEvent
+from novahooks_core.containment import redact
+from novahooks_core.hooks import dispatch
+from novahooks_core.hooks.event import HookEvent
+from novahooks_core.hooks.seen import SEEN
 from novahooks_core.models import HookPoint, Outcome, Phase
 from novahooks_core.normalize import BadInput
-from novahooks_core.notify import mapping, neutron
+from novahooks_core.notify import mapping
 from novahooks_core.notify.facts import Verdict
 from novahooks_core.notify.guard import HeldBatch, Mark, verdict
-from novahooks_core.seen import SEEN
+from novahooks_core.notify.message import Family
+from novahooks_core.state import db
 
 if TYPE_CHECKING:
-    from novahooks_core.notify.listener import Message, NotificationEndpoint
+    from novahooks_core.notify.endpoint import NotificationEndpoint
+    from novahooks_core.notify.message import Message
 
 LOG = logging.getLogger(__name__)
 
@@ -76,6 +80,10 @@ class Decided:
     failed: Set[str] = dataclasses.field(default_factory=set)
     #: Instances with a message parked in this batch (later ones wait).
     blocked: Set[str] = dataclasses.field(default_factory=set)
+    #: What the listener's counters gain once the unit commits (never
+    #: before: a reader must find a handled message's effects).
+    counts: Dict[str, int] = dataclasses.field(
+        default_factory=collections.Counter)
 
     def park(self, message: 'Message', attempts: int, reason: str,
              uuid: Optional[str]) -> None:
@@ -111,6 +119,7 @@ class BatchDispatch:
             with db.using(unit):
                 self._decide(messages, decided)
             unit.commit()
+            endpoint.stats.add_all(decided.counts)
         except Exception as exc:
             unit.rollback()
             SEEN.clear()  # it may remember what was rolled back
@@ -127,7 +136,7 @@ class BatchDispatch:
                 decided: Decided) -> None:
         run: List[Tuple[Message, mapping.Notification]] = []
         for message in messages:
-            if neutron.kind_of(message.event_type):
+            if message.family is Family.NEUTRON:
                 self._nova(run, decided)
                 run = []
                 self._alone(message, decided)
@@ -231,7 +240,7 @@ class BatchDispatch:
                     expected.get((uuid, plugin), instance.marks.get(plugin)),
                     note, instance.deleted or uuid in gone)
                 if seen is not Verdict.RUN:
-                    endpoint.stats.add(seen.value)
+                    decided.counts[seen.value] += 1
                     LOG.debug('novahooks listen: %s %s is %s for %s '
                               '(instance %s)', note.event_type,
                               note.message_id, seen.value, plugin, uuid)
@@ -267,8 +276,8 @@ class BatchDispatch:
         else:
             if note.deletes:
                 instance.tombstone()
-            endpoint.stats.add('handled')
-            endpoint.stats.add(message.event_type)
+            decided.counts['handled'] += 1
+            decided.counts[message.event_type] += 1
 
 
 def handlers_by_plugin(events: Sequence[HookEvent]

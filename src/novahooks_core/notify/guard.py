@@ -42,11 +42,11 @@ from typing import (
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
-from novahooks_core import db
 from novahooks_core.models import Instance, NetworkInfo
 from novahooks_core.notify import neutron
 from novahooks_core.notify.facts import Fact, Verdict
 from novahooks_core.notify.mapping import Notification
+from novahooks_core.state import db
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'migrations')
@@ -372,7 +372,7 @@ class Guard:
     @contextlib.contextmanager
     def instance(self, uuid: str) -> Iterator[Held]:
         """The instance's marks, under its lock, for one transaction (a
-        savepoint in the current :class:`~novahooks_core.db.Unit`)."""
+        savepoint in the current :class:`~novahooks_core.state.db.Unit`)."""
         self.ensure_schema()
         with db.begin(self.engine) as conn:
             deleted = _locked_row(

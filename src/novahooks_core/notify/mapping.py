@@ -55,6 +55,7 @@ per type and is read as far as the known fields allow, never dropped.
 
 import dataclasses
 import datetime
+import functools
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
@@ -62,7 +63,7 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 
 from novahooks_core import models, normalize
-from novahooks_core.event import HookEvent, NotifiedEvent
+from novahooks_core.hooks.event import HookEvent, NotifiedEvent
 from novahooks_core.models import HookPoint, Phase
 from novahooks_core.normalize import BadInput, as_str
 from novahooks_core.normalize.fields import MAPPING
@@ -178,10 +179,22 @@ def block_devices(value: Any) -> Optional[Tuple[models.BlockDevice, ...]]:
 
 
 def _time(value: Any) -> Any:
+    """An ISO 8601 time (``None`` when absent or unreadable); a string is
+    parsed once (an instance's times repeat in each of its
+    notifications)."""
+    if isinstance(value, str):
+        return _parsed_time(value)
+    return _parse_time(value)
+
+
+def _parse_time(value: Any) -> Optional[datetime.datetime]:
     try:
         return timeutils.parse_isotime(value) if value else None
     except (ValueError, TypeError):
         return None
+
+
+_parsed_time = functools.lru_cache(maxsize=4096)(_parse_time)
 
 
 def instance(payload: Mapping[str, Any]) -> models.Instance:

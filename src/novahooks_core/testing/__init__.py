@@ -13,7 +13,7 @@ them too): this package re-exports them, and no production code imports
 it.
 """
 
-from novahooks_core.binding import SHAPES
+from novahooks_core.hooks.binding import SHAPES
 from novahooks_core.lifecycle import factories, fakes
 from novahooks_core.lifecycle.driver import (
     delete_instance,

@@ -1,5 +1,5 @@
-"""Alembic environment: see novahooks_core.db.upgrade."""
+"""Alembic environment: see novahooks_core.state.db.upgrade."""
 
-from novahooks_core.db import alembic_env
+from novahooks_core.state.db import alembic_env
 
 alembic_env()
