@@ -7,9 +7,10 @@
 #                        plus this project (editable) and pytest
 #     nova-<release>/    `pip install --no-deps --target` of each Nova release
 #                        below (put one on sys.path: they cannot coexist)
-#     .stamp             hash of this script and requirements.txt, and the
-#                        interpreter version; written only after a build
-#                        passed its import checks
+#     .stamp             hash of this script, requirements.txt and
+#                        nova_tier/objects/nova_tier_releases.py (the
+#                        releases), and the interpreter version; written
+#                        only after a build passed its import checks
 #     .stamp-project     hash of setup.cfg and pyproject.toml (the project's
 #                        packages and entry points) at its last install
 #
@@ -27,10 +28,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ENV_DIR=${NOVA_OBJECTS_ENV:-$ROOT/.venvs/nova-objects}
 VENV="$ENV_DIR/venv"
 
-# Object code is tested for 19-21; 15 and 17 only run their nova/hooks.py
-# (their nova.objects cannot import on Python 3: 17's nova/db/sqlalchemy/
-# api.py uses `async` as a name, 15 needs curves cryptography dropped).
-RELEASES="15.1.5 17.0.13 19.3.2 20.6.1 21.2.4"
+# The releases are nova_tier/objects/nova_tier_releases.py's: object code
+# is tested for OBJECT_RELEASES (19-21); HOOK_ONLY_RELEASES (15-18) only
+# run their nova/hooks.py and have their signatures read from the source
+# (their nova.objects cannot import on Python 3.7+: `async` is a name in
+# their nova/db/sqlalchemy/api.py and nova/compute/api.py).
+RELEASES_PY="$ROOT/nova_tier/objects/nova_tier_releases.py"
 
 # What `import nova.objects; nova.objects.register_all()`, nova.network.model,
 # nova.context, nova.hooks and the hooked modules (nova.compute.api,
@@ -66,8 +69,16 @@ PYTHON=$(interpreter)
 "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
     || die "$PYTHON is not Python 3.11"
 
-STAMP="$(cat "${BASH_SOURCE[0]}" "$ROOT/requirements.txt" | sha256sum \
-    | cut -c1-16)-$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
+releases() {  # releases NAME: a tuple of nova_tier_releases.py, spaced
+    "$PYTHON" -c 'import runpy, sys
+print(" ".join(runpy.run_path(sys.argv[1])[sys.argv[2]]))' "$RELEASES_PY" "$1"
+}
+RELEASES=$(releases RELEASES) && [ -n "$RELEASES" ] \
+    || die "no releases in $RELEASES_PY"
+OBJECT_RELEASES=$(releases OBJECT_RELEASES) || die "reading $RELEASES_PY"
+
+STAMP="$(cat "${BASH_SOURCE[0]}" "$ROOT/requirements.txt" "$RELEASES_PY" \
+    | sha256sum | cut -c1-16)-$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
 PROJECT_STAMP="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum \
     | cut -c1-16)"
 
@@ -118,12 +129,15 @@ mkdir -p "$ENV_DIR"
 "$PYTHON" -m venv "$VENV"
 
 # Nova releases (pure Python, installed without dependencies) in the
-# background while the libraries install.
+# background, side by side, while the libraries install.
 (
+    pids=()
     for release in $RELEASES; do
         pip_logged "$ENV_DIR/nova-$release.log" install -q --no-deps \
-            --target "$ENV_DIR/nova-$release" "nova==$release" || exit 1
+            --target "$ENV_DIR/nova-$release" "nova==$release" &
+        pids+=("$!")
     done
+    for pid in "${pids[@]}"; do wait "$pid" || exit 1; done
 ) &
 NOVA_PID=$!
 
@@ -136,18 +150,19 @@ wait "$NOVA_PID" || die "installing the Nova releases"
 for release in $RELEASES; do
     target="$ENV_DIR/nova-$release"
     OS_NOVA_DISABLE_EVENTLET_PATCHING=1 PYTHONWARNINGS=ignore \
-        "$VENV/bin/python" - "$target" "$release" <<'EOF' >&2 \
+        "$VENV/bin/python" - "$target" "$release" "$OBJECT_RELEASES" \
+        <<'EOF' >&2 \
         || die "Nova $release does not import in $VENV"
 import importlib
 import sys
 
-target, release = sys.argv[1], sys.argv[2]
+target, release, object_releases = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, target)
 import nova
 assert nova.__file__.startswith(target), nova.__file__
 import nova.hooks
 modules = ['nova.hooks']
-if int(release.split('.')[0]) >= 19:
+if release in object_releases.split():
     import nova.objects
     nova.objects.register_all()
     modules += ['nova.objects', 'nova.network.model', 'nova.context',

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real-Nova objects tier: our normalizers, factories and hook classes
 # against Nova's own classes and nova.hooks from real Nova releases
-# (19.3.2, 20.6.1, 21.2.4 objects; 15.1.5, 17.0.13 hooks and signatures).
+# (19.3.2, 20.6.1, 21.2.4 objects; 15.1.5, 16.1.8, 17.0.13, 18.3.0 hooks
+# and signatures).
 #
 # Builds (or reuses) .venvs/nova-objects with tools/nova-objects-env.sh, then
 # runs nova_tier/objects with that environment's pytest: one subprocess per

@@ -3,9 +3,11 @@
 #   1. Python 3.8 with runtime libraries pinned to Nova 21 (Ussuri)'s
 #      upper-constraints (test tools may be newer),
 #   2. Python 3.11 with current releases, plus ruff and mypy,
-#   3. real Nova, layer 2: Nova 15.1.5, 17.0.13, 19.3.2, 20.6.1 and 21.2.4's
-#      own classes, signatures and hook runner against our normalizers and
-#      test factories (tools/run-nova-objects-tests.sh),
+#   3. real Nova, layer 2: Nova 19.3.2, 20.6.1 and 21.2.4's own classes,
+#      and 15.1.5 to 21.2.4's (one release each) signatures and hook runner,
+#      against our binding, normalizers and test factories
+#      (tools/run-nova-objects-tests.sh; 12 to 14 from their git tags'
+#      recorded extracts, in the pytest suites),
 #   4. real Nova, layer 1: Nova 21.2.4's own functional harness booting and
 #      deleting servers with our hooks installed, DNS on a real BIND
 #      (tools/run-nova-tests.sh),

@@ -229,7 +229,8 @@ def test_an_instance_split_between_two_cells_buses_ends_as_on_one(
         for url, bus, before in zip(urls, buses, sent_before)]
     assert one['status']['buses'] == [
         {'url': urls[0].replace(GUEST, '%s:***@' % USER),
-         'consuming': True, 'received': len(story.messages)}]
+         'consuming': True, 'connected': True,
+         'received': len(story.messages)}]
 
 
 def test_every_message_by_both_buses_takes_effect_once(
@@ -349,10 +350,13 @@ def test_a_cells_broker_down_at_start_is_said_and_retried(
                    in caplog.text, timeout=CONNECT_WARNING_SECONDS + 30,
                    what='the WARNING')
         assert not started.ready.is_set()
-        assert [(b['url'], b['consuming'])
+        assert [(b['url'], b['consuming'], b['connected'])
                 for b in listener.status()['buses']] == [
-            (shown_down, False), (shown_up, True)]
+            (shown_down, False, False), (shown_up, True, True)]
+        assert listener.status()['connected'] is False
         assert bus_metrics(listener)['novahooks_listen_bus_consuming'] == {
+            shown_down: 0.0, shown_up: 1.0}
+        assert bus_metrics(listener)['novahooks_listen_bus_connected'] == {
             shown_down: 0.0, shown_up: 1.0}
         down.start()
         assert started.ready.wait(60), 'cell 2 not consumed'
@@ -362,6 +366,7 @@ def test_a_cells_broker_down_at_start_is_said_and_retried(
         wait_until(lambda: listener.stats.snapshot().get('handled') == 2,
                    what='cell 2\'s message handled')
         assert 'reached the broker at %s' % shown_down in caplog.text
+        assert listener.status()['connected'] is True
         assert bus_metrics(listener)['novahooks_listen_bus_messages_total'] \
             == {shown_down: 1.0, shown_up: 1.0}
         started.stop()

@@ -30,14 +30,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from benchlib import per_call_us
 from stevedore import hook as stevedore_hook
+import targets
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, config
 from novahooks_core.containment import timing
 from novahooks_core.runner import NovaRunner
 from novahooks_core.testing import factories
 
-CREATE_TARGET_US = 50.0   # full normalization of a create, pre + post
-RATIO_TARGET = 3.0        # no-op / disabled hook vs a bare hook class
 MODES = ('direct', 'runner')
 SCENARIOS = ('bare', 'noop', 'disabled', 'normalize')
 
@@ -239,16 +238,19 @@ def verdicts(results: List[Result]) -> List[Dict[str, Any]]:
                       and r.point == HookPoint.CREATE_INSTANCE.value)
         out.append({'what': 'create_instance full normalization (pre+post)',
                     'mode': mode, 'value': create.us_best, 'unit': 'us',
-                    'target': CREATE_TARGET_US,
-                    'met': create.us_best < CREATE_TARGET_US})
+                    'target': targets.CREATE_ADDED_US.limit,
+                    'met': targets.CREATE_ADDED_US.met(create.us_best),
+                    'judged': targets.CREATE_ADDED_US.judged(
+                        create.us_best)})
         for scenario in ('noop', 'disabled'):
             worst = max((r for r in rows if r.scenario == scenario),
                         key=lambda r: r.ratio)
             out.append({'what': '%s vs bare, worst hook point (%s)'
                                 % (scenario, worst.point),
                         'mode': mode, 'value': worst.ratio, 'unit': 'x',
-                        'target': RATIO_TARGET,
-                        'met': worst.ratio <= RATIO_TARGET})
+                        'target': targets.NOOP_RATIO.limit,
+                        'met': targets.NOOP_RATIO.met(worst.ratio),
+                        'judged': targets.NOOP_RATIO.judged(worst.ratio)})
     return out
 
 
@@ -268,7 +270,7 @@ def environment(rounds: int, round_seconds: float,
 
 
 def print_report(env: Dict[str, Any], results: List[Result],
-                 targets: List[Dict[str, Any]]) -> None:
+                 judged: List[Dict[str, Any]]) -> None:
     print('novahooks_core per-call cost (pre+post): Python %s, %s; %s; '
           'best of %d rounds of ~%.2f s'
           % (env['python'], env['executable'],
@@ -289,12 +291,10 @@ def print_report(env: Dict[str, Any], results: List[Result],
             print('%-22s %-10s %11.2f %8.2f %11.2f %8.2f' % (
                 point, scenario, d.us_best, d.ratio, n.us_best, n.ratio))
     print()
-    for t in targets:
-        value = ('%.1f µs (target < %.0f µs)' if t['unit'] == 'us'
-                 else '%.2fx (target <= %.0fx)') % (t['value'], t['target'])
-        print('%-6s %-66s %-26s %s' % (
-            t['mode'], t['what'], value,
-            'target met' if t['met'] else 'target missed'))
+    for t in judged:
+        value = ('%.1f µs' if t['unit'] == 'us' else '%.2fx') % t['value']
+        print('%-6s %-66s %-10s %s' % (
+            t['mode'], t['what'], value, t['judged']))
 
 
 def nova_manager_us(rounds: int) -> float:
@@ -330,14 +330,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     round_seconds = 0.015 if opts.quick else 0.2
     results = run_all(opts.rounds, round_seconds)
     env = environment(opts.rounds, round_seconds, results)
-    targets = verdicts(results)
+    judged = verdicts(results)
     if opts.json:
         print(json.dumps({'environment': env,
                           'results': [dataclasses.asdict(r)
                                       for r in results],
-                          'targets': targets}, indent=2))
+                          'targets': judged}, indent=2))
     else:
-        print_report(env, results, targets)
+        print_report(env, results, judged)
         print_context(nova_manager_us(opts.rounds), results)
     return 0
 

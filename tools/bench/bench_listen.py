@@ -92,6 +92,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
+import targets  # noqa: E402
 
 from novahooks_core import config  # noqa: E402
 from novahooks_core.containment import timing  # noqa: E402
@@ -854,9 +855,8 @@ def report(results: Dict[str, Any], opts: Any) -> None:
         run = results[name]
         print('  %s: %.0f/s; %.2fx bare%s; peak RSS %.0f MiB (%.0f at the '
               'start)' % (label, run['per_second'], run['ratio'],
-                          ' (issue target >= 0.5x: %s)' % (
-                              'met' if run['ratio'] >= 0.5 else 'missed')
-                          if name == 'novahooks' else '',
+                          ' (%s)' % targets.LISTEN_DEFAULT_RATIO.judged(
+                              run['ratio']) if name == 'novahooks' else '',
                           run['peak_rss_mib'], run['rss_start_mib']))
         if name != 'bridge':
             parts(run['seconds_by_part'], count, run['seconds'])
@@ -885,12 +885,32 @@ def report(results: Dict[str, Any], opts: Any) -> None:
                  'complete: %s' % (run['failed'], run['dns_outbox_left'],
                                    run['handled_complete']),
                  ', '.join('%.0f' % p for p in run['peak_rss_mib'])))
+    judge(results)
     if 'profiled' in results:
         run = results['profiled']
         print('profiled all-plugins run: %.0f/s (cProfile slows it down); %d'
               ' threads profiled (%d still running, left out); stats in %s'
               % (run['per_second'], run['profile']['threads'],
                  run['profile']['still_running'], run['profile']['file']))
+
+
+def judge(results: Dict[str, Any]) -> None:
+    """Each target this run measured (:mod:`targets`): met or MISSED."""
+    found = [(targets.LISTEN_DEFAULT_RATIO, results['novahooks']['ratio']),
+             (targets.LISTEN_BEST_BATCH_RATIO, max(
+                 results[name]['ratio'] for name in
+                 ('novahooks', 'single', 'batched') if name in results))]
+    for run in results['processes']:
+        if run['database'] == 'postgresql' and run['listeners'] == 1:
+            found.append((targets.LISTEN_POSTGRESQL_RATIO, run['ratio']))
+        if run['listeners'] == 2 and 'ratio_to_1_postgresql' in run:
+            found.append((targets.LISTEN_TWO_LISTENERS_RATIO,
+                          run['ratio_to_1_postgresql']))
+        found.append((targets.LISTEN_PEAK_RSS_MIB, max(run['peak_rss_mib'])))
+    print('targets:')
+    for target, value in found:
+        print('  %-58s %8.2f%s (%s)' % (target.what, value, target.unit,
+                                        target.judged(value)))
 
 
 def parts(spent: Dict[str, float], count: int, elapsed: float) -> None:

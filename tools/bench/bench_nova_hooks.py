@@ -51,12 +51,13 @@ sys.path.insert(0, str(ROOT / 'src'))
 os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', '1')
 
 from benchlib import per_call_us  # noqa: E402
+import targets  # noqa: E402
 
-#: Targets (issue: the hook path at Nova's own floor).
-HEAL_ADDED_TARGET = 1.0      # added time of an unchanged heal / floor
-NOOP_RATIO_TARGET = 1.5      # no-op handler / bare hook, total
-CREATE_ADDED_TARGET_US = 50.0
-FIRST_CALL_TARGET_MS = 50.0
+#: Targets (issue: the hook path at Nova's own floor): :mod:`targets`.
+HEAL_ADDED = targets.HEAL_ADDED_RATIO
+NOOP_RATIO = targets.NOOP_RATIO
+CREATE_ADDED = targets.CREATE_ADDED_US
+FIRST_CALL = targets.FIRST_CALL_MS
 #: What ``--check`` calls far off target: each figure's factor of its
 #: target. Before the hook-path work: an unchanged heal added 12-15x the
 #: floor, a plugin's first call took 200-450 ms; a create's normalization
@@ -412,33 +413,34 @@ def report(results: Dict[str, float],
     print('Nova\'s runner, one bare hook (the floor): heal %.1f us, '
           'create %.1f us' % (floor, create_floor))
     print('unchanged heal, dns+storage+netinfo: %.1f us = floor + %.1f us '
-          '= %.2fx the floor added (target <= %.1fx)' % (
+          '= %.2fx the floor added (%s)' % (
               results['heal/novahooks'], heal_added, heal_added / floor,
-              HEAL_ADDED_TARGET))
-    print('no-op NovaHook handler: %.1f us = %.2fx a bare hook (target '
-          '<= %.1fx); create: %.2fx' % (
-              results['heal/noop'], noop_ratio, NOOP_RATIO_TARGET,
+              HEAL_ADDED.judged(heal_added / floor)))
+    print('no-op NovaHook handler: %.1f us = %.2fx a bare hook (%s); '
+          'create: %.2fx' % (
+              results['heal/noop'], noop_ratio, NOOP_RATIO.judged(noop_ratio),
               results['create/noop'] / create_floor))
     print('create pre+post, full normalization: %.1f us = floor + %.1f us '
-          '(target < %.0f us)' % (results['create/normalize'], create_added,
-                                  CREATE_ADDED_TARGET_US))
+          '(%s)' % (results['create/normalize'], create_added,
+                    CREATE_ADDED.judged(create_added)))
     print('create pre+post, dns+storage+netinfo (their durable writes '
           'included): %.1f us = floor + %.1f us' % (
               results['create/novahooks'],
               results['create/novahooks'] - create_floor))
     print('first heal of a fresh process, after "novahooks db sync": '
-          '%.1f ms, its slowest handler %.1f ms (target < %.0f ms); '
+          '%.1f ms, its slowest handler %.1f ms (%s); '
           'migrating lazily: %.1f ms, slowest handler %.1f ms' % (
-              first['synced'][0], first['synced'][1], FIRST_CALL_TARGET_MS,
+              first['synced'][0], first['synced'][1],
+              FIRST_CALL.judged(first['synced'][1]),
               first['lazy'][0], first['lazy'][1]))
     far = []
-    if heal_added / floor > FAR['heal'] * HEAL_ADDED_TARGET:
+    if heal_added / floor > FAR['heal'] * HEAL_ADDED.limit:
         far.append('heal added %.2fx' % (heal_added / floor))
-    if noop_ratio > FAR['noop'] * NOOP_RATIO_TARGET:
+    if noop_ratio > FAR['noop'] * NOOP_RATIO.limit:
         far.append('no-op %.2fx' % noop_ratio)
-    if create_added > FAR['create'] * CREATE_ADDED_TARGET_US:
+    if create_added > FAR['create'] * CREATE_ADDED.limit:
         far.append('create normalization %.0f us' % create_added)
-    if first['synced'][1] > FAR['first'] * FIRST_CALL_TARGET_MS:
+    if first['synced'][1] > FAR['first'] * FIRST_CALL.limit:
         far.append('first handler call %.0f ms' % first['synced'][1])
     return far
 

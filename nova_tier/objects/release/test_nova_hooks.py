@@ -1,8 +1,8 @@
 """Our hook classes run by a real release's ``nova.hooks`` (all releases,
-15 and 17 included), around stand-ins with that release's signatures.
+15 to 18 included), around stand-ins with that release's signatures.
 
 Arguments come from ``novahooks_core.lifecycle.factories`` for the release
-(Nova's objects of 15 and 17 do not import on Python 3.7+; the object
+(Nova's objects of 15 to 18 do not import on Python 3.7+; the object
 tests of 19-21 use Nova's own classes).
 """
 

@@ -1,27 +1,25 @@
-"""Hooked functions of a real Nova release against ``binding.SIGNATURES``
-and the factories' argument shapes.
+"""Hooked functions of a real Nova release against ``binding``
+(``SIGNATURES``, ``bind``, ``release_range``) and the factories' argument
+shapes.
 
-The functions are found in the release's source (every ``add_hook``
-decorator under ``nova/``), so this runs for releases whose modules do not
-import on this Python (15, 17); for 19-21 ``inspect.signature`` of the
-imported function must agree with the source.
+The functions and Nova's own calls of them are found in the release's
+source (every ``add_hook`` decorator under ``nova/``), so this runs for
+releases whose modules do not import on this Python (15 to 18); for
+19-21 ``inspect.signature`` of the imported function must agree with the
+source. The rules are ``hook_rules``'s, the same that
+``tests/test_recorded_signatures.py`` applies to the releases recorded
+from their git tags (12 to 14).
 """
 
 import inspect
 import types
-from typing import Dict
+from typing import Dict, Tuple
 
-from nova_source import Hooked, hooked_by_point
+import hook_rules
+from nova_source import Hooked, hooked_by_point, source_extract
 import pytest
 
-from novahooks_core.binding import NEWEST, SIGNATURES
 from novahooks_core.models import HookPoint
-from novahooks_core.testing import factories, fakes
-
-# Parameters removed from the end of a signature in some release, which
-# SIGNATURES keeps after the newest release's parameters.
-REMOVED_TRAILING = {HookPoint.DELETE_INSTANCE: ('quotas',),
-                    HookPoint.INSTANCE_NETWORK_INFO: ('update_cells',)}
 
 
 @pytest.fixture(scope='module')
@@ -29,53 +27,46 @@ def hooked(release: str) -> Dict[HookPoint, Hooked]:
     return hooked_by_point()
 
 
-EXPECTED_PLACES = {
-    HookPoint.CREATE_INSTANCE: ('nova/compute/api.py', 'API.create'),
-    HookPoint.BUILD_INSTANCE: ('nova/compute/manager.py',
-                               'ComputeManager._do_build_and_run_instance'),
-    HookPoint.DELETE_INSTANCE: ('nova/compute/manager.py',
-                                'ComputeManager._delete_instance'),
-}
+@pytest.fixture(scope='module')
+def params(hooked: Dict[HookPoint, Hooked]) -> Dict[str, Tuple[str, ...]]:
+    return {point.value: h.params for point, h in hooked.items()}
 
 
 def test_hooked_functions_are_where_we_say(
         hooked: Dict[HookPoint, Hooked], major: int) -> None:
-    places = dict(EXPECTED_PLACES)
-    places[HookPoint.INSTANCE_NETWORK_INFO] = (
-        'nova/network/neutron.py' if major >= 21
-        else 'nova/network/base_api.py',
-        'update_instance_cache_with_nw_info')
-    assert {p: (h.path, h.qualname) for p, h in hooked.items()} == places
+    assert hook_rules.place_mismatches(major, {
+        p.value: (h.path, h.qualname) for p, h in hooked.items()}) == []
 
 
 @pytest.mark.parametrize('point', list(HookPoint), ids=lambda p: p.value)
 def test_signatures_list_the_parameters_in_order(
-        hooked: Dict[HookPoint, Hooked], major: int,
+        params: Dict[str, Tuple[str, ...]], major: int,
         point: HookPoint) -> None:
-    params = hooked[point].params
-    ours = SIGNATURES[point]
-    assert ours[:len(params)] == params
-    if major == NEWEST:
-        assert ours == params + REMOVED_TRAILING.get(point, ())
+    assert [m for m in hook_rules.signature_mismatches(major, params)
+            if m[0] == point.value] == []
 
 
-def test_release_specific_parameters(hooked: Dict[HookPoint, Hooked],
+def test_release_specific_parameters(params: Dict[str, Tuple[str, ...]],
                                      major: int) -> None:
-    """The parameters DESIGN.md and release_range() key on."""
-    build = hooked[HookPoint.BUILD_INSTANCE].params
-    assert ('host_list' in build) == (major >= 17)
-    assert ('accel_uuids' in build) == (major >= 21)
-    assert ('quotas' in hooked[HookPoint.DELETE_INSTANCE].params) == (
-        major <= 15)
-    assert ('update_cells' in hooked[
-        HookPoint.INSTANCE_NETWORK_INFO].params) == (major <= 19)
-    create = hooked[HookPoint.CREATE_INSTANCE].params
-    for name, since in (('tags', 16), ('supports_multiattach', 17),
-                        ('trusted_certs', 18),
-                        ('supports_port_resource_request', 19),
-                        ('requested_host', 20),
-                        ('requested_hypervisor_hostname', 20)):
-        assert (name, name in create) == (name, major >= since)
+    """The parameters release_range(), the factories and the docs key
+    on, each exactly in its releases."""
+    assert hook_rules.release_specific_mismatches(major, params) == []
+
+
+def test_binding_names_every_parameter(params: Dict[str, Tuple[str, ...]],
+                                       major: int) -> None:
+    """Every parameter passed positionally, then by keyword: bound under
+    its own name, and release_range() includes this release."""
+    assert hook_rules.binding_mismatches(major, params) == []
+
+
+def test_release_range_fits_novas_own_calls(major: int) -> None:
+    """Each call of a hooked function in this release's code, as written,
+    gets a release_range() that includes this release."""
+    found = source_extract()
+    assert sorted(found.calls) == sorted(p.value for p in HookPoint)
+    hooked = {name: functions[0] for name, functions in found.hooked.items()}
+    assert hook_rules.call_mismatches(major, hooked, found.calls) == []
 
 
 def test_runtime_signatures_match_the_source(
@@ -97,30 +88,7 @@ def test_runtime_signatures_match_the_source(
 
 
 def test_factory_arguments_fit_the_source_signatures(
-        hooked: Dict[HookPoint, Hooked], major: int) -> None:
+        params: Dict[str, Tuple[str, ...]], major: int) -> None:
     """Positional counts and keyword names of every factory call, for
     this release, against the release's own parameter lists."""
-    inst = factories.instance(state='active', host='compute-1',
-                              release=major)
-    calls = [
-        (HookPoint.CREATE_INSTANCE, factories.create_instance_args(major)),
-        (HookPoint.BUILD_INSTANCE, factories.build_instance_args(
-            inst, major)),
-        (HookPoint.DELETE_INSTANCE, factories.delete_instance_args(
-            inst, major)),
-        (HookPoint.INSTANCE_NETWORK_INFO,
-         factories.instance_network_info_args(
-             inst, factories.network_info(factories.vif()), major)),
-        (HookPoint.INSTANCE_NETWORK_INFO,
-         factories.instance_network_info_args(
-             inst, fakes.NetworkInfo(), major, positional=True)),
-        (HookPoint.INSTANCE_NETWORK_INFO,
-         factories.instance_network_info_args(inst, release=major)),
-    ]
-    for point, (args, kwargs) in calls:
-        params = hooked[point].params
-        assert len(args) <= len(params), point
-        positional = set(params[:len(args)])
-        assert set(kwargs) <= set(params) - positional, (point, kwargs)
-        if point in (HookPoint.BUILD_INSTANCE, HookPoint.DELETE_INSTANCE):
-            assert (point, len(args)) == (point, len(params))
+    assert hook_rules.factory_mismatches(major, params) == []

@@ -523,31 +523,69 @@ class ListenStatus(base.Lister):
     each is (the age of the oldest message it handles), how fast it
     handles messages, and what it did.
 
-    Exit 1 when none is running, or one is behind ([listen]
-    behind_seconds) or gone without stopping (its status file stale).
+    A listener that stopped (SIGTERM, Ctrl-C) is not listed; one killed
+    (SIGKILL, a crash) or hung is shown ``dead`` until ``--prune`` clears
+    it. ``Connected``: every bus it consumes is reached now (``no (1/2)``:
+    one of two). Exit 1 when none is running, or one is dead, not
+    connected, or behind ([listen] behind_seconds).
     """
+
+    def get_parser(self, prog_name: str) -> Any:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--prune', action='store_true',
+                            help='clear the status of dead listeners '
+                                 '(killed, or hung) first')
+        return parser
 
     def take_action(self, parsed_args: Any) -> Rows:
         with base.needs('listen status'):
             from novahooks_core.notify import lag
-        found = lag.read_statuses(config.state_dir(create=False))
+        directory = config.state_dir(create=False)
+        if parsed_args.prune:
+            for gone in lag.prune_statuses(directory):
+                self.app.stderr.write(
+                    'novahooks: cleared the status of listener %s (dead: '
+                    'last written %.0f s ago)\n'
+                    % (gone.get('pid'), gone['written_seconds_ago']))
+        found = lag.read_statuses(directory)
         self.failed = not any(s['running'] for s in found) or any(
-            s.get('behind') or not s['running'] for s in found)
+            s.get('behind') or not s['running'] or not _connected(s)
+            for s in found)
         if not found:
-            self.app.stderr.write('novahooks: no listener has run with '
-                                  'state_dir %s\n'
-                                  % config.state_dir(create=False))
-        columns = ('PID', 'Running', 'Lag (s)', 'Rate (/s)', 'In flight',
-                   'Behind', 'Handled', 'Parked', 'Failed', 'Pool',
-                   'Updated')
+            self.app.stderr.write('novahooks: no listener runs with '
+                                  'state_dir %s\n' % directory)
+        columns = ('PID', 'Running', 'Connected', 'Lag (s)', 'Rate (/s)',
+                   'In flight', 'Behind', 'Handled', 'Parked', 'Failed',
+                   'Pool', 'Updated')
         return (columns, [
-            (s.get('pid'), 'yes' if s['running'] else 'NO',
-             s.get('lag_seconds'), s.get('rate_per_second'),
+            (s.get('pid'), 'yes' if s['running'] else 'dead',
+             _shown_connected(s), s.get('lag_seconds'),
+             s.get('rate_per_second'),
              s.get('in_flight'), 'YES' if s.get('behind') else 'no',
              (s.get('counts') or {}).get('handled', 0),
              (s.get('counts') or {}).get('parked', 0),
              (s.get('counts') or {}).get('failed', 0), s.get('pool'),
              s.get('updated_at')) for s in found])
+
+
+def _connected(status: Dict[str, Any]) -> bool:
+    """Whether a status file says its listener reaches every bus (one of
+    a release that did not say: whether it consumes)."""
+    buses = status.get('buses') or []
+    return bool(status.get('connected', all(
+        bus.get('consuming') for bus in buses)))
+
+
+def _shown_connected(status: Dict[str, Any]) -> str:
+    if not status['running']:
+        return '-'
+    if _connected(status):
+        return 'yes'
+    buses = status.get('buses') or []
+    if len(buses) > 1:
+        return 'no (%d/%d)' % (sum(1 for bus in buses if bus.get(
+            'connected', bus.get('consuming'))), len(buses))
+    return 'no'
 
 
 class Metrics(base.Command):

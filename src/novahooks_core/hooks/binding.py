@@ -10,8 +10,13 @@ from typing import Any, Dict, Mapping, Sequence, Tuple
 from novahooks_core.models import HookPoint
 
 # Parameter order of each hooked function, ``self`` first. Later releases
-# only appended parameters (``host_list`` 17, ``accel_uuids`` 21) or removed
-# trailing ones (``quotas`` after 15, ``update_cells`` after 19).
+# appended parameters (``host_list`` 17, ``accel_uuids`` 21) or removed
+# trailing ones (``quotas`` after 15, ``update_cells`` after 19), with two
+# exceptions in ``create``: 13 inserted ``forced_host`` and ``forced_node``
+# after ``availability_zone`` (so Nova 12's arguments past it are named
+# right only when passed by keyword, as Nova's own callers pass them), and
+# 15 renamed ``security_group`` (ALIASES). nova_tier/objects checks this
+# against every release's source (12 to 14 from their git tags).
 SIGNATURES: Dict[HookPoint, Tuple[str, ...]] = {
     HookPoint.CREATE_INSTANCE: (
         'self', 'context', 'instance_type', 'image_href', 'kernel_id',
@@ -98,7 +103,7 @@ def release_range(hook: HookPoint, call: BoundCall) -> Tuple[int, int]:
         if 'security_group' in call.keywords or isinstance(
                 call.get('instance_type'), Mapping):
             high = 14
-        else:
+        elif 'security_groups' in call.keywords:
             low = 15
         for name, since in _CREATE_KWARG_SINCE:
             if name in call.keywords:

@@ -6,7 +6,8 @@ how many messages it handled in the last minute. It is *behind* while that
 age is above ``[listen] behind_seconds``: it then logs so at INFO every
 minute. Every few seconds it writes ``<state_dir>/listen-status.<pid>.json``
 (atomically), which ``novahooks listen status`` reads; the file goes when
-the listener stops.
+the listener stops (however it stops, but for SIGKILL or a crash: such a
+file is shown dead until :func:`prune_statuses` clears it).
 """
 
 import collections
@@ -136,9 +137,25 @@ def read_statuses(directory: str, now: Optional[float] = None
         status['running'] = bool(pid) and _alive(pid) and (
             now - written <= 3 * STATUS_SECONDS)
         status['written_seconds_ago'] = round(now - written, 1)
+        status['path'] = path
         found.append(status)
     return found
 
 
+def prune_statuses(directory: str, now: Optional[float] = None
+                   ) -> List[Dict[str, Any]]:
+    """Remove the status files of the listeners that are not running
+    (gone without stopping, or hung); what was removed."""
+    gone = [status for status in read_statuses(directory, now)
+            if not status['running']]
+    for status in gone:
+        try:
+            os.unlink(status['path'])
+        except FileNotFoundError:
+            pass
+    return gone
+
+
 __all__ = ['Lag', 'LagMeter', 'RATE_WINDOW', 'STATUS_SECONDS',
-           'read_statuses', 'sent_at', 'status_path', 'write_status']
+           'prune_statuses', 'read_statuses', 'sent_at', 'status_path',
+           'write_status']

@@ -14,6 +14,7 @@ retrier of parked messages, the status file, ``/metrics``, and signals.
   WARNING with the URL, its password masked).
 """
 
+import contextlib
 import os
 import signal
 import threading
@@ -30,7 +31,7 @@ from novahooks_core.notify.endpoint import NotificationEndpoint, ServerEndpoint
 from novahooks_core.notify.message import Stats
 from novahooks_core.notify.options import DEFAULT_TRANSPORT_URL, configured
 from novahooks_core.notify.parking import failed_journal
-from novahooks_core.notify.transport import bus_urls
+from novahooks_core.notify.transport import bus_urls, server_connected
 
 LOG = logging.getLogger(__name__)
 
@@ -103,9 +104,17 @@ class _Bus:
         with self._lock:
             return self._received
 
+    @property
+    def connected(self) -> bool:
+        """Consuming, and no server's broker connection is down now (a
+        killed broker: oslo.messaging is reconnecting)."""
+        return self.consuming.is_set() and not any(
+            server_connected(server) is False
+            for server in self.servers)
+
     def status(self) -> Dict[str, Any]:
         return {'url': self.shown, 'consuming': self.consuming.is_set(),
-                'received': self.received}
+                'connected': self.connected, 'received': self.received}
 
     def close(self, servers: Sequence[Any]) -> None:
         """Wait for ``servers`` (stopped) to finish, then clean up."""
@@ -195,6 +204,8 @@ class Listener:
         self.behind_seconds = group.behind_seconds
         self.pool = group.pool
         self.status_path = lag.status_path(config.state_dir())
+        self._status_lock = threading.Lock()
+        self._status_removed = False
         self._started_at = timeutils.utcnow().isoformat() + 'Z'
         self._reported_at = 0.0
         self._logged_at = 0.0
@@ -329,12 +340,20 @@ class Listener:
                      'consumes the bus; 0 while its broker has not been '
                      'reached yet (by bus: its URL, password masked).',
                      int(bus.consuming.is_set()), {'bus': bus.shown})
+               for bus in self.buses]
+            + [Gauge('novahooks_listen_bus_connected', '1 while the '
+                     'listener consumes the bus and its broker connection '
+                     'is up; 0 while it cannot be reached or was lost (by '
+                     'bus: its URL, password masked).', int(bus.connected),
+                     {'bus': bus.shown})
                for bus in self.buses])
 
     def status(self) -> Dict[str, Any]:
         """What ``novahooks listen status`` shows of this listener."""
         now = self.endpoint.lag.lag()
+        buses = [bus.status() for bus in self.buses]
         return {'pid': os.getpid(), 'pool': self.pool,
+                'connected': all(bus['connected'] for bus in buses),
                 'neutron': self.endpoint.neutron,
                 'started_at': self._started_at,
                 'updated_at': timeutils.utcnow().isoformat() + 'Z',
@@ -342,8 +361,7 @@ class Listener:
                 'in_flight': now.in_flight,
                 'behind': now.behind(self.behind_seconds),
                 'behind_seconds': self.behind_seconds,
-                'counts': self.stats.snapshot(),
-                'buses': [bus.status() for bus in self.buses]}
+                'counts': self.stats.snapshot(), 'buses': buses}
 
     def report(self, force: bool = False) -> None:
         """Write the status file every :data:`lag.STATUS_SECONDS`; log the
@@ -351,7 +369,9 @@ class Listener:
         now = time.monotonic()
         if force or now - self._reported_at >= lag.STATUS_SECONDS:
             self._reported_at = now
-            lag.write_status(self.status_path, self.status())
+            with self._status_lock:
+                if not self._status_removed:
+                    lag.write_status(self.status_path, self.status())
         found = self.endpoint.lag.lag()
         if found.behind(self.behind_seconds) and (
                 now - self._logged_at >= 60.0):
@@ -422,11 +442,16 @@ class Listener:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
             self._metrics_server = None
-        try:
-            os.unlink(self.status_path)
-        except OSError:
-            pass
+        self._remove_status()
         LOG.info('novahooks listen: stopped; %s', self.stats.snapshot())
+
+    def _remove_status(self) -> None:
+        """Remove the status file, for good: the status writer may not
+        write it again (a listener that stopped is not listed)."""
+        with self._status_lock:
+            self._status_removed = True
+            with contextlib.suppress(OSError):
+                os.unlink(self.status_path)
 
     def request_stop(self, *_: Any) -> None:
         """Signal handler: make :meth:`run` stop."""
@@ -457,6 +482,7 @@ class Listener:
                 self._bounded_stop()
             finally:
                 self._stopping.set()  # the retrier and the status writer
+                self._remove_status()  # also when the stop was given up
         if failed is not None and failed.failure is not None:
             raise failed.failure
 

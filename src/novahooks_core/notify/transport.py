@@ -3,7 +3,7 @@ check`` of them (:func:`check_transport`: each broker answers and takes
 the credentials)."""
 
 import contextlib
-from typing import Any, List
+from typing import Any, List, Optional
 
 from oslo_config import cfg
 
@@ -86,4 +86,22 @@ def _check_rabbit(what: str, shown: str, parsed: Any, timeout: float) -> Any:
 
 
 
-__all__ = ['bus_urls', 'check_transport']
+def server_connected(server: Any) -> Optional[bool]:
+    """Whether an oslo.messaging server's broker connection is up now
+    (the rabbit driver's kombu connection, read without touching it);
+    ``None`` when the server or its driver does not say (not started, or
+    another driver)."""
+    try:
+        # The listener's connection context, the driver's connection, and
+        # kombu's, whose ``connected`` never connects (its ``connection``
+        # property would).
+        kombu = server.listener._poll_style_listener.conn.connection \
+            .connection
+        if not type(kombu).__module__.startswith('kombu'):
+            return None
+        return bool(kombu.connected)
+    except AttributeError:
+        return None
+
+
+__all__ = ['bus_urls', 'check_transport', 'server_connected']
