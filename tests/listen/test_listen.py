@@ -551,3 +551,52 @@ def test_a_batch_sends_its_dns_changes_in_one_update_per_zone(
     sent = bind.update_count() - before
     # The forward and the reverse zone once per batch, not per message.
     assert sent <= 2 * batches < 2 * len(hosts), (sent, batches)
+
+
+def test_a_backlog_stays_in_the_broker(
+        samples_dir: pathlib.Path, publisher: Publisher, running: Any,
+        listen_conf: pathlib.Path, bind: BindServer, rabbit: RabbitServer,
+        tmp_path: pathlib.Path) -> None:
+    """While the listener is busy, RabbitMQ holds the backlog: it delivers
+    two batches ahead (oslo.messaging's default prefetch, 0, would push
+    all of it into the listener's memory); an operator's own
+    ``rabbit_qos_prefetch_count`` is kept. The broker counts them."""
+    write_listen_conf(listen_conf, bind, tmp_path / 'state', rabbit.url,
+                      pool_of(listen_conf), plugins='audit,holding')
+    config.reset()
+    config.load(str(listen_conf))
+    dispatch.handler_classes()[HookPoint.BUILD_INSTANCE].append(Holding)
+    Holding.release = threading.Event()
+    count = 600
+    try:
+        listener: Running = running()
+        for n in range(count):
+            publisher.send(notification(
+                samples_dir, 'instance-create-end',
+                '00000000-0000-0000-0007-%012d' % n))
+        queue = pool_of(listen_conf)
+
+        def held() -> Optional[Any]:
+            found = rabbit.queue(queue)
+            return found if found and found[1] and sum(found) == count \
+                else None
+        ready, unacknowledged = wait_until(held, what='the backlog queued')
+        assert unacknowledged <= 2 * 100  # two batches of batch_size
+        assert ready >= count - 2 * 100
+        Holding.release.set()
+        wait_until(lambda: listener.stats().get('handled') == count,
+                   timeout=120, what='the backlog handled')
+    finally:
+        Holding.release.set()
+        dispatch.reset()
+    from oslo_config import cfg
+
+    from novahooks_core.notify.runtime import bound_prefetch
+    own = tmp_path / 'own-prefetch.conf'
+    own.write_text('[oslo_messaging_rabbit]\nrabbit_qos_prefetch_count = 7\n')
+    for files, expected in (([], 200), ([str(own)], 7)):
+        conf = cfg.ConfigOpts()
+        conf(args=[], default_config_files=files)
+        bound_prefetch(conf, 100)
+        assert conf.oslo_messaging_rabbit.rabbit_qos_prefetch_count == \
+            expected
