@@ -30,9 +30,10 @@ In this process (one ``Listener``, one worker, state in SQLite):
 - the bridge alone: the listener with only ``audit``: what mapping,
   dispatch, the order guard and acknowledging cost.
 - all plugins on the default settings (batches of ``[listen]
-  batch_size``, 100, decided at once; DNS sent by the background sender
-  once a batch commits): ``audit``, ``dns`` (``rfc2136`` to the private
-  BIND; with ``--dns hosts`` the embedded hosts-file backend),
+  batch_size``, 100, decided at once; DNS sent once a batch commits,
+  within ``[dns] batch_send_budget_ms``): ``audit``, ``dns``
+  (``rfc2136`` to the private BIND; with ``--dns hosts`` the embedded
+  hosts-file backend),
   ``storage``, ``netinfo``; then the same one message at a time
   (``batch_size = 1``, DNS sent within ``send_budget_ms``), and with
   ``batch_size`` ``--batch-size`` (500).
