@@ -54,10 +54,10 @@ from benchlib import per_call_us  # noqa: E402
 import targets  # noqa: E402
 
 #: Targets (issue: the hook path at Nova's own floor): :mod:`targets`.
-HEAL_ADDED = targets.HEAL_ADDED_RATIO
-NOOP_RATIO = targets.NOOP_RATIO
-CREATE_ADDED = targets.CREATE_ADDED_US
-FIRST_CALL = targets.FIRST_CALL_MS
+HEAL_ADDED_TARGET = targets.HEAL_ADDED_RATIO
+NOOP_RATIO_TARGET = targets.NOOP_RATIO
+CREATE_ADDED_TARGET = targets.CREATE_ADDED_US
+FIRST_CALL_TARGET = targets.FIRST_CALL_MS
 #: What ``--check`` calls far off target: each figure's factor of its
 #: target. Before the hook-path work: an unchanged heal added 12-15x the
 #: floor, a plugin's first call took 200-450 ms; a create's normalization
@@ -415,14 +415,15 @@ def report(results: Dict[str, float],
     print('unchanged heal, dns+storage+netinfo: %.1f us = floor + %.1f us '
           '= %.2fx the floor added (%s)' % (
               results['heal/novahooks'], heal_added, heal_added / floor,
-              HEAL_ADDED.judged(heal_added / floor)))
+              HEAL_ADDED_TARGET.judged(heal_added / floor)))
     print('no-op NovaHook handler: %.1f us = %.2fx a bare hook (%s); '
           'create: %.2fx' % (
-              results['heal/noop'], noop_ratio, NOOP_RATIO.judged(noop_ratio),
+              results['heal/noop'], noop_ratio,
+              NOOP_RATIO_TARGET.judged(noop_ratio),
               results['create/noop'] / create_floor))
     print('create pre+post, full normalization: %.1f us = floor + %.1f us '
           '(%s)' % (results['create/normalize'], create_added,
-                    CREATE_ADDED.judged(create_added)))
+                    CREATE_ADDED_TARGET.judged(create_added)))
     print('create pre+post, dns+storage+netinfo (their durable writes '
           'included): %.1f us = floor + %.1f us' % (
               results['create/novahooks'],
@@ -431,16 +432,16 @@ def report(results: Dict[str, float],
           '%.1f ms, its slowest handler %.1f ms (%s); '
           'migrating lazily: %.1f ms, slowest handler %.1f ms' % (
               first['synced'][0], first['synced'][1],
-              FIRST_CALL.judged(first['synced'][1]),
+              FIRST_CALL_TARGET.judged(first['synced'][1]),
               first['lazy'][0], first['lazy'][1]))
     far = []
-    if heal_added / floor > FAR['heal'] * HEAL_ADDED.limit:
+    if heal_added / floor > FAR['heal'] * HEAL_ADDED_TARGET.limit:
         far.append('heal added %.2fx' % (heal_added / floor))
-    if noop_ratio > FAR['noop'] * NOOP_RATIO.limit:
+    if noop_ratio > FAR['noop'] * NOOP_RATIO_TARGET.limit:
         far.append('no-op %.2fx' % noop_ratio)
-    if create_added > FAR['create'] * CREATE_ADDED.limit:
+    if create_added > FAR['create'] * CREATE_ADDED_TARGET.limit:
         far.append('create normalization %.0f us' % create_added)
-    if first['synced'][1] > FAR['first'] * FIRST_CALL.limit:
+    if first['synced'][1] > FAR['first'] * FIRST_CALL_TARGET.limit:
         far.append('first handler call %.0f ms' % first['synced'][1])
     return far
 
