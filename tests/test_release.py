@@ -170,6 +170,19 @@ def test_core_commands_work_without_plugin_extras(release: Release) -> None:
     assert {row['OK'] for row in json.loads(check)} == {'yes'}
 
 
+def test_a_missing_extra_is_one_pip_line(release: Release) -> None:
+    """Without the extras, a plugin's command says what to install, once,
+    exit 2 (issue #27: it printed 13 tracebacks)."""
+    proc = subprocess.run(
+        [str(release.venv / 'bin' / 'novahooks'), 'simulate', '--plugins',
+         'audit,dns,storage'], cwd=str(release.work), env=release.env,
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc
+    assert 'Traceback' not in proc.stderr
+    assert proc.stderr.count("pip install 'novahooks[dns,storage]'") == 1, \
+        proc.stderr
+
+
 STEVEDORE_PROBE = '''
 import json, sys
 from stevedore import extension

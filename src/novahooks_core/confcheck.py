@@ -9,11 +9,13 @@ deprecated names included. :func:`unknown` decides, a pure function.
 """
 
 import difflib
+import re
 from typing import (
     Any,
     Dict,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Sequence,
     Set,
@@ -21,7 +23,7 @@ from typing import (
 )
 import warnings
 
-from oslo_config import cfg
+from oslo_config import cfg, types
 from stevedore import extension
 
 #: Namespaces whose options a novahooks configuration file may hold.
@@ -30,7 +32,8 @@ NAMESPACES = ('oslo.log', 'oslo.messaging')
 Sections = Mapping[str, Mapping[str, Sequence[str]]]
 
 
-def _hint(name: str, choices: Sequence[str]) -> str:
+def hint(name: str, choices: Sequence[str]) -> str:
+    """`` (did you mean X?)`` when a choice is close to ``name``."""
     close = difflib.get_close_matches(name, list(choices), 1)
     return ' (did you mean %s?)' % close[0] if close else ''
 
@@ -40,12 +43,16 @@ def unknown(sections: Sections, known: Mapping[str, Set[str]],
     """(where, problem) for each section and option of ``sections`` (as
     read from the file) that ``known`` (group: option names; ``DEFAULT``
     too) does not have. ``missing``: namespaces that could not be loaded
-    (an extra not installed), named for an unknown section."""
+    (an extra not installed), named for an unknown section; the section
+    of a missing ``novahooks.<name>`` namespace is not unknown: its
+    plugin's own check says what to install."""
     found: List[Tuple[str, str]] = []
     groups = sorted(known)
     for section, options in sections.items():
+        if 'novahooks.%s' % section in missing:
+            continue
         if section not in known:
-            why = 'unknown section%s' % _hint(section, groups)
+            why = 'unknown section%s' % hint(section, groups)
             if missing:
                 why += '; or its plugin is not installed (%s)' % ', '.join(
                     missing)
@@ -55,7 +62,7 @@ def unknown(sections: Sections, known: Mapping[str, Set[str]],
         for option in options:
             if option not in known[section]:
                 found.append(('[%s] %s' % (section, option),
-                              'unknown option%s' % _hint(option, names)))
+                              'unknown option%s' % hint(option, names)))
     return found
 
 
@@ -106,32 +113,113 @@ def read(path: str) -> Dict[str, Dict[str, List[str]]]:
     return sections
 
 
-def bad_values(conf: cfg.ConfigOpts, sections: Sections,
-               options: Mapping[str, Sequence[cfg.Opt]]
-               ) -> List[Tuple[str, str]]:
-    """(where, problem) for each known option of the file whose value
-    cannot be read (``conf`` loaded from it; the groups are registered
-    here)."""
-    found: List[Tuple[str, str]] = []
-    for group, opts in options.items():
-        if group not in sections:
-            continue
-        try:
-            conf.register_opts(list(opts), group=None if group == 'DEFAULT'
-                               else group)
-        except cfg.DuplicateOptError:
-            pass  # registered already, with another definition: read as is
-        for opt in opts:
-            if opt.dest not in sections[group]:
-                continue
-            try:
-                node: Optional[object] = (conf if group == 'DEFAULT'
-                                          else conf[group])
-                getattr(node, opt.dest)
-            except (cfg.ConfigFileValueError, ValueError) as exc:
-                value = sections[group][opt.dest][-1]
-                reason = str(exc).split(' is not valid: ')[-1]
-                found.append(('[%s] %s' % (group, opt.dest),
-                              '%r is not a valid value: %s' % (
-                                  '***' if opt.secret else value, reason)))
+def lines(path: str) -> Dict[Tuple[str, str], int]:
+    """The line of each option of the file at ``path``, by (section,
+    option): the last one, as oslo.config reads the last value."""
+    found: Dict[Tuple[str, str], int] = {}
+    section = 'DEFAULT'
+    with open(path) as stream:
+        for number, text in enumerate(stream, 1):
+            if text[:1] in ' \t#;':
+                continue  # a continuation or a comment
+            text = text.strip()
+            if text.startswith('[') and text.endswith(']'):
+                section = text[1:-1].strip()
+            elif '=' in text or ':' in text:
+                name = re.split(r'\s*[=:]', text, maxsplit=1)[0].strip()
+                found[(section, name.replace('-', '_'))] = number
     return found
+
+
+def _bounds(kind: Any) -> str:
+    low, high = getattr(kind, 'min', None), getattr(kind, 'max', None)
+    if low is not None and high is not None:
+        return ' from %s to %s' % (low, high)
+    if low is not None:
+        return ' \u2265 %s' % low
+    return ' \u2264 %s' % high if high is not None else ''
+
+
+def expected(opt: cfg.Opt) -> str:
+    """What a value of ``opt`` must be, in words (``a float \u2265 0``)."""
+    kind = opt.type
+    if isinstance(kind, types.Boolean):
+        return 'a boolean: true or false'
+    if isinstance(kind, types.Integer):
+        return 'an integer' + _bounds(kind)
+    if isinstance(kind, types.Float):
+        return 'a float' + _bounds(kind)
+    choices = getattr(kind, 'choices', None)
+    if choices:
+        return 'one of %s' % ', '.join(str(c) for c in choices)
+    return getattr(kind, 'type_name', 'a value') or 'a value'
+
+
+def value_problem(opt: cfg.Opt, value: str) -> Optional[str]:
+    """Why ``value`` (as written in a file) is not a value of ``opt``
+    (``'abc' is not a number (send_budget_ms, a float \u2265 0)``), or
+    ``None`` when it is. A secret's value is not shown."""
+    try:
+        opt.type(value)
+        return None
+    except (ValueError, TypeError) as exc:
+        reason = ' '.join(str(exc).split())
+    shown = '***' if opt.secret else repr(value)
+    kind = opt.type
+    if isinstance(kind, (types.Integer, types.Float)):
+        try:
+            float(value)
+            what = 'is out of range'
+        except ValueError:
+            what = 'is not a number'
+    elif isinstance(kind, types.Boolean):
+        what = 'is not true or false'
+    elif getattr(kind, 'choices', None):
+        what = 'is not one of the choices'
+    else:
+        what = 'is not valid (%s)' % reason
+    return '%s %s (%s, %s)' % (shown, what, opt.dest, expected(opt))
+
+
+class BadValue(NamedTuple):
+    """A value of a file that cannot be read."""
+
+    #: ``file:line [section] option``
+    place: str
+    #: why, and what it must be
+    problem: str
+    section: str
+
+
+def bad_values(paths: Sequence[str],
+               options: Mapping[str, Sequence[cfg.Opt]]) -> List[BadValue]:
+    """Each known option of the files whose value cannot be read, in the
+    files' order."""
+    found: List[BadValue] = []
+    for path in paths:
+        sections = read(path)
+        where = lines(path)
+        bad: List[Tuple[int, BadValue]] = []
+        for group, opts in options.items():
+            values = sections.get(group, {})
+            for opt in opts:
+                if opt.dest not in values:
+                    continue
+                problem = value_problem(opt, values[opt.dest][-1])
+                if problem:
+                    line = where.get((group, opt.dest), 0)
+                    bad.append((line, BadValue('%s:%s [%s] %s' % (
+                        path, line or '?', group, opt.dest), problem, group)))
+        found += [value for _, value in sorted(bad)]
+    return found
+
+
+def explain_value(name: str, paths: Sequence[str]) -> Optional[str]:
+    """The problem of option ``name``'s value in the files (for an error
+    raised when it is read): ``file:line [section] name: why``."""
+    try:
+        found = bad_values(paths, known_options()[0])
+    except Exception:
+        return None
+    return next(('%s: %s' % (bad.place, bad.problem) for bad in found
+                 if bad.place.endswith(' %s' % name)), None)

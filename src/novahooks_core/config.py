@@ -198,8 +198,9 @@ _BAD_VALUE = re.compile(r'Value for option (\S+) from .* is not valid: (.*)$',
 
 def explain(exc: BaseException) -> str:
     """An oslo.config error in one short line: a file or directory that
-    cannot be read, named; a bad value: its option and why, without
-    oslo.config's location object."""
+    cannot be read, named; a bad value: where (``file:line [section]
+    option``) and what it must be, without oslo.config's location
+    object."""
     if isinstance(exc, cfg.ConfigFilesNotFoundError):
         return 'configuration file not found: %s' % ', '.join(
             exc.config_files)
@@ -215,8 +216,23 @@ def explain(exc: BaseException) -> str:
         return 'cannot read configuration file %s: %s' % (
             exc.filename, exc.strerror)
     found = _BAD_VALUE.match(str(exc))
-    return ('option %s is not valid: %s' % found.groups() if found
-            else ' '.join(str(exc).split()))
+    if found is None:
+        return ' '.join(str(exc).split())
+    from novahooks_core import confcheck
+    return (confcheck.explain_value(found.group(1), files_read())
+            or 'option %s is not valid: %s' % found.groups())
+
+
+def describe(exc: BaseException) -> str:
+    """An error in one line, for an operator: a configuration error as
+    :func:`explain` says it; anything else as ``Type: message`` (a
+    driver's message spans several lines). Not masked: see
+    :func:`novahooks_core.containment.redact.scrub`."""
+    if isinstance(exc, cfg.Error):
+        return explain(exc)
+    if isinstance(exc, NotSynced):
+        return str(exc)
+    return '%s: %s' % (type(exc).__name__, ' '.join(str(exc).split()))
 
 
 def disable(plugin: str, reason: str) -> bool:
@@ -325,9 +341,33 @@ def register_plugin_opts(group: str,
     return conf
 
 
-def state_dir(create: bool = True) -> str:
-    """The expanded state directory, created (mode 0700) when asked."""
+class NotSynced(Exception):
+    """Read-only: the state (a directory, a database, its schema) does not
+    exist yet, or is older than this release; ``novahooks db sync``
+    makes it."""
+
+
+_read_only = False
+
+
+def read_only() -> bool:
+    """Whether this process only reads state (a read-only command): it
+    creates no directory or database and migrates none
+    (:class:`NotSynced` instead)."""
+    return _read_only
+
+
+def set_read_only(value: bool) -> None:
+    global _read_only
+    _read_only = value
+
+
+def state_dir(create: Optional[bool] = None) -> str:
+    """The expanded state directory, created (mode 0700) when asked (by
+    default unless :func:`read_only`)."""
     path = os.path.expanduser(str(get().state_dir))
+    if create is None:
+        create = not _read_only
     if create:
         os.makedirs(path, mode=0o700, exist_ok=True)
     return path
@@ -335,10 +375,11 @@ def state_dir(create: bool = True) -> str:
 
 def reset() -> None:
     """Forget the loaded configuration (tests, or a reload)."""
-    global _conf, _enabled, _load_error, _slow_seconds, _args
+    global _conf, _enabled, _load_error, _slow_seconds, _args, _read_only
     with _lock:
         _conf, _enabled, _load_error, _slow_seconds = None, None, None, None
         _args = []
+        _read_only = False
         _disabled.clear()
 
 

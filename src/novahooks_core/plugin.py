@@ -29,7 +29,7 @@ from typing import (
 from oslo_config import cfg
 from stevedore import driver
 
-from novahooks_core import config
+from novahooks_core import config, extras
 
 NAMESPACE = 'novahooks.plugins'
 
@@ -126,10 +126,18 @@ _registered: Dict[str, cfg.ConfigOpts] = {}
 
 
 def _descriptor(name: str) -> Type[Plugin]:
+    """Plugin ``name``'s descriptor class; one whose extra is not installed
+    raises :class:`~novahooks_core.extras.MissingExtra` (its pip line)."""
     found = _classes.get(name)
     if found is None:
-        found = cast(Type[Plugin], driver.DriverManager(
-            NAMESPACE, name, invoke_on_load=False).driver)
+        try:
+            found = cast(Type[Plugin], driver.DriverManager(
+                NAMESPACE, name, invoke_on_load=False).driver)
+        except ImportError as exc:
+            lacking = extras.missing('plugin %s' % name, exc, name)
+            if lacking is None:
+                raise
+            raise lacking from None
         with _lock:
             _classes[name] = found
     return found
@@ -160,34 +168,38 @@ T = TypeVar('T')
 
 
 class ProcessLocal(Generic[T]):
-    """A plugin's shared service: built on first use, once per process and
-    configuration (a reloaded configuration builds it anew, and the old
-    one's ``close()`` is called, if it has one). Cheap on the hot path: no
-    lock once built."""
+    """A plugin's shared service: built on first use, once per process,
+    configuration and :func:`~novahooks_core.config.read_only` mode (a
+    reloaded configuration builds it anew, and the old one's ``close()``
+    is called, if it has one). Cheap on the hot path: no lock once
+    built."""
 
     def __init__(self, build: Callable[[], T]) -> None:
         self._build = build
         self._lock = threading.Lock()
-        self._current: Optional[Tuple[Any, T]] = None
+        self._current: Optional[Tuple[Any, bool, T]] = None
 
     def get(self) -> T:
         conf = config.get()
+        read_only = config.read_only()
         current = self._current
-        if current is not None and current[0] is conf:
-            return current[1]
+        if current is not None and current[0] is conf \
+                and current[1] is read_only:
+            return current[2]
         with self._lock:
             current = self._current
-            if current is None or current[0] is not conf:
+            if current is None or current[0] is not conf \
+                    or current[1] is not read_only:
                 if current is not None:
-                    _close(current[1])
-                current = self._current = (conf, self._build())
-            return current[1]
+                    _close(current[2])
+                current = self._current = (conf, read_only, self._build())
+            return current[2]
 
     def reset(self) -> None:
         """Forget the service (tests, or after a fork)."""
         current, self._current = self._current, None
         if current is not None:
-            _close(current[1])
+            _close(current[2])
 
 
 def _close(service: Any) -> None:

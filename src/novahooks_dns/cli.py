@@ -22,6 +22,8 @@ def _record_row(row: Any) -> Tuple[Any, ...]:
 class Records(base.Lister):
     """Records this plugin applied (all, or one instance's)."""
 
+    READ_ONLY = True
+
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)
         parser.add_argument('uuid', nargs='?', help='instance UUID')
@@ -47,6 +49,8 @@ class Pending(base.Lister):
     the Note column; configure the zone again, or discard them with
     "novahooks dns discard".
     """
+
+    READ_ONLY = True
 
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()
@@ -350,6 +354,8 @@ class Reconcile(base.Lister):
 
 class CheckDns(base.Lister):
     """Server reachable, key accepted, zones served (exit 1 if not)."""
+
+    READ_ONLY = True
 
     def take_action(self, parsed_args: Any) -> Rows:
         dns = dns_service.service()

@@ -7,6 +7,7 @@ from oslo_config import cfg
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from novahooks_core import config
 from novahooks_core.plugin import CheckResult, Plugin
 from novahooks_dns import service as dns_service
 from novahooks_dns import state
@@ -21,7 +22,7 @@ class DnsPlugin(Plugin):
             dns = dns_service.service()
         except Exception as exc:
             return [CheckResult('dns', 'backend and database', False,
-                                '%s: %s' % (type(exc).__name__, exc))]
+                                config.describe(exc))]
         results = dns.backend.check(list(dns.zones))
         try:
             spooled = dns.ready()
@@ -30,7 +31,7 @@ class DnsPlugin(Plugin):
         except Exception as exc:
             return results + [CheckResult(
                 'dns', 'state database', False,
-                '%s: %s' % (type(exc).__name__, exc))]
+                config.describe(exc))]
         results.append(CheckResult(
             'dns', 'outbox', not counts['held'],
             '%(pending)d pending (%(held)d held for zones not configured), '

@@ -31,6 +31,8 @@ def _stored(uuid: str, column: str) -> Any:
 class Show(base.Lister):
     """The current normalized network info of an instance."""
 
+    READ_ONLY = True
+
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)
         parser.add_argument('uuid')
@@ -54,6 +56,8 @@ class Show(base.Lister):
 
 class History(base.Lister):
     """The changes and anomalies of an instance's network info."""
+
+    READ_ONLY = True
 
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)
@@ -92,6 +96,8 @@ def _since(text: str) -> datetime.datetime:
 class Anomalies(base.Lister):
     """Anomalies of every instance (``--since`` an ISO time or hours)."""
 
+    READ_ONLY = True
+
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)
         parser.add_argument('--since', metavar='HOURS|ISO-TIME')
@@ -112,6 +118,8 @@ class LastGood(base.Command):
     The JSON of instance_info_caches.network_info (a list of VIFs, each
     with a nested network), ready to restore an emptied cache.
     """
+
+    READ_ONLY = True
 
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)

@@ -6,6 +6,7 @@ from typing import Any, List, Optional, Tuple
 from oslo_config import cfg
 from oslo_utils import timeutils
 
+from novahooks_core import config
 from novahooks_core.plugin import CheckResult, Plugin
 from novahooks_netinfo import service as netinfo_service
 
@@ -23,7 +24,7 @@ class NetinfoPlugin(Plugin):
                              ).fetchall()
         except Exception as exc:
             return [CheckResult('netinfo', 'history database', False,
-                                '%s: %s' % (type(exc).__name__, exc))]
+                                config.describe(exc))]
         return [CheckResult('netinfo', 'history database', True)]
 
     def gauges(self) -> List[Any]:

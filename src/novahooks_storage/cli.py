@@ -27,6 +27,8 @@ def _ledger() -> Any:
 class Retained(base.Lister):
     """Volumes kept after their instance was deleted (orphan candidates)."""
 
+    READ_ONLY = True
+
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)
         parser.add_argument('--older-than', type=float, metavar='DAYS',
@@ -50,6 +52,8 @@ class Retained(base.Lister):
 
 class History(base.Lister):
     """An instance's mappings over its life, or a volume's instances."""
+
+    READ_ONLY = True
 
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)
@@ -96,6 +100,8 @@ class History(base.Lister):
 
 class Summary(base.Lister):
     """Per project: instances, volumes, GB, retained GB."""
+
+    READ_ONLY = True
 
     def take_action(self, parsed_args: Any) -> Rows:
         with _ledger().begin() as conn:

@@ -4,6 +4,7 @@ from typing import Any, List, Optional, Tuple
 
 from oslo_config import cfg
 
+from novahooks_core import config
 from novahooks_core.plugin import CheckResult, Plugin
 from novahooks_storage import ledger
 from novahooks_storage import service as storage_service
@@ -22,7 +23,7 @@ class StoragePlugin(Plugin):
                              .limit(1)).fetchall()
         except Exception as exc:
             return [CheckResult('storage', 'ledger database', False,
-                                '%s: %s' % (type(exc).__name__, exc))]
+                                config.describe(exc))]
         spooled = storage.spooled()
         return [CheckResult('storage', 'ledger database', True,
                             str(storage.engine.url.render_as_string(

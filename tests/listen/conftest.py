@@ -6,6 +6,7 @@ import contextlib
 import pathlib
 import re
 import sqlite3
+import subprocess
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List
@@ -126,6 +127,17 @@ def running(listen_conf: pathlib.Path) -> Iterator[Callable[[], Running]]:
     storage_service.reset()
     netinfo_service.reset()
     db.reset()
+
+
+@pytest.fixture
+def listeners() -> Iterator[List['subprocess.Popen[str]']]:
+    """``novahooks listen`` processes a test starts (killed after)."""
+    started: List[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30.0,

@@ -11,9 +11,7 @@ import pathlib
 import re
 import signal
 import subprocess
-from typing import Any, Dict, Iterator, List, Tuple
-
-import pytest
+from typing import Any, Dict, List, Tuple
 
 from tests.listen.conftest import consumers, pool_of, wait_until
 from tests.listen.test_stop import NOVAHOOKS, start, terminate
@@ -47,16 +45,6 @@ def row_of(rows: List[Dict[str, Any]], pid: int) -> Dict[str, Any]:
     found = [row for row in rows if row['PID'] == pid]
     assert len(found) == 1, rows
     return found[0]
-
-
-@pytest.fixture
-def listeners() -> Iterator[List['subprocess.Popen[str]']]:
-    started: List[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 def unreachable(listen_conf: pathlib.Path) -> pathlib.Path:

@@ -203,14 +203,14 @@ class NovaHooksApp(app.App):
 
     def run_subcommand(self, argv: List[str]) -> int:
         """Run the command; one whose module needs an extra that is not
-        installed says which, in one line (exit 1); none runs when the
+        installed says which, in one line (exit 2); none runs when the
         configuration cannot be read (one line, exit 2)."""
         if self.config_error:
             return self._said_config_error()
         found = self._missing_extra(argv)
         if found:
             self.stderr.write('novahooks: %s\n' % found)
-            return 1
+            return 2
         return int(super().run_subcommand(argv) or 0)
 
     def _missing_extra(self, argv: List[str]) -> Optional[str]:

@@ -5,7 +5,9 @@
   change is still pending): set ``self.failed``; or what was asked about
   is not known: raise :class:`NotFound`, printed as one line;
 - 2: the command line or a file it names is wrong: raise
-  :class:`UsageError`, whose message is printed as one line.
+  :class:`UsageError`, whose message is printed as one line; or the
+  command needs an extra that is not installed (:class:`MissingExtra`:
+  the extra and its pip line, in one line).
 """
 
 import contextlib
@@ -14,6 +16,9 @@ import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 from cliff import command, lister
+from oslo_config import cfg
+
+from novahooks_core import config, extras
 
 
 class UsageError(Exception):
@@ -24,24 +29,19 @@ class NotFound(Exception):
     """What the command was asked about is not known (exit 1)."""
 
 
-#: Modules of the extras, and the extra that brings each (``None``: the
-#: plugin's own, named by the command).
-EXTRA_MODULES: Dict[str, Optional[str]] = {
-    'oslo_messaging': 'listen', 'dns': 'dns', 'sqlalchemy': None,
-    'alembic': None}
-
-
 def missing_extra(command: str, exc: ImportError,
                   extra: Optional[str] = None) -> Optional[str]:
-    """What to install for ``command`` (``extra``, else the module's, else
-    the one named by the command) when it failed to import a module of an
-    extra (``None``: another import error, a bug)."""
-    module = (exc.name or '').split('.')[0]
-    if module not in EXTRA_MODULES:
-        return None
-    extra = extra or EXTRA_MODULES[module] or command.split()[0]
-    return ("novahooks %s needs novahooks[%s] (module %s is not installed): "
-            "pip install 'novahooks[%s]'" % (command, extra, module, extra))
+    """What to install for ``command`` when it failed to import a module
+    of an extra (the module's extra, else ``extra``, else the plugin the
+    command is of); ``None``: another import error, a bug."""
+    found = _lacking(command, exc, extra)
+    return None if found is None else str(found)
+
+
+def _lacking(command: str, exc: ImportError,
+             extra: Optional[str]) -> Optional[extras.MissingExtra]:
+    return extras.missing('novahooks %s' % command, exc,
+                          extra or command.split()[0])
 
 
 @contextlib.contextmanager
@@ -51,37 +51,63 @@ def needs(command: str, extra: Optional[str] = None) -> Iterator[None]:
     try:
         yield
     except ImportError as exc:
-        found = missing_extra(command, exc, extra)
+        found = _lacking(command, exc, extra)
         if found is None:
             raise
-        raise MissingExtra(found) from None
+        raise found from None
 
 
-class MissingExtra(Exception):
-    """The command needs an extra that is not installed."""
+#: The command needs an extra that is not installed (exit 2).
+MissingExtra = extras.MissingExtra
 
 
-def said(app: Any, run: Any) -> int:
-    """``run()``, the operator's mistakes said in one line: a usage error
-    (exit 2), something not found or an extra missing (exit 1)."""
+def said(app: Any, run: Any, read_only: bool = False) -> int:
+    """``run()``, the operator's mistakes said in one line: a usage error,
+    an extra missing or a value of the configuration that cannot be read
+    (exit 2), something not found (exit 1). ``read_only``: the command
+    only reads state; state not made yet (``db sync``) is said, exit 0
+    with nothing shown."""
+    was = config.read_only()
+    config.set_read_only(read_only)
     try:
         return int(run() or 0)
-    except UsageError as exc:
+    except config.NotSynced as exc:  # nothing to show yet
+        app.stderr.write('novahooks: %s\n' % exc)
+        return 0
+    except (UsageError, extras.MissingExtra) as exc:
         app.stderr.write('novahooks: %s\n' % exc)
         return 2
-    except (NotFound, MissingExtra) as exc:
+    except cfg.Error as exc:  # a value of the files, read when used
+        if getattr(app.options, 'debug', False):
+            raise
+        app.stderr.write('novahooks: %s\n' % config.explain(exc))
+        return 2
+    except NotFound as exc:
         app.stderr.write('novahooks: %s\n' % exc)
         return 1
+    finally:
+        config.set_read_only(was)
 
 
-class Command(command.Command):
+class ReadsOnly:
+    """What a command may write: a read-only one (``READ_ONLY``) creates
+    no state directory or database and migrates none."""
+
+    READ_ONLY = False
+
+    def read_only(self, parsed_args: Any) -> bool:
+        return self.READ_ONLY
+
+
+class Command(ReadsOnly, command.Command):
     """A command whose operator mistakes are said in one line."""
 
     def run(self, parsed_args: Any) -> int:
-        return said(self.app, lambda: super(Command, self).run(parsed_args))
+        return said(self.app, lambda: super(Command, self).run(parsed_args),
+                    self.read_only(parsed_args))
 
 
-class Lister(lister.Lister):
+class Lister(ReadsOnly, lister.Lister):
     """A listing that exits 1 when ``failed`` or on :class:`NotFound`, and
     2 on a usage error; an empty one prints its header."""
 
@@ -93,7 +119,8 @@ class Lister(lister.Lister):
         return parser
 
     def run(self, parsed_args: Any) -> int:
-        code = said(self.app, lambda: super(Lister, self).run(parsed_args))
+        code = said(self.app, lambda: super(Lister, self).run(parsed_args),
+                    self.read_only(parsed_args))
         return 1 if self.failed and not code else code
 
 

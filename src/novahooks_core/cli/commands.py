@@ -5,24 +5,28 @@ import argparse
 import collections
 import datetime
 import difflib
+import os
 import shutil
 import sys
 import tempfile
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import warnings
 
 from cliff import command
 from oslo_config import cfg, generator
+from oslo_log import log as logging
 from oslo_utils import timeutils
 from stevedore import extension
 
-from novahooks_core import confcheck, config, inventory, plugin
+from novahooks_core import confcheck, config, extras, inventory, plugin
 from novahooks_core.cli import base
-from novahooks_core.containment import redact
+from novahooks_core.containment import isolation, redact
 from novahooks_core.lifecycle import run_lifecycle
 from novahooks_core.models import Outcome
 from novahooks_core.plugin import CheckResult
 from novahooks_core.runner import HookRun, NovaRunner
+
+LOG = logging.getLogger(__name__)
 
 Rows = Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]
 
@@ -33,6 +37,8 @@ class ListHooks(base.Lister):
     novahooks registers one dispatcher per hook point in nova.hooks; its
     plugins' handlers are in novahooks.hooks and run when enabled.
     """
+
+    READ_ONLY = True
 
     def take_action(self, parsed_args: Any) -> Rows:
         rows = [(entry.hook, entry.namespace, entry.target,
@@ -76,8 +82,17 @@ class ConfigSample(command.Command):
 
 
 def _state_dir_check() -> CheckResult:
+    path = config.state_dir(create=False)
+    if not os.path.isdir(path):
+        parent = path
+        while parent != os.path.dirname(parent) and not os.path.isdir(parent):
+            parent = os.path.dirname(parent)
+        return CheckResult('core', 'state_dir writable', os.access(
+            parent, os.W_OK), '%s does not exist yet (made by "novahooks db '
+            'sync" or the first hook), %s %s writable' % (
+                path, parent, 'is' if os.access(parent, os.W_OK)
+                else 'is NOT'))
     try:
-        path = config.state_dir()
         with tempfile.NamedTemporaryFile(dir=path):
             pass
         return CheckResult('core', 'state_dir writable', True, path)
@@ -109,7 +124,8 @@ def _file_checks(paths: Sequence[str]) -> List[CheckResult]:
         found += [(where if len(paths) == 1 else '%s: %s' % (path, where),
                    why) for where, why in confcheck.unknown(
                        confcheck.read(path), known, missing)]
-    found += confcheck.bad_values(config.get(), _sections(paths), options)
+    found += [(bad.place, bad.problem)
+              for bad in confcheck.bad_values(paths, options)]
     return [CheckResult('core', 'configuration', False, '%s: %s' % item)
             for item in found]
 
@@ -125,9 +141,20 @@ def _listen_checks(paths: Sequence[str]) -> List[CheckResult]:
         with base.needs('check of [listen]', 'listen'):
             from novahooks_core.notify.options import configured
             from novahooks_core.notify.transport import check_transport
+            return list(check_transport(configured()))
     except base.MissingExtra as exc:
         return [CheckResult('listen', 'transport', False, str(exc))]
-    return list(check_transport(configured()))
+
+
+def _readable(name: str, descriptor: plugin.Plugin) -> bool:
+    """Whether every option of plugin ``name``'s group can be read."""
+    group = config.get()[name] if descriptor.options else None
+    try:
+        for opt in descriptor.options:
+            getattr(group, opt.dest)
+    except cfg.ConfigFileValueError:
+        return False
+    return True
 
 
 def _plugin_checks(name: str,
@@ -137,10 +164,17 @@ def _plugin_checks(name: str,
         try:
             descriptor = plugin.load(name)
             yield CheckResult(name, 'plugin loads', True)
-            yield from descriptor.check(config.get())
+            if _readable(name, descriptor):
+                yield from descriptor.check(config.get())
+            else:
+                yield CheckResult(name, 'backends', False, 'not checked: a '
+                                  'value of [%s] cannot be read (above)'
+                                  % name)
+        except extras.MissingExtra as exc:
+            yield CheckResult(name, 'plugin loads', False, str(exc))
         except Exception as exc:
             yield CheckResult(name, 'plugin loads', False,
-                              '%s: %s' % (type(exc).__name__, exc))
+                              config.describe(exc))
     elif not mine:
         yield CheckResult(name, 'plugin installed', False,
                           'no novahooks.plugins entry point and no nova.hooks '
@@ -154,6 +188,8 @@ class Check(base.Lister):
 
     Exits non-zero when any check fails.
     """
+
+    READ_ONLY = True
 
     def take_action(self, parsed_args: Any) -> Rows:
         paths = config.files_read()
@@ -198,6 +234,62 @@ def known_plugins() -> List[str]:
         h.plugin for h in inventory.installed_hooks() if h.plugin})
 
 
+def _our_extras() -> List[str]:
+    """The extras this build of novahooks offers (its plugins'
+    names)."""
+    from importlib import metadata
+    try:
+        return list(metadata.metadata('novahooks').get_all(
+            'Provides-Extra') or [])
+    except metadata.PackageNotFoundError:
+        return []
+
+
+def start_problems(paths: Sequence[str], values: bool = True
+                   ) -> Tuple[List[str], List[str]]:
+    """What a long-running command (``listen``, ``simulate --live``)
+    says as it starts, from the configuration files ``paths``:
+    (warnings: sections and options nothing reads; errors: values that
+    cannot be read (unless not ``values``), enabled plugins that are not
+    installed or lack their extra), each one line."""
+    options, missing = confcheck.known_options()
+    known = confcheck.names(options)
+    warnings = ['%s: %s' % item for path in paths
+                for item in confcheck.unknown(confcheck.read(path), known,
+                                              missing)]
+    errors = (['%s: %s' % (bad.place, bad.problem)
+               for bad in confcheck.bad_values(paths, options)]
+              if values else [])
+    installed = known_plugins()
+    for name in sorted(config.enabled_plugins()):
+        if name not in installed:
+            errors.append(
+                "enabled_plugins names %s, which is not installed: pip "
+                "install 'novahooks[%s]'" % (name, name)
+                if name in _our_extras() else
+                'enabled_plugins names %s: no installed plugin has that '
+                'name%s' % (name, confcheck.hint(name, installed) or
+                            ' (installed: %s)' % ', '.join(installed)))
+        elif name in plugin.installed():
+            try:
+                plugin.load(name)
+            except extras.MissingExtra as exc:
+                errors.append(str(exc))
+    return warnings, errors
+
+
+def said_at_start(command: str, paths: Sequence[str], values: bool = True
+                  ) -> List[str]:
+    """Log :func:`start_problems` (one WARNING or ERROR line each);
+    return the errors."""
+    warnings, errors = start_problems(paths, values)
+    for text in warnings:
+        LOG.warning('novahooks %s: %s', command, text)
+    for text in errors:
+        LOG.error('novahooks %s: %s', command, text)
+    return errors
+
+
 def _plugins(text: str) -> List[str]:
     """``--plugins`` as names, each one installed (else a usage error with
     a "did you mean")."""
@@ -227,6 +319,8 @@ def use_scratch(directory: str) -> List[str]:
             continue
         try:
             notes += plugin.load(name).scratch(conf, directory)
+        except extras.MissingExtra:
+            pass  # said before anything runs (Simulate._sync_schemas)
         except Exception as exc:
             notes.append('plugin %s cannot be loaded (%s)' % (
                 name, type(exc).__name__))
@@ -273,7 +367,11 @@ class Simulate(base.Lister):
         if parsed_args.plugins is not None:
             config.override_enabled(_plugins(parsed_args.plugins))
         scratch = None
-        if not parsed_args.live:
+        if parsed_args.live:
+            # (a bad value switches its plugin off, said then)
+            said_at_start('simulate --live', config.files_read(),
+                          values=False)
+        else:
             scratch = tempfile.mkdtemp(prefix='novahooks-simulate-')
             notes = use_scratch(scratch)
             if self.app.options.verbose_level:  # (not with -q)
@@ -322,18 +420,26 @@ class Simulate(base.Lister):
             self.app.stderr.write('novahooks simulate: %s\n' % note)
 
     def _sync_schemas(self) -> None:
-        """As a deployment runs: the databases synced first (db sync). A
-        plugin that cannot be set up is said in one line (its handlers
-        then fail, counted)."""
+        """As a deployment runs: the databases synced first (db sync).
+        Plugins whose extras are missing stop the run, said in one line
+        with the pip command (exit 2); a plugin that cannot be set up is
+        said once (its handlers then fail the same way, counted in the
+        table, not said again)."""
+        lacking = []
         for name in plugin.enabled():
-            try:
-                for schema in plugin.load(name).schemas():
-                    schema.sync()
-            except Exception as exc:
+            failure = _sync(name)
+            if failure is None:
+                continue
+            found = extras.missing('plugin %s' % name, failure, name)
+            if found is not None:
+                lacking.append(found)
+            elif isinstance(failure, cfg.ConfigFileValueError):
+                self.failed = True  # its first call switches it off, said
+            else:
                 self.failed = True
-                self.app.stderr.write('novahooks simulate: plugin %s cannot '
-                                      'be set up: %s\n' % (name, redact.scrub(
-                                          config.explain(exc))))
+                isolation.report('%s:setup' % name, failure, call=False)
+        if lacking:
+            raise extras.together(lacking)
 
     def _progress(self, count: int) -> Any:
         """A progress line on standard error, when it is a terminal and the
@@ -349,6 +455,16 @@ class Simulate(base.Lister):
                             '\n' if done == total else ''))
             stream.flush()
         return show
+
+
+def _sync(name: str) -> Optional[Exception]:
+    """Sync plugin ``name``'s databases; what went wrong, if anything."""
+    try:
+        for schema in plugin.load(name).schemas():
+            schema.sync()
+    except Exception as exc:
+        return exc
+    return None
 
 
 #: Longest summary shown per row of simulate's table.
@@ -407,6 +523,7 @@ class DbSync(base.Lister):
 
     def take_action(self, parsed_args: Any) -> Rows:
         schemas = enabled_schemas()
+        config.state_dir()  # made here, even when no database lives in it
         if parsed_args.listen:
             with base.needs('db sync --listen'):
                 from novahooks_core.notify.endpoint import guard_for
@@ -427,6 +544,8 @@ class Metrics(base.Command):
     volumes, anomalies of the last 24 hours: for cron into node_exporter's
     textfile directory (--output, written atomically).
     """
+
+    READ_ONLY = True
 
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)

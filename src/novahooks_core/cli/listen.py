@@ -14,9 +14,17 @@ class Listen(base.Command):
     and later), until SIGTERM or SIGINT.
 
     Options are in [listen] of the configuration; needs novahooks[listen].
+    It starts by saying what the configuration files hold that nothing
+    reads (one WARNING each), and does not start (exit 2) when a value
+    cannot be read or an enabled plugin is not installed (one ERROR
+    each).
     """
 
     def take_action(self, parsed_args: Any) -> int:
+        from novahooks_core.cli.commands import said_at_start
+        if said_at_start('listen', config.files_read()):
+            raise base.UsageError('listen not started: the configuration '
+                                  'has the errors above')
         with base.needs('listen'):
             from novahooks_core.notify.runtime import Listener
             listener = Listener()
@@ -32,6 +40,9 @@ class ListenFailed(base.Lister):
     the handlers again, under the order guard, once the cause is fixed:
     those that succeed leave the list; exit 1 if any still fails.
     """
+
+    def read_only(self, parsed_args: Any) -> bool:
+        return not parsed_args.replay
 
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)
@@ -119,6 +130,8 @@ class ListenStatus(base.Lister):
     one of two). Exit 1 when none is running, or one is dead, not
     connected, or behind ([listen] behind_seconds).
     """
+
+    READ_ONLY = True
 
     def get_parser(self, prog_name: str) -> Any:
         parser = super().get_parser(prog_name)

@@ -7,14 +7,26 @@ which Nova logs and re-raises to refuse the request.
 """
 
 import functools
+import logging as std_logging
+import threading
 import time
 import traceback
-from typing import Any, Callable, Iterable, Optional, Tuple, Type, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+)
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from novahooks_core import config
+from novahooks_core import config, extras
 from novahooks_core.containment import redact, timing
 from novahooks_core.models import Outcome
 from novahooks_core.normalize import BadInput
@@ -108,8 +120,11 @@ def guarded(name: str, call: Callable[..., Any], *args: Any,
     :mod:`timing`)."""
     started = time.perf_counter()
     outcome, summary = _OK, None
+    failure: Optional[BaseException] = None
     try:
         result = call(*args)
+        if _failing:
+            _recovered(name)
         if isinstance(result, str) and timing.has_listeners():
             summary = _scrubbed(str, result, secrets)
         return outcome, result
@@ -135,35 +150,115 @@ def guarded(name: str, call: Callable[..., Any], *args: Any,
         LOG.error('novahooks: %s got input it cannot use%s: %s', name,
                   where, reason)
         return outcome, None
-    except cfg.ConfigFileValueError as exc:
-        outcome = Outcome.ERROR
-        summary = 'error: bad configuration value'
-        _disable(name, exc)
-        return outcome, None
     except Exception as exc:
         outcome = Outcome.ERROR
-        where = _where(instance_uuid)
-        text = _scrubbed(_traceback, exc, secrets)
-        summary = 'error: %s' % type(exc).__name__
-        LOG.error('novahooks: %s failed%s; Nova continues.\n%s', name,
-                  where, text)
-        return outcome, None
+        failure = exc
+        summary = ('error: bad configuration value'
+                   if isinstance(exc, cfg.ConfigFileValueError)
+                   else 'error: %s' % type(exc).__name__)
     finally:
         timing.record(name, outcome, time.perf_counter() - started, summary,
                       instance_uuid)
+    # Said outside the except clause: oslo.log appends the exception being
+    # handled to an ERROR line, unmasked.
+    if isinstance(failure, cfg.ConfigFileValueError):
+        switch_off(name, failure)
+    else:
+        report(name, failure, _where(instance_uuid), secrets)
+    return outcome, None
 
 
-def _disable(name: str, exc: cfg.ConfigFileValueError) -> None:
-    """A value of the plugin's configuration cannot be read: every call
-    would fail the same way, so the plugin is switched off in this
-    process, with one ERROR naming the option (``check`` names its
-    section)."""
+#: What each plugin was last said to fail with, and how many calls failed
+#: that way since: plugin name -> [reason, calls].
+_failing: Dict[str, List[Any]] = {}
+_failing_lock = threading.Lock()
+
+
+def _reason(exc: BaseException, plugin: str,
+            secrets: Callable[[], Iterable[str]]) -> str:
+    """What went wrong, in one line: the extra to install, or the
+    exception (secrets masked)."""
+    found = extras.missing('plugin %s' % plugin, exc, plugin)
+    if found is not None:
+        return str(found)
+    try:
+        return redact.scrub(config.describe(exc), secrets())
+    except Exception:
+        return '%s (text withheld: the arguments could not be read to ' \
+            'mask their secrets)' % type(exc).__name__
+
+
+def report(name: str, exc: BaseException, where: str = '',
+           secrets: Callable[[], Iterable[str]] = tuple,
+           call: bool = True) -> None:
+    """Say that ``name`` (``plugin:hook:phase``, or ``plugin:what``)
+    failed with ``exc``: an ERROR line the first time its plugin fails
+    this way in this process (a missing extra names its pip line), then
+    DEBUG lines only, until the plugin works again (see
+    :func:`_recovered`): a plugin that cannot be set up (a state dir it
+    cannot write, a database it cannot reach) fails every call the same
+    way, and its calls are counted, not flooded. The traceback (secrets
+    masked) is logged at DEBUG. ``call``: a call failed (else e.g. a
+    set-up step: not counted as a call). Call it outside an ``except``
+    clause (oslo.log would append the exception, unmasked). Never
+    raises."""
+    try:
+        _report(name, exc, where, secrets, call)
+    except Exception:  # (a logging handler that fails: nothing to say)
+        pass
+
+
+def _report(name: str, exc: BaseException, where: str,
+            secrets: Callable[[], Iterable[str]], call: bool) -> None:
+    plugin = name.split(':', 1)[0]
+    reason = _reason(exc, plugin, secrets)
+    with _failing_lock:
+        said = _failing.get(plugin)
+        repeated = said is not None and said[0] == reason
+        if repeated:
+            said[1] += call  # type: ignore[index]
+        else:
+            _failing[plugin] = [reason, int(call)]
+    if repeated:
+        LOG.debug('novahooks: %s failed%s, as before: %s', name, where,
+                  reason)
+    else:
+        LOG.error('novahooks: %s failed%s: %s; Nova continues. Its plugin\'s '
+                  'calls that fail the same way are counted (errors), not '
+                  'logged again; debug logging shows each, with its '
+                  'traceback', name, where, reason)
+    if LOG.isEnabledFor(std_logging.DEBUG):
+        LOG.debug('novahooks: %s failed%s:\n%s', name, where,
+                  _scrubbed(_traceback, exc, secrets))
+
+
+def _recovered(name: str) -> None:
+    """``name`` worked: if its plugin's calls were failing, say it works
+    again, and how many failed meanwhile."""
+    plugin = name.split(':', 1)[0]
+    with _failing_lock:
+        said = _failing.pop(plugin, None)
+    if said is not None and said[1]:
+        LOG.warning('novahooks: plugin %s works again (%d call(s) failed '
+                    'with: %s)', plugin, said[1], said[0])
+
+
+def reset() -> None:
+    """Forget which plugins were said to be failing (tests)."""
+    with _failing_lock:
+        _failing.clear()
+
+
+def switch_off(name: str, exc: cfg.ConfigFileValueError) -> None:
+    """A value of the plugin's configuration (``name``: its calls',
+    ``plugin:...``) cannot be read: every call would fail the same way,
+    so the plugin is switched off in this process, with one ERROR saying
+    where the value is and what it must be."""
     plugin = name.split(':', 1)[0]
     reason = redact.scrub(config.explain(exc))
     if config.disable(plugin, reason):
         LOG.error('novahooks: plugin %s switched off: %s; fix the value '
-                  '("novahooks check" names the section) and restart',
-                  plugin, reason)
+                  'and restart', plugin, reason)
 
 
 def isolated(name: str) -> Callable[[F], F]:

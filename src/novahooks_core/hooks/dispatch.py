@@ -20,6 +20,7 @@ plugins run; so are handlers that cannot be listed.
 from typing import Any, Callable, ClassVar, Dict, FrozenSet, Optional, Tuple
 
 from novahooks_core import config
+from novahooks_core.containment import isolation
 from novahooks_core.hooks import registry
 from novahooks_core.hooks.base import NovaHook
 from novahooks_core.hooks.event import HookEvent
@@ -81,8 +82,10 @@ def active_handlers(point: HookPoint, phase: Phase) -> Tuple[NovaHook, ...]:
 
 
 def reset() -> None:
-    """Forget loaded handlers and what each hook point ran (tests)."""
+    """Forget loaded handlers, what each hook point ran and which plugins
+    were said to be failing (tests)."""
     registry.reset()
+    isolation.reset()
     _active.clear()
 
 

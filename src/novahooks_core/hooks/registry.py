@@ -15,6 +15,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Set, Type
 from oslo_log import log as logging
 from stevedore import extension
 
+from novahooks_core import extras
 from novahooks_core.containment import timing
 from novahooks_core.hooks.base import NovaHook
 from novahooks_core.models import HookPoint, Outcome, Phase
@@ -27,8 +28,9 @@ _lock = threading.Lock()
 _classes: Optional[Dict[HookPoint, List[Type[NovaHook]]]] = None
 #: Entry-point name of each loaded class (for log lines).
 _origin: Dict[type, str] = {}
-#: Entry points that did not load: name -> why.
-_load_failures: Dict[str, str] = {}
+#: Entry points that did not load: name -> why (an extra's
+#: :class:`~novahooks_core.extras.MissingExtra`, or the error).
+_load_failures: Dict[str, BaseException] = {}
 #: One instance per handler class; ``None`` when it cannot be built.
 _instances: Dict[type, Optional[NovaHook]] = {}
 #: What was already logged as broken (logged once per process); its own
@@ -51,18 +53,28 @@ def report_once(what: str, counter: str, message: str, *args: Any) -> None:
 def _on_load_failure(manager: Any, entry_point: Any,
                      exc: BaseException) -> None:
     name = getattr(entry_point, 'name', str(entry_point))
-    _load_failures[name] = '%s: %s' % (type(exc).__name__, exc)
+    plugin = name.split('.', 1)[0]
+    _load_failures[name] = (extras.missing('plugin %s' % plugin, exc,
+                                           plugin) or exc)
 
 
 def report_load_failures(enabled: FrozenSet[str]) -> None:
-    """Log (once) the entry points of enabled plugins that did not load;
-    a disabled plugin's are no concern of Nova's."""
+    """Log (once) the entry points of enabled plugins that did not load
+    (a plugin whose extra is missing: once for the plugin, with its pip
+    line); a disabled plugin's are no concern of Nova's."""
     for name, error in sorted(_load_failures.items()):
-        if name.split('.', 1)[0] in enabled:
+        plugin = name.split('.', 1)[0]
+        if plugin not in enabled:
+            continue
+        if isinstance(error, extras.MissingExtra):
+            report_once('load:%s' % plugin, '%s:load' % plugin,
+                        'novahooks: %s; its handlers are skipped, the other '
+                        'plugins run', error)
+        else:
             report_once('load:%s' % name, '%s:load' % name,
                         'novahooks: cannot load handler entry point %s '
-                        '(%s): %s; skipped, the other plugins run', name,
-                        NAMESPACE, error)
+                        '(%s): %s: %s; skipped, the other plugins run', name,
+                        NAMESPACE, type(error).__name__, error)
 
 
 def handler_classes() -> Dict[HookPoint, List[Type[NovaHook]]]:

@@ -37,6 +37,7 @@ from typing import (
     Tuple,
     TypeVar,
 )
+import urllib.parse
 
 from oslo_log import log as logging
 import sqlalchemy
@@ -52,6 +53,27 @@ _engines: Dict[str, Any] = {}
 # Alembic's ``context`` is one module-level proxy: two migrations at once
 # in one process (threads of a listener) break each other.
 _migration_lock = threading.Lock()
+
+
+def _sqlite_read_only(url: str) -> str:
+    """``url`` (an SQLite file) for a read-only command
+    (:func:`novahooks_core.config.read_only`): never created, and not
+    turned to WAL (made by ``db sync``, the file is WAL already); a
+    synced database still takes its spool's replay."""
+    path = sqlalchemy.engine.url.make_url(url).database
+    if not path or path == ':memory:':
+        return url
+    if not os.path.exists(path):
+        raise config.NotSynced('database %s does not exist yet: run '
+                               '"novahooks db sync"' % path)
+    return 'sqlite:///file:%s?mode=rw&uri=true' % urllib.parse.quote(
+        os.path.abspath(path))
+
+
+def _sqlite_busy_timeout(connection: Any, record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute('PRAGMA busy_timeout=%d' % BUSY_TIMEOUT_MS)
+    cursor.close()
 
 
 def _sqlite_pragmas(connection: Any, record: Any) -> None:
@@ -290,7 +312,8 @@ def chunks(items: Sequence[_T]) -> List[List[_T]]:
 def engine(name: str, url: Optional[str] = None) -> Any:
     """The process's engine for ``name`` (``<state_dir>/<name>.sqlite``
     unless ``url`` is given)."""
-    key = '%s|%s' % (name, url or '')
+    read_only = config.read_only()
+    key = '%s|%s|%s' % (name, url or '', read_only)
     found = _engines.get(key)
     if found is not None:
         return found
@@ -299,8 +322,10 @@ def engine(name: str, url: Optional[str] = None) -> Any:
         if found is not None:
             return found
         if not url:
-            path = os.path.join(config.state_dir(), name + '.sqlite')
-            url = 'sqlite:///' + path
+            url = 'sqlite:///' + os.path.join(config.state_dir(),
+                                              name + '.sqlite')
+        if read_only and url.startswith('sqlite'):
+            url = _sqlite_read_only(url)
         options: Dict[str, Any] = {}
         if url.startswith('sqlite'):
             options['connect_args'] = {'check_same_thread': False,
@@ -320,7 +345,8 @@ def engine(name: str, url: Optional[str] = None) -> Any:
                                '-c statement_timeout=15000'}
         created = sqlalchemy.create_engine(url, **options)
         if url.startswith('sqlite'):
-            event.listen(created, 'connect', _sqlite_pragmas)
+            event.listen(created, 'connect', _sqlite_busy_timeout
+                         if read_only else _sqlite_pragmas)
         _engines[key] = created
         return created
 
@@ -420,7 +446,8 @@ class Schema:
     Operators migrate with ``novahooks db sync`` before Nova's first hooked
     call (:meth:`sync`). The hook path only checks the version, once per
     process (:meth:`ensure`); a database not synced is migrated then, with
-    a WARNING, so nothing breaks.
+    a WARNING, so nothing breaks; a read-only command
+    (:func:`novahooks_core.config.read_only`) says so instead.
     """
 
     def __init__(self, engine: Any, scripts: str,
@@ -435,6 +462,10 @@ class Schema:
             return
         head = head_revision(self.scripts)
         current = current_revision(self.engine, self.version_table)
+        if current != head and config.read_only():
+            raise config.NotSynced(
+                'database %s is at schema %s, not %s: run "novahooks db '
+                'sync"' % (repr(self.engine.url), current or 'none', head))
         if current != head:
             LOG.warning('novahooks: database %s is at schema %s, not %s: '
                         'migrating now (run "novahooks db sync" before '

@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from oslo_log import log as logging
 
+from novahooks_core import config
 from novahooks_core.containment import redact, timing
 from novahooks_core.models import Outcome
 from novahooks_core.state import db
@@ -77,6 +78,9 @@ class Spool:
         self.prepare = prepare
         self.journal = Journal(path)
         self.quarantine = Journal(quarantine_path(path))
+        #: Whether the database was said to be unavailable (since it last
+        #: took a write).
+        self.unavailable = False
 
     @property
     def path(self) -> str:
@@ -97,7 +101,9 @@ class Spool:
                 if self.journal.exists() and self.replay(wait)[1]:
                     raise Pending('older operations are still spooled')
                 with db.transaction(self.engine, wait) as conn:
-                    return True, self.apply(conn, op)
+                    done = self.apply(conn, op)
+                self.unavailable = False
+                return True, done
             except Exception as exc:
                 if not (isinstance(exc, Pending) or db.is_transient(exc)):
                     raise
@@ -111,10 +117,17 @@ class Spool:
             delay *= 2
         self.journal.append(op)
         timing.count('%s:spooled' % self.name)
-        LOG.warning('novahooks %s: database unavailable (%s); %s of '
-                    'instance %s kept in %s for replay', self.name,
-                    redact.scrub('%s: %s' % (type(last).__name__, last)),
-                    op.get('op'), op.get('uuid'), self.path)
+        # Said once an outage (the changes kept meanwhile are counted,
+        # novahooks_hook_calls_total{handler="<plugin>:spooled"}); each
+        # at DEBUG.
+        log = LOG.debug if self.unavailable else LOG.warning
+        self.unavailable = True
+        log('novahooks %s: database unavailable (%s); %s of instance %s '
+            'kept in %s for replay%s', self.name,
+            redact.scrub(config.describe(last)) if last else 'unknown',
+            op.get('op'), op.get('uuid'), self.path,
+            '' if log is LOG.debug else
+            ', and the changes after it until it is back')
         return False, None
 
     def replay(self, timeout: Optional[float] = None) -> Tuple[int, int]:
@@ -149,8 +162,8 @@ class Spool:
                         break
                     LOG.error('novahooks %s: spooled %s of instance %s '
                               'cannot be applied: %s', self.name,
-                              op.get('op'), op.get('uuid'), redact.scrub(
-                                  '%s: %s' % (type(exc).__name__, exc)))
+                              op.get('op'), op.get('uuid'),
+                              redact.scrub(config.describe(exc)))
                     bad.append(line)
             if bad:
                 self.quarantine.append_lines(bad)
