@@ -7,10 +7,11 @@ calls it missed counted in simulate's table; a bad value as ``file:line
 unless debug logging is on. (The listener's start:
 ``tests/listen/test_start.py``.)
 
-An extra's module is made unimportable in the console script's process
+Through the installed console script; where an extra must be missing,
+its module is made unimportable in the console script's main
 (``sys.modules[name] = None``, as when it is not installed: every extra
-is installed here); ``tests/test_release.py`` checks the same on a real
-install without extras."""
+is installed here), and ``tests/test_release.py`` checks the same on a
+real install without extras."""
 
 import json
 import logging
@@ -24,6 +25,9 @@ import pytest
 
 from novahooks_core.containment import isolation
 from novahooks_core.models import Outcome
+
+#: The installed console script.
+NOVAHOOKS = str(pathlib.Path(sys.executable).parent / 'novahooks')
 
 #: Runs the console script's main with modules blocked (argv[1]: their
 #: names, comma-separated).
@@ -44,9 +48,10 @@ def plain(text: str) -> str:
 
 def novahooks(blocked: Sequence[str], conf: pathlib.Path, *argv: str
               ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    command = ([sys.executable, '-c', BLOCKED_MAIN, ','.join(blocked)]
+               if blocked else [NOVAHOOKS])
     result = subprocess.run(
-        [sys.executable, '-c', BLOCKED_MAIN, ','.join(blocked) or 'nothing',
-         '--config-file', str(conf)] + list(argv),
+        command + ['--config-file', str(conf)] + list(argv),
         capture_output=True, text=True, timeout=180)
     result.stderr = plain(result.stderr)
     return result
