@@ -115,8 +115,7 @@ def test_console_script_runs_simulate_as_the_readme_says() -> None:
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     lines: List[str] = result.stdout.splitlines()
-    assert any('delete_instance' in line and ' post ' in line
-               for line in lines)
+    assert any('audit:delete_instance:post' in line for line in lines)
 
 
 def test_check_reports_unknown_sections_options_and_bad_values(
@@ -409,3 +408,27 @@ def test_install_guide_installs_what_is_published() -> None:
                              words), words
     assert 'tools/release.sh' in text
     assert 'git clone' in text
+
+
+def test_simulate_fits_100_columns_and_sums_the_lifecycle(
+        tmp_path: pathlib.Path) -> None:
+    """(issue #27, item 7) Its table is at most 100 columns wide without
+    cliff folding a handler's name, and a plugin's records are summed
+    over the lifecycle: the delete's were removed at the deallocation
+    before it ("0 removed" at the delete itself)."""
+    path = tmp_path / 'all.conf'
+    path.write_text('[DEFAULT]\nenabled_plugins = audit,dns,storage,netinfo\n'
+                    'state_dir = %s\n' % (tmp_path / 'state'))
+    result = subprocess.run(
+        [str(pathlib.Path(sys.executable).parent / 'novahooks'),
+         '--config-file', str(path), 'simulate'],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100, result.stdout
+    cells = [[cell.strip() for cell in line.strip('|').split('|')]
+             for line in lines if line.startswith('| ')]
+    by_handler = {row[0]: row for row in cells[1:]}
+    assert by_handler['dns:delete_instance:post'][-1] == '0 removed'
+    assert by_handler['dns: all'][-1] == '2 added, 2 removed'
+    assert 'netinfo:instance_network_info:post' in by_handler

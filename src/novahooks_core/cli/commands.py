@@ -6,6 +6,7 @@ import collections
 import datetime
 import difflib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -342,9 +343,10 @@ class Simulate(base.Lister):
 
     By default it runs in a throw-away state dir (removed at the end), DNS
     to a hosts file there: a safe smoke test. --live uses the configured
-    state and backends. The table sums up each hook, phase and handler;
-    -f json (yaml, csv...) lists every call. Exits 1 when a handler
-    errored.
+    state and backends. The table (100 columns) sums up each handler,
+    then each plugin's records added and removed over the whole
+    lifecycle; -f json (yaml, csv...) lists every call. Exits 1 when a
+    handler errored.
     """
 
     def get_parser(self, prog_name: str) -> Any:
@@ -467,35 +469,58 @@ def _sync(name: str) -> Optional[Exception]:
     return None
 
 
-#: Longest summary shown per row of simulate's table.
-SUMMARY_WIDTH = 60
+#: Longest summary shown per row of simulate's table (the table fits 100
+#: columns; -f json has each call's whole summary).
+SUMMARY_WIDTH = 28
+
+#: What a handler's summary counts (``2 added, 0 removed``).
+_COUNTED = re.compile(r'(\d+) (added|removed)\b')
+
+
+def _handler(run: HookRun) -> str:
+    """The row's name: the handler (``plugin:hook:phase``), or the hook
+    point that ran none."""
+    return run.handler or '%s:%s (none)' % (run.hook, run.phase)
+
+
+def lifecycle_totals(runs: Sequence[HookRun]) -> Dict[str, Dict[str, int]]:
+    """What each plugin's summaries count over the whole run (records
+    ``added`` and ``removed``), by plugin: a delete's records go at the
+    deallocation before it, and the reader sees them as a whole."""
+    totals: Dict[str, Dict[str, int]] = {}
+    for run in runs:
+        for number, what in _COUNTED.findall(run.summary or ''):
+            plugin = _handler(run).split(':')[0]
+            counts = totals.setdefault(plugin, {'added': 0, 'removed': 0})
+            counts[what] += int(number)
+    return totals
 
 
 def summary(runs: Sequence[HookRun]) -> Rows:
-    """Simulate's table: one row per hook, phase and handler (its calls,
-    outcomes, time, and its first summary, shortened): bounded by the
+    """Simulate's table: one row per handler (its calls, outcomes, total
+    time, and its first summary, shortened), then one per plugin whose
+    summaries count records, summed over the lifecycle: bounded by the
     handlers, whatever the count."""
-    rows: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
+    rows: Dict[str, Dict[str, Any]] = {}
     for run in runs:
-        row = rows.setdefault((run.hook, run.phase, run.handler or
-                               run.target), {
-            'outcomes': collections.Counter(), 'total': 0.0, 'max': 0.0,
+        row = rows.setdefault(_handler(run), {
+            'outcomes': collections.Counter(), 'total': 0.0,
             'summary': ''})
         row['outcomes'][run.outcome] += 1
         row['total'] += run.seconds
-        row['max'] = max(row['max'], run.seconds)
         if run.summary and not row['summary']:
             text = run.summary
             row['summary'] = (text if len(text) <= SUMMARY_WIDTH
                               else text[:SUMMARY_WIDTH - 3] + '...')
-    return (('Hook', 'Phase', 'Handler', 'Calls', 'Outcomes', 'ms total',
-             'ms max', 'First summary'),
-            [(hook, phase, handler, sum(row['outcomes'].values()),
+    table = [(handler, sum(row['outcomes'].values()),
               ', '.join('%s %d' % kv for kv in sorted(
                   row['outcomes'].items())),
-              '%.1f' % (row['total'] * 1000), '%.1f' % (row['max'] * 1000),
-              row['summary'])
-             for (hook, phase, handler), row in rows.items()])
+              '%.1f' % (row['total'] * 1000), row['summary'])
+             for handler, row in rows.items()]
+    table += [('%s: all' % plugin, '', '', '',
+               '%(added)d added, %(removed)d removed' % counts)
+              for plugin, counts in sorted(lifecycle_totals(runs).items())]
+    return (('Handler', 'Calls', 'Outcomes', 'ms', 'First summary'), table)
 
 
 def enabled_schemas() -> List[Tuple[str, Any]]:
