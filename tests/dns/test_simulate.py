@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import pty
+import re
 import subprocess
 import sys
 from typing import List, Tuple
@@ -140,6 +141,10 @@ def test_simulate_validates_its_arguments(tmp_path: pathlib.Path,
 def test_simulate_shows_progress_on_a_terminal(
         tmp_path: pathlib.Path, bind: BindServer) -> None:
     conf, _ = configured(tmp_path, bind)
+    # Every hook call logs a WARNING (slow): each on a line of its own,
+    # above the progress line, never glued to it.
+    conf.write_text(conf.read_text().replace(
+        '[DEFAULT]\n', '[DEFAULT]\nslow_hook_threshold_ms = 0.001\n', 1))
     main, secondary = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, '-m', 'novahooks_core.cli.app', '--config-file',
@@ -159,5 +164,16 @@ def test_simulate_shows_progress_on_a_terminal(
     os.close(main)
     text = b''.join(seen).decode()
     assert process.returncode == 0, text
-    assert '100% (120 of 120 builds and deletes)' in text
+    assert re.search(r'100% \(120 of 120 builds and deletes\), \d+/s, '
+                     r'done in \d+ s', text), text
+    assert re.search(r'\(60 of 120 builds and deletes\), \d+/s, about \d+ '
+                     r's left', text), text
     assert b'simulate:' not in out  # never on standard output
+    # What the terminal shows: each line as the last carriage return and
+    # clear-to-end-of-line leave it.
+    shown = [line.split('\r')[-1] for line in text.replace(
+        '\x1b[K', '').splitlines()]
+    warnings = [line for line in shown if 'WARNING' in line]
+    assert len(warnings) > 120, text[-2000:]
+    assert all(line.startswith('20') for line in warnings), warnings[:3]
+    assert not any('simulate:' in line for line in warnings)

@@ -3,13 +3,16 @@
 
 import argparse
 import collections
+import contextlib
 import datetime
 import difflib
+import logging as logging_std
 import os
 import re
 import shutil
 import sys
 import tempfile
+import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import warnings
 
@@ -385,9 +388,9 @@ class Simulate(base.Lister):
         runner = NovaRunner()
         try:
             self._sync_schemas()
-            run_lifecycle(runner, release=parsed_args.release,
-                          count=parsed_args.count,
-                          progress=self._progress(parsed_args.count))
+            with self._progress(parsed_args.count) as progress:
+                run_lifecycle(runner, release=parsed_args.release,
+                              count=parsed_args.count, progress=progress)
             if scratch is None:
                 for name in plugin.enabled():
                     self._settle(name)
@@ -445,18 +448,64 @@ class Simulate(base.Lister):
 
     def _progress(self, count: int) -> Any:
         """A progress line on standard error, when it is a terminal and the
-        run is long."""
+        run is long (else nothing)."""
         stream = self.app.stderr
         if count < PROGRESS_FROM or not getattr(stream, 'isatty',
                                                 lambda: False)():
-            return lambda done, total: None
+            return contextlib.nullcontext(lambda done, total: None)
+        return ProgressLine(stream, 'simulate', 'builds and deletes')
 
-        def show(done: int, total: int) -> None:
-            stream.write('\rsimulate: %3d%% (%d of %d builds and deletes)%s'
-                         % (100 * done // total, done, total,
-                            '\n' if done == total else ''))
-            stream.flush()
-        return show
+
+class ProgressLine:
+    """A progress line that owns the terminal's last line: done, rate and
+    time left; while it is shown, what logging writes to the same stream
+    goes above it. A context manager giving ``show(done, total)``."""
+
+    def __init__(self, stream: Any, name: str, what: str) -> None:
+        self.stream, self.name, self.what = stream, name, what
+        self.line = ''
+        self.started = time.monotonic()
+        self._handlers: List[Tuple[Any, Any]] = []
+
+    def __enter__(self) -> Any:
+        for handler in logging_std.getLogger().handlers:
+            if isinstance(handler, logging_std.StreamHandler) and \
+                    handler.stream in (self.stream, sys.stderr):
+                self._handlers.append((handler, handler.setStream(self)))
+        self.show(0, 0)
+        return self.show
+
+    def __exit__(self, *exc: Any) -> None:
+        for handler, stream in self._handlers:
+            handler.setStream(stream)
+        if self.line:
+            self.stream.write('\n')
+            self.stream.flush()
+
+    def show(self, done: int, total: int) -> None:
+        elapsed = time.monotonic() - self.started
+        if not total:
+            text = '%s: starting' % self.name
+        else:
+            rate = done / elapsed if elapsed > 0 else 0.0
+            left = ((total - done) / rate) if rate else 0.0
+            text = '%s: %3d%% (%d of %d %s), %.0f/s, %s' % (
+                self.name, 100 * done // total, done, total, self.what, rate,
+                'done in %.0f s' % elapsed if done == total
+                else 'about %.0f s left' % left)
+        self.line = '\r%s\x1b[K' % text
+        self.stream.write(self.line)
+        self.stream.flush()
+
+    def write(self, text: str) -> None:
+        """Logging's output: above the progress line, which is shown
+        again under it."""
+        self.stream.write('\r\x1b[K' + text)
+        if text.endswith('\n'):
+            self.stream.write(self.line)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def _sync(name: str) -> Optional[Exception]:
