@@ -57,10 +57,14 @@ def novahooks(blocked: Sequence[str], conf: pathlib.Path, *argv: str
     return result
 
 
+#: No "took N ms" WARNING on a loaded machine: the tests count lines.
+QUIET = 'slow_hook_threshold_ms = 1000000\n'
+
+
 def write_conf(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
     path = tmp_path / 'novahooks.conf'
-    path.write_text('[DEFAULT]\nstate_dir = %s\n%s' % (tmp_path / 'state',
-                                                       text))
+    path.write_text('[DEFAULT]\nstate_dir = %s\n%s%s' % (
+        tmp_path / 'state', QUIET, text))
     return path
 
 
@@ -148,7 +152,7 @@ json.dump([[run.handler, str(run.outcome)] for run in runner.runs],
 def _lifecycles(blocked: List[str], conf: pathlib.Path
                 ) -> Tuple[List[List[str]], str]:
     result = subprocess.run(
-        [sys.executable, '-c', BLOCKED_LIFECYCLES, ','.join(blocked)],
+        [sys.executable, '-c', BLOCKED_LIFECYCLES, ','.join(blocked) or 'x'],
         capture_output=True, text=True, timeout=180,
         env=dict(__import__('os').environ, NOVAHOOKS_CONFIG=str(conf)))
     assert result.returncode == 0, result
@@ -179,7 +183,7 @@ def _simulate_live(tmp_path: pathlib.Path, setting: str
                               List[dict]]:  # type: ignore[type-arg]
     conf = tmp_path / 'live.conf'
     conf.write_text('[DEFAULT]\nenabled_plugins = audit,dns,storage,netinfo'
-                    '\n' + setting)
+                    '\n' + QUIET + setting)
     result = novahooks([], conf, 'simulate', '--live', '-f', 'json')
     assert 'Traceback' not in result.stderr, result.stderr
     return result, json.loads(result.stdout)
@@ -276,9 +280,9 @@ def test_a_bad_value_is_said_once_where_it_is_and_what_it_must_be(
     conf = write_conf(tmp_path, 'enabled_plugins = audit,dns\n[dns]\n'
                       'backend = hostsfile\nsend_budget_ms = abc\n'
                       'ttl = -5\n')
-    said = ["%s:6 [dns] send_budget_ms: 'abc' is not a number "
+    said = ["%s:7 [dns] send_budget_ms: 'abc' is not a number "
             "(send_budget_ms, a float \u2265 0.0)" % conf,
-            "%s:7 [dns] ttl: '-5' is out of range (ttl, an integer "
+            "%s:8 [dns] ttl: '-5' is out of range (ttl, an integer "
             "\u2265 1)" % conf]
     (tmp_path / 'state').mkdir()
     check = novahooks([], conf, 'check', '-f', 'json')
@@ -355,3 +359,15 @@ def test_after_db_sync_the_read_only_commands_answer(
         result = novahooks([], conf, *argv)
         assert 'db sync' not in result.stderr, (argv, result.stderr)
         assert result.returncode in (0, 1), (argv, result)
+
+
+def test_inside_nova_an_enabled_plugin_not_installed_is_one_error(
+        tmp_path: pathlib.Path) -> None:
+    conf = write_conf(tmp_path, 'enabled_plugins = audit,dnss\n')
+    runs, stderr = _lifecycles([], conf)
+    assert stderr.splitlines() == [
+        'novahooks: enabled_plugins names dnss, but no installed plugin '
+        'has that name: ignored (installed: audit, dns, netinfo, storage)'], \
+        stderr
+    assert all(outcome == Outcome.OK.value for handler, outcome in runs
+               if handler)

@@ -61,7 +61,17 @@ def _on_load_failure(manager: Any, entry_point: Any,
 def report_load_failures(enabled: FrozenSet[str]) -> None:
     """Log (once) the entry points of enabled plugins that did not load
     (a plugin whose extra is missing: once for the plugin, with its pip
-    line); a disabled plugin's are no concern of Nova's."""
+    line), and each ``enabled_plugins`` name that no handler has (a typo,
+    or a plugin not installed: it would be ignored in silence); a
+    disabled plugin's are no concern of Nova's."""
+    known = {cls.plugin_name for classes in handler_classes().values()
+             for cls in classes}
+    known |= {name.split('.', 1)[0] for name in _load_failures}
+    for plugin in sorted(enabled - known):
+        report_once('unknown:%s' % plugin, '%s:load' % plugin,
+                    'novahooks: enabled_plugins names %s, but no installed '
+                    'plugin has that name: ignored (installed: %s)', plugin,
+                    ', '.join(sorted(known)))
     for name, error in sorted(_load_failures.items()):
         plugin = name.split('.', 1)[0]
         if plugin not in enabled:
