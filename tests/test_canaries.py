@@ -27,11 +27,15 @@ import sqlalchemy as sa
 from novahooks_core import HookEvent, HookPoint, NovaHook, config
 from novahooks_core.containment import isolation, metrics, redact
 from novahooks_core.hooks import dispatch
-from novahooks_core.lifecycle import canaries
 from novahooks_core.normalize import object_list, read_field
 from novahooks_core.notify import message as notify_message
 from novahooks_core.state import db
-from novahooks_core.testing import NovaRunner, factories, run_lifecycle
+from novahooks_core.testing import (
+    NovaRunner,
+    canaries,
+    factories,
+    run_lifecycle,
+)
 from novahooks_core.testing.samples import notification
 from novahooks_dns import service as dns_service
 from novahooks_dns.backends.rfc2136 import Rfc2136Backend
@@ -73,9 +77,7 @@ ALL: Dict[str, str] = dict(canaries.CANARIES, database_url=DB_PASSWORD,
 
 def leaks(data: Any) -> Set[str]:
     """The names of the canaries ``data`` (text or bytes) holds."""
-    text = (data.decode('utf-8', 'replace')
-            if isinstance(data, (bytes, bytearray)) else str(data))
-    return {name for name, canary in ALL.items() if canary in text}
+    return set(canaries.found_in(data, ALL))
 
 
 def files_leaking(*roots: pathlib.Path) -> Dict[str, Set[str]]:

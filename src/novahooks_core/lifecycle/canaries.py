@@ -9,13 +9,12 @@ what no byte written may hold: each secret, the parts that carry it, and
 the decoded text of the encoded ones. Each is distinctive enough to be
 searched for in any output (logs, files, database rows)::
 
-    leaks = [name for name, text in canaries.CANARIES.items()
-             if text in output]
+    assert canaries.found_in(output) == {}
 """
 
 import base64
 import json
-from typing import Any, Dict
+from typing import Any, Dict, Mapping
 
 
 def _b64(text: str) -> str:
@@ -89,9 +88,11 @@ CANARIES: Dict[str, str] = {
 }
 
 
-def found_in(data: Any) -> Dict[str, str]:
-    """The canaries ``data`` (text or bytes) holds: name -> canary."""
+def found_in(data: Any, among: Mapping[str, str] = CANARIES
+             ) -> Dict[str, str]:
+    """The canaries of ``among`` that ``data`` (text or bytes) holds:
+    name -> canary."""
     text = (data.decode('utf-8', 'replace')
             if isinstance(data, (bytes, bytearray)) else str(data))
-    return {name: canary for name, canary in CANARIES.items()
+    return {name: canary for name, canary in among.items()
             if canary in text}
