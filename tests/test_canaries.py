@@ -198,8 +198,17 @@ def canary_create_end(directory: pathlib.Path) -> Dict[str, Any]:
     return found
 
 
-#: The context Nova sends, its keystone token included.
-CONTEXT = {'auth_token': canaries.AUTH_TOKEN, 'request_id': 'req-canary'}
+class UnredactedContext(dict):
+    """A request context as Nova sent it with its token, before
+    oslo.messaging redacted it (Ussuri's 12.1 sends it whole; newer
+    releases call ``redacted_copy()`` and drop a plain dict)."""
+
+    def redacted_copy(self) -> 'UnredactedContext':
+        return self
+
+
+CONTEXT = UnredactedContext(auth_token=canaries.AUTH_TOKEN,
+                            request_id='req-canary')
 
 
 def _reset_services() -> None:
@@ -360,6 +369,7 @@ def test_no_canary_leaves_through_the_listener(
     assert leaks(caplog.text) == set()
     failed = (state / 'listen-failed.jsonl').read_text()
     assert '"admin_pass": "***"' in failed, failed
+    assert 'req-canary' in failed  # the context crossed the bus
     assert files_leaking(state) == {}
     for argv in [('listen', 'failed', '-f', 'json'), ('listen', 'status'),
                  ('metrics',), ('check',)]:
