@@ -31,6 +31,7 @@ from novahooks_core.normalize import object_list, read_field
 from novahooks_core.notify import message as notify_message
 from novahooks_core.state import db
 from novahooks_core.testing import (
+    RELEASES,
     NovaRunner,
     canaries,
     factories,
@@ -434,9 +435,11 @@ HOOK_LAYERS: Mapping[str, Tuple[Callable[[pytest.MonkeyPatch], None],
 
 
 def _leaky_lifecycle(write_config: WriteConfig,
-                     caplog: pytest.LogCaptureFixture) -> Set[str]:
+                     caplog: pytest.LogCaptureFixture,
+                     release: int = 21) -> Set[str]:
     """The careless handler at every hook point of a lifecycle (4
-    volumes): the canaries in what was logged."""
+    volumes; Nova ``release``'s argument shapes): the canaries in what was
+    logged."""
     write_config(enabled_plugins='audit,leaky',
                  extra='[dns_rfc2136]\nkey_secret = %s\n' % TSIG_SECRET)
     config.register_plugin_opts('dns_rfc2136', Rfc2136Backend.options)
@@ -444,7 +447,8 @@ def _leaky_lifecycle(write_config: WriteConfig,
     caplog.set_level('DEBUG')
     try:
         runner = NovaRunner()
-        run_lifecycle(runner, bdms=factories.canary_bdms())
+        run_lifecycle(runner, release=release,
+                      bdms=factories.canary_bdms())
     finally:
         dispatch.reset()
     # create, build, delete, and the network info of build, heal, delete
@@ -453,9 +457,11 @@ def _leaky_lifecycle(write_config: WriteConfig,
     return leaks(caplog.text)
 
 
+@pytest.mark.parametrize('release', RELEASES)
 def test_the_hook_path_leaks_nothing_with_every_layer_in_place(
-        write_config: WriteConfig, caplog: pytest.LogCaptureFixture) -> None:
-    assert _leaky_lifecycle(write_config, caplog) == set()
+        write_config: WriteConfig, caplog: pytest.LogCaptureFixture,
+        release: int) -> None:
+    assert _leaky_lifecycle(write_config, caplog, release) == set()
 
 
 @pytest.mark.parametrize('layer', sorted(HOOK_LAYERS))
