@@ -14,6 +14,7 @@ must find the leak it stops: so every layer is proven load-bearing.
 """
 
 import base64
+import json
 import os
 import pathlib
 import subprocess
@@ -142,14 +143,19 @@ def _decoded(text: Any) -> str:
 
 
 class Leaky(NovaHook):
-    """A user's careless handler: it fails quoting everything at hand, as
-    a bug or a library's error would (the call's arguments, each volume,
-    the decoded user data and files, the token, a URL and a DSN with
-    their passwords, the configured TSIG key)."""
+    """A user's careless handler: it records the normalized event (the
+    models: no secret), then fails quoting everything at hand, as a bug or
+    a library's error would (the call's arguments, each volume, the
+    decoded user data and files, the token, a URL and a DSN with their
+    passwords, the configured TSIG key)."""
 
     plugin_name = 'leaky'
 
     def handle_pre(self, event: HookEvent) -> None:
+        # First what plugins get: the normalized event (no secrets).
+        with open(os.path.join(config.state_dir(), 'normalized.jsonl'),
+                  'a') as stream:
+            stream.write(json.dumps(event.normalize_all()) + '\n')
         values = event.raw_call.values
         bdms = object_list(values.get('bdms')
                            or values.get('block_device_mapping')) or []
@@ -454,7 +460,9 @@ def _leaky_lifecycle(write_config: WriteConfig,
     # create, build, delete, and the network info of build, heal, delete
     assert sum(r.outcome == 'error' for r in runner.runs) == 6
     assert caplog.text.count('RuntimeError: cannot handle') == 6
-    return leaks(caplog.text)
+    normalized = pathlib.Path(config.state_dir()) / 'normalized.jsonl'
+    assert len(normalized.read_text().splitlines()) == 6
+    return leaks(caplog.text) | leaks(normalized.read_bytes())
 
 
 @pytest.mark.parametrize('release', RELEASES)
