@@ -138,6 +138,24 @@ def every_command(uuid: str, tmp_path: pathlib.Path
         ('prune', '--days', '0')]
 
 
+def command_names() -> Set[str]:
+    """Every ``novahooks.cli`` entry point installed."""
+    from importlib import metadata
+    found: Any = metadata.entry_points()
+    group = (found.select(group='novahooks.cli') if hasattr(found, 'select')
+             else found.get('novahooks.cli', []))
+    return {entry.name for entry in group}
+
+
+def test_the_command_door_runs_every_command(tmp_path: pathlib.Path
+                                             ) -> None:
+    """A command added later is added to :func:`every_command` too."""
+    names = command_names()
+    covered = {'_'.join(argv[:2]) if '_'.join(argv[:2]) in names
+               else argv[0] for argv in every_command('u', tmp_path)}
+    assert covered == names - {'listen'}
+
+
 def _decoded(text: Any) -> str:
     return base64.b64decode(text).decode() if text else ''
 
