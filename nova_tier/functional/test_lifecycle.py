@@ -1,6 +1,7 @@
 """Boot and delete servers through Nova 21's REST API with our hooks."""
 
 import contextlib
+import json
 import os
 import sqlite3
 from typing import Any, List, Tuple
@@ -10,6 +11,7 @@ from nova.tests.functional.api import client
 
 from nova_tier.functional.base import NovaHooksTestCase
 from novahooks_core.containment import timing
+from novahooks_core.lifecycle import canaries
 from novahooks_core.state import db
 from novahooks_storage import service as storage_service
 
@@ -128,7 +130,9 @@ class FaultIsolationTest(NovaHooksTestCase):
                       self.logs())
 
 
-class BootFromVolumeTest(NovaHooksTestCase):
+class _VolumeCase(NovaHooksTestCase):
+    """Servers booted from a Cinder fixture's volume."""
+
     plugins = 'audit,recorder,storage'
 
     def setUp(self) -> None:
@@ -154,6 +158,9 @@ class BootFromVolumeTest(NovaHooksTestCase):
         self._delete_server(server)
         self.wait_for_event('delete_instance:post')
         return server
+
+
+class BootFromVolumeTest(_VolumeCase):
 
     def test_the_ledger_keeps_retained_volumes(self) -> None:
         volume = nova_fixtures.CinderFixture.IMAGE_BACKED_VOL
@@ -208,3 +215,39 @@ class BootFromVolumeTest(NovaHooksTestCase):
         # 'target_lun': '1'}}: none of it may be recorded.
         self.assertNotIn('target_lun', state)
         self.assertNotIn('connection_info', state)
+
+
+class CarelessHandlerTest(_VolumeCase):
+    """Cinder attaches an RBD volume whose ``connection_info`` carries a
+    keyring and a user (the canaries); a careless handler fails at every
+    hook quoting Nova's raw arguments and each real ``BlockDeviceMapping``
+    (whose ``repr`` masks oslo's password keys, so the whole string no
+    longer matches): none of the canaries reaches a log line or our
+    state."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        import nova.volume.cinder
+        fixture_update = nova.volume.cinder.API.attachment_update
+
+        def attachment_update(*args: Any, **kwargs: Any) -> Any:
+            found = fixture_update(*args, **kwargs)
+            found['connection_info'] = json.loads(
+                canaries.CONNECTION_INFO['rbd'])
+            return found
+        self.stub_out('nova.volume.cinder.API.attachment_update',
+                      attachment_update)
+
+    def test_no_volume_secret_reaches_a_log_line(self) -> None:
+        leak = ['create_instance:pre', 'build_instance:pre',
+                'build_instance:post', 'delete_instance:pre',
+                'delete_instance:post']
+        self.write_config(extra='[recorder]\nleak = %s\n' % ','.join(leak))
+        self.boot_from_volume(delete_on_termination=False)
+        logs = self.logs()
+        self.assertIn('recorder told to leak at delete_instance:pre', logs)
+        self.assertIn("connection_info='{", logs)  # a volume was shown
+        ours = '\n'.join(line for line in logs.splitlines()
+                         if 'recorder' in line or 'novahooks' in line)
+        self.assertEqual({}, canaries.found_in(ours))
+        self.assertNoSecrets()

@@ -2,8 +2,10 @@
 
 Installed only into the real-Nova test environment, so the tests can see
 what our core made of Nova's real arguments. ``[recorder] fail`` lists
-``hook:phase`` pairs whose handler raises; ``[recorder] veto`` lists hook
-points whose ``pre`` refuses. ``BrokenInit`` (plugin ``broken``, behind
+``hook:phase`` pairs whose handler raises; ``[recorder] leak`` those whose
+handler raises quoting Nova's raw arguments and each volume mapping, as a
+careless handler would; ``[recorder] veto`` lists hook points whose
+``pre`` refuses. ``BrokenInit`` (plugin ``broken``, behind
 novahooks' dispatcher) cannot even be built.
 """
 
@@ -15,7 +17,8 @@ from oslo_config import cfg
 
 from novahooks_core import HookEvent, HookPoint, NovaHook, Veto, config, plugin
 
-OPTS = [cfg.ListOpt('fail', default=[]), cfg.ListOpt('veto', default=[])]
+OPTS = [cfg.ListOpt('fail', default=[]), cfg.ListOpt('leak', default=[]),
+        cfg.ListOpt('veto', default=[])]
 
 
 class RecorderPlugin(plugin.Plugin):
@@ -38,6 +41,12 @@ class Recorder(NovaHook):
         where = '%s:%s' % (event.hook.value, event.phase.value)
         if where in conf.recorder.fail:
             raise RuntimeError('recorder told to fail at %s' % where)
+        if where in conf.recorder.leak:
+            values = event.raw_call.values
+            bdms = values.get('bdms') or values.get('block_device_mapping')
+            raise RuntimeError('recorder told to leak at %s: %r; volumes %s'
+                               % (where, values, '; '.join(
+                                   repr(bdm) for bdm in bdms or ())))
         if (event.phase.value == 'pre'
                 and event.hook.value in conf.recorder.veto):
             raise Veto('recorder refuses %s for project %s'

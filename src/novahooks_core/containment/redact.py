@@ -4,13 +4,21 @@ Three layers: oslo.utils' ``mask_password`` for ``key=value`` shaped text;
 the password of every URL (``scheme://user:password@host``, each host of
 oslo.messaging's multi-host URLs too); and the actual secret values at
 hand (a call's admin password, user data, key data, injected file
-contents, volume ``connection_info``; the configuration's secret
-options), which are replaced wherever they appear, however they were
-formatted. A secret too short to be replaced everywhere without
-garbling the text (under four characters) is replaced wherever it stands
-alone (not inside a longer word or number).
+contents, volume ``connection_info``, the context's token; the
+configuration's secret options), which are replaced wherever they
+appear. Each is also replaced as ``repr`` and JSON would escape it; user
+data and injected files (base64 in Nova) also decoded; and of a
+``connection_info``, each value under a secret-looking key (an RBD
+keyring, a CHAP password, mount options) on its own, since a Nova
+object's ``repr`` masks only oslo's password keys in it and the whole
+string then no longer matches. A secret too short to be replaced
+everywhere without garbling the text (under four characters) is replaced
+wherever it stands alone (not inside a longer word or number).
 """
 
+import base64
+import binascii
+import json
 import logging
 import re
 from typing import Any, Callable, Iterable, List, Mapping, Optional
@@ -21,7 +29,19 @@ from novahooks_core import normalize
 
 MASK = '***'
 SECRET_ARGS = ('admin_password', 'user_data', 'key_data', 'injected_files')
+#: The instance's own secret fields (a delete or a heal has no such args).
+INSTANCE_FIELDS = ('user_data', 'key_data')
+#: Block devices' secret fields.
 SECRET_FIELDS = ('connection_info',)
+#: The request context's keystone token.
+CONTEXT_FIELDS = ('auth_token',)
+#: Arguments Nova passes base64-encoded: their decoded text is secret too.
+ENCODED_ARGS = ('user_data', 'injected_files')
+#: A ``connection_info`` key holding one of these holds a secret value...
+_SECRET_KEY_PARTS = ('password', 'secret', 'key', 'token', 'username',
+                     'options')
+#: ... unless it names a kind (``secret_type``: ``ceph``, ``auth_method``).
+_KIND_SUFFIXES = ('_type', '_method')
 _BDM_ARGS = ('block_device_mapping', 'bdms')
 _MIN_SECRET_LEN = 4
 
@@ -63,22 +83,76 @@ def mask_url(text: str) -> str:
     return _URL.sub(lambda found: _mask_netloc(found.group(0)), text)
 
 
+def _decoded(text: str) -> List[str]:
+    """The text a base64 ``text`` encodes (none when it is not base64 of
+    readable text)."""
+    try:
+        plain = base64.b64decode(text, validate=True).decode('utf-8')
+    except (binascii.Error, ValueError):
+        return []
+    readable = all(c.isprintable() or c.isspace() for c in plain)
+    return [plain] if readable and len(plain) >= _MIN_SECRET_LEN else []
+
+
+def _is_secret_key(key: Any) -> bool:
+    name = str(key).lower()
+    return (any(part in name for part in _SECRET_KEY_PARTS)
+            and not name.endswith(_KIND_SUFFIXES))
+
+
+def _leaves(value: Any, secret: bool = False) -> Iterable[str]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _leaves(item, secret or _is_secret_key(key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item, secret)
+    elif secret and isinstance(value, str):
+        yield value
+
+
+def _secret_leaves(text: str) -> List[str]:
+    """The values under secret-looking keys of a JSON ``text`` (a
+    ``connection_info``)."""
+    try:
+        return list(_leaves(json.loads(text)))
+    except (ValueError, TypeError, RecursionError):
+        return []
+
+
+def _escaped(secret: str) -> List[str]:
+    """``secret`` as ``repr`` and JSON show it inside quotes."""
+    return [secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]]
+
+
 def secret_values(values: Mapping[str, Any]) -> List[str]:
     """Every secret string in a hooked call's bound arguments."""
     found: List[str] = []
     for name in SECRET_ARGS:
         found.extend(_texts(values.get(name)))
-    for name in ('user_data', 'key_data'):
-        found.extend(_texts(normalize.read_field(values.get('instance'),
+    for name in ENCODED_ARGS:
+        for text in _texts(values.get(name)):
+            found.extend(_decoded(text))
+    for name in INSTANCE_FIELDS:
+        for text in _texts(normalize.read_field(values.get('instance'),
+                                                name)):
+            found.append(text)
+            if name in ENCODED_ARGS:
+                found.extend(_decoded(text))
+    for name in CONTEXT_FIELDS:
+        found.extend(_texts(normalize.read_field(values.get('context'),
                                                  name)))
     for name in _BDM_ARGS:
         bdms = normalize.object_list(values.get(name))
         if isinstance(bdms, (list, tuple)):
             for bdm in bdms:
                 for field in SECRET_FIELDS:
-                    found.extend(_texts(normalize.read_field(bdm, field)))
+                    for text in _texts(normalize.read_field(bdm, field)):
+                        found.append(text)
+                        found.extend(_secret_leaves(text))
+    every = {form for text in found if text for form in _escaped(text)}
     # Longest first, so a secret containing another is masked whole.
-    return sorted({s for s in found if s}, key=len, reverse=True)
+    return sorted(every, key=len, reverse=True)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -92,7 +166,12 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
         else:
             text = re.sub(r'(?<![A-Za-z0-9])%s(?![A-Za-z0-9])'
                           % re.escape(secret), MASK, text)
-    return strutils.mask_password(mask_url(text), secret=MASK)
+    return mask_key_values(mask_url(text))
+
+
+def mask_key_values(text: str) -> str:
+    """``text`` with oslo's password-like ``key=value`` values masked."""
+    return strutils.mask_password(text, secret=MASK)
 
 
 def mask_mapping(values: Mapping[str, Any]) -> Mapping[str, Any]:

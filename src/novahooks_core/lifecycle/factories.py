@@ -3,24 +3,24 @@
 ``release`` selects the shape Nova used: 12-14 (Liberty to Newton: dict
 flavor, ``security_group``), 15 (``quotas``), 16, 17-20 (``host_list``)
 and 21 (``accel_uuids``); ``update_cells`` is passed up to 19.
-Every secret-bearing argument carries a value from :data:`SECRETS`, so tests
-can assert that none of them leaks.
+Every secret-bearing argument carries a value from :data:`SECRETS` (the
+canaries of :mod:`~novahooks_core.lifecycle.canaries`), so tests can
+assert that none of them leaks.
 """
 
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import uuid as uuidlib
 
-from novahooks_core.lifecycle import fakes
+from novahooks_core.lifecycle import canaries, fakes
 
+#: The secret arguments' values, as Nova passes them.
 SECRETS: Dict[str, str] = {
-    'admin_password': 'canary-AdminPass-7f3e',
-    'user_data': 'canary-UserData-IyEvYmluL3NoCg',
-    'key_data': 'ssh-rsa canary-KeyData-AAAAB3Nza user@host',
-    'injected_file': 'canary-InjectedFile-contents',
-    'connection_info': '{"driver_volume_type": "rbd", "data": '
-                       '{"secret_uuid": "canary-ConnInfo-5c1d", '
-                       '"auth_password": "canary-ConnInfo-pw"}}',
-    'auth_token': 'canary-AuthToken-gAAAA',
+    'admin_password': canaries.ADMIN_PASSWORD,
+    'user_data': canaries.USER_DATA,
+    'key_data': canaries.KEY_DATA,
+    'injected_file': canaries.INJECTED_FILE,
+    'connection_info': canaries.CONNECTION_INFO['rbd'],
+    'auth_token': canaries.AUTH_TOKEN,
 }
 
 Args = Tuple[Tuple[Any, ...], Dict[str, Any]]
@@ -151,6 +151,16 @@ def volume_bdm(volume_id: Optional[str] = None, boot_index: int = 0,
         connection_info=SECRETS['connection_info'])
     values.update(fields)
     return fakes.BlockDeviceMapping(**values)
+
+
+def canary_bdms() -> fakes.BlockDeviceMappingList:
+    """One volume of each common driver (RBD, iSCSI, NFS, FC), each with
+    its canary ``connection_info``."""
+    return bdm_list(*(volume_bdm(boot_index=-1 if index else 0,
+                                 device_name='/dev/vd%s' % 'abcd'[index],
+                                 connection_info=info)
+                      for index, info in enumerate(
+                          canaries.CONNECTION_INFO.values())))
 
 
 def image_bdm(image_id: str = '155d900f-4e14-4e4c-a73d-069cbf4541e6'

@@ -8,6 +8,26 @@ tier checks these against Nova's own classes.
 
 from typing import Any, ClassVar, Iterator, List, Tuple
 
+from oslo_utils import strutils
+
+#: Fields Nova declares as ``SensitiveStringField``: its ``repr`` shows
+#: them through oslo's ``mask_password``.
+SENSITIVE_FIELDS = ('connection_info',)
+
+
+def _stringify(name: str, value: Any) -> str:
+    """A field's value as oslo.versionedobjects' ``repr`` shows it."""
+    if isinstance(value, str):
+        return "'%s'" % (strutils.mask_password(value)
+                         if name in SENSITIVE_FIELDS else value)
+    if isinstance(value, FakeNovaObject):
+        ident = value.__dict__.get('uuid', value.__dict__.get('id'))
+        return '%s%s' % (type(value).__name__,
+                         '' if ident is None else '(%s)' % ident)
+    if isinstance(value, list):
+        return '[%s]' % ','.join(_stringify(name, item) for item in value)
+    return str(value)
+
 
 class LazyLoadAttempted(NotImplementedError):
     """An unset field was read; in Nova this would hit the database."""
@@ -41,6 +61,15 @@ class FakeNovaObject:
     def obj_reset(self, name: str) -> None:
         """Unset a field, as if Nova had not loaded it."""
         self.__dict__.pop(name, None)
+
+    def __repr__(self) -> str:
+        """As Nova's objects show themselves: every field, set or not
+        (``<?>``), its secrets as they are but ``connection_info``'s
+        password-like values."""
+        return '%s(%s)' % (type(self).__name__, ','.join(
+            '%s=%s' % (name, _stringify(name, self.__dict__[name])
+                       if name in self.__dict__ else '<?>')
+            for name in sorted(type(self).fields)))
 
 
 _UNSET = object()

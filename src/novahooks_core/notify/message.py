@@ -23,8 +23,11 @@ class Family(str, enum.Enum):
     NEUTRON = 'neutron'  # floating IPs and ports (:mod:`.neutron`)
 
 
-#: What is kept of a notification's request context.
+#: What is kept of a notification's request context (never its token).
 _CONTEXT_KEPT = ('request_id', 'project_id', 'user_id')
+#: Payload fields never kept: the keypairs' public keys (the SSH key a
+#: hook call counts as a secret; the mapping reads none of it).
+_PAYLOAD_DROPPED = ('keypairs',)
 
 
 class Stats:
@@ -89,7 +92,8 @@ class Message:
 
     def record(self) -> Dict[str, Any]:
         """What is kept: a payload that is not a versioned object (a poison
-        message, whatever it holds) is not."""
+        message, whatever it holds) is not; of a Nova payload, neither the
+        keypairs nor the secret-looking metadata values."""
         payload = self.payload
         fields = (payload.get('nova_object.data')
                   if isinstance(payload, Mapping) else None)
@@ -97,10 +101,13 @@ class Message:
             payload = neutron.kept(self.event_type, payload)
         elif not isinstance(fields, Mapping):
             payload = None
-        elif isinstance(fields.get('metadata'), Mapping):
+        else:
+            kept = {k: v for k, v in fields.items()
+                    if k not in _PAYLOAD_DROPPED}
+            if isinstance(kept.get('metadata'), Mapping):
+                kept['metadata'] = redact.mask_mapping(kept['metadata'])
             payload = dict(payload)
-            payload['nova_object.data'] = dict(
-                fields, metadata=redact.mask_mapping(fields['metadata']))
+            payload['nova_object.data'] = kept
         return {'event_type': self.event_type,
                 'publisher_id': self.publisher_id, 'payload': payload,
                 'message_id': self.message_id, 'timestamp': self.timestamp,
