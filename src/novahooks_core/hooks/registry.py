@@ -15,7 +15,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Set, Type
 from oslo_log import log as logging
 from stevedore import extension
 
-from novahooks_core import extras
+from novahooks_core import extras, plugin
 from novahooks_core.containment import timing
 from novahooks_core.hooks.base import NovaHook
 from novahooks_core.models import HookPoint, Outcome, Phase
@@ -67,17 +67,18 @@ def report_load_failures(enabled: FrozenSet[str]) -> None:
     known = {cls.plugin_name for classes in handler_classes().values()
              for cls in classes}
     known |= {name.split('.', 1)[0] for name in _load_failures}
-    for plugin in sorted(enabled - known):
-        report_once('unknown:%s' % plugin, '%s:load' % plugin,
+    known |= set(plugin.installed())  # (descriptors; hooks of their own)
+    for name in sorted(enabled - known):
+        report_once('unknown:%s' % name, '%s:load' % name,
                     'novahooks: enabled_plugins names %s, but no installed '
-                    'plugin has that name: ignored (installed: %s)', plugin,
+                    'plugin has that name: ignored (installed: %s)', name,
                     ', '.join(sorted(known)))
     for name, error in sorted(_load_failures.items()):
-        plugin = name.split('.', 1)[0]
-        if plugin not in enabled:
+        owner = name.split('.', 1)[0]
+        if owner not in enabled:
             continue
         if isinstance(error, extras.MissingExtra):
-            report_once('load:%s' % plugin, '%s:load' % plugin,
+            report_once('load:%s' % owner, '%s:load' % owner,
                         'novahooks: %s; its handlers are skipped, the other '
                         'plugins run', error)
         else:
