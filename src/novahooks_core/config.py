@@ -224,15 +224,15 @@ def explain(exc: BaseException) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """An error in one line, for an operator: a configuration error as
-    :func:`explain` says it; anything else as ``Type: message`` (a
-    driver's message spans several lines). Not masked: see
-    :func:`novahooks_core.containment.redact.scrub`."""
+    """An error for an operator: a configuration error as :func:`explain`
+    says it (one line); anything else as ``Type: message``. Not masked,
+    and a driver's message may span lines: log it with
+    :func:`novahooks_core.containment.redact.one_line`."""
     if isinstance(exc, cfg.Error):
         return explain(exc)
     if isinstance(exc, NotSynced):
         return str(exc)
-    return '%s: %s' % (type(exc).__name__, ' '.join(str(exc).split()))
+    return '%s: %s' % (type(exc).__name__, exc)
 
 
 def disable(plugin: str, reason: str) -> bool:

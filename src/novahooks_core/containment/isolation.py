@@ -182,7 +182,7 @@ def _reason(exc: BaseException, plugin: str,
     if found is not None:
         return str(found)
     try:
-        return redact.scrub(config.describe(exc), secrets())
+        return redact.one_line(config.describe(exc), secrets())
     except Exception:
         return '%s (text withheld: the arguments could not be read to ' \
             'mask their secrets)' % type(exc).__name__

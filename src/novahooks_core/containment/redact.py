@@ -174,6 +174,12 @@ def mask_key_values(text: str) -> str:
     return strutils.mask_password(text, secret=MASK)
 
 
+def one_line(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` masked (:func:`scrub`), then on one line: masked first, as
+    a secret may span lines (user data)."""
+    return ' '.join(scrub(text, secrets).split())
+
+
 def mask_mapping(values: Mapping[str, Any]) -> Mapping[str, Any]:
     """A copy of ``values`` with secret keys masked (recursively)."""
     masked = dict(strutils.mask_dict_password(dict(values), secret=MASK))

@@ -124,7 +124,7 @@ class Spool:
         self.unavailable = True
         log('novahooks %s: database unavailable (%s); %s of instance %s '
             'kept in %s for replay%s', self.name,
-            redact.scrub(config.describe(last)) if last else 'unknown',
+            redact.one_line(config.describe(last)) if last else 'unknown',
             op.get('op'), op.get('uuid'), self.path,
             '' if log is LOG.debug else
             ', and the changes after it until it is back')
@@ -163,7 +163,7 @@ class Spool:
                     LOG.error('novahooks %s: spooled %s of instance %s '
                               'cannot be applied: %s', self.name,
                               op.get('op'), op.get('uuid'),
-                              redact.scrub(config.describe(exc)))
+                              redact.one_line(config.describe(exc)))
                     bad.append(line)
             if bad:
                 self.quarantine.append_lines(bad)
