@@ -333,7 +333,12 @@ def test_lifecycle_through_installed_entry_points(
         'audit:create_instance:pre': 1, 'audit:create_instance:post': 1,
         'audit:build_instance:post': 1, 'audit:delete_instance:post': 1,
         'audit:instance_network_info:post': 3}
-    assert_no_failures(installed['stats'])
+    # "green" is this test's own classes, installed by no entry point:
+    # through the entry points it is an enabled plugin that no installed
+    # plugin has, said (and counted) once.
+    stats = dict(installed['stats'])
+    assert stats.pop('green:load')['errors'] == 1
+    assert_no_failures(stats)
     assert set(installed['outcomes']) <= {'ok', 'skipped'}
 
 
