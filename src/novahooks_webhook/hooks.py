@@ -27,16 +27,13 @@ def service() -> 'WebhookService':
 
 def _devices(event: HookEvent) -> Optional[Sequence[BlockDevice]]:
     """The event's volumes, ``None`` when it does not tell them."""
-    if event.hook not in (HookPoint.BUILD_INSTANCE,
-                          HookPoint.DELETE_INSTANCE,
-                          HookPoint.INSTANCE_NETWORK_INFO):
-        return None
     if not event.block_devices_known:
         return None
-    if event.hook is HookPoint.INSTANCE_NETWORK_INFO and not isinstance(
-            event, NotifiedEvent):
-        return None  # a hook call's cache update tells no volumes
-    return event.block_devices
+    if isinstance(event, NotifiedEvent):
+        return event.block_devices
+    if event.hook in (HookPoint.BUILD_INSTANCE, HookPoint.DELETE_INSTANCE):
+        return event.block_devices
+    return None  # a hook's create tells requested ones; a cache update none
 
 
 class WebhookHook(NovaHook):
@@ -66,8 +63,13 @@ class WebhookCreateInstance(WebhookHook):
 
     def handle_post(self, event: HookEvent) -> Optional[str]:
         found = service()
-        made = [found.observe(instance, None, None)
-                for instance in event.instances if instance.uuid]
+        # A notification tells the network and volumes the instance was
+        # created with; a hook's create knows neither yet.
+        told = isinstance(event, NotifiedEvent)
+        made = [found.observe(
+            instance, instance.network_info if told else None,
+            _devices(event) if told else None)
+            for instance in event.instances if instance.uuid]
         return '; '.join(made) or None
 
 

@@ -149,6 +149,7 @@ def webhook_conf(tmp_path: pathlib.Path, endpoints: Dict[str, str],
                  plugins: str = 'webhook', extra: str = '',
                  endpoint_extra: str = '') -> pathlib.Path:
     """A configuration sending to ``endpoints`` (name: url), loaded."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / 'novahooks.conf'
     text = CONF % {'state': tmp_path / 'state', 'plugins': plugins,
                    'names': ','.join(endpoints), 'extra': extra}
