@@ -38,7 +38,7 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         event = from_http(dict(headers), body)
         with self.lock:
             new = event['id'] not in self.seen
-            self.seen[event['id']] = event['sequence']
+            self.seen[event['id']] = event.get('sequence')
         if new:
             type(self).on_event(event)
         return 204

@@ -92,8 +92,10 @@ class WebhookInstanceNetworkInfo(WebhookHook):
             return None
         if instance.task_state == 'deleting' or instance.deleted:
             return 'deleting: the delete tells it'
-        summary = super().handle_post(event)
-        return Handled(summary or '', unchanged_for=RECHECK_SECONDS)
+        summary = super().handle_post(event) or ''
+        if summary.endswith('spooled'):
+            return summary  # not recorded yet: an equal call is handled
+        return Handled(summary, unchanged_for=RECHECK_SECONDS)
 
 
 class WebhookDeleteInstance(WebhookHook):

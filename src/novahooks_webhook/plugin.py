@@ -80,8 +80,8 @@ class WebhookPlugin(Plugin):
 
     @classmethod
     def list_opts(cls) -> List[Tuple[Optional[str], List[cfg.Opt]]]:
-        """``[webhook]``, and the template of every ``[webhook:NAME]``."""
+        """``[webhook]``, and the template of every ``[webhook:<name>]``."""
         return [('webhook', list(webhook_service.OPTS)),
-                (webhook_service.GROUP % 'NAME',
+                (webhook_service.GROUP % 'name',
                  list(webhook_service.ENDPOINT_OPTS))]
 

@@ -86,6 +86,9 @@ ENDPOINT_OPTS = [
                help='Instances delivered to at once.'),
 ]
 
+#: How long the sender's replay of the spool waits for a lock.
+REPLAY_WAIT = 0.05
+
 #: The group name of endpoint ``name``.
 GROUP = 'webhook:%s'
 
@@ -136,7 +139,7 @@ class WebhookService:
         self.sender = Sender(self.engine, self.endpoints, Policy(
             webhook.retry_initial_seconds, webhook.retry_max_seconds,
             webhook.max_age_seconds), webhook.poll_seconds,
-            before=self.ready)
+            before=self.replay)
 
     def close(self) -> None:
         self.sender.stop()
@@ -149,6 +152,14 @@ class WebhookService:
         still spooled."""
         self.ensure_schema()
         return self.spool.replay()[1]
+
+    def replay(self) -> None:
+        """The sender's replay of the spool before each round: each lock
+        wait short, since a hook waits for the spool's file lock while it
+        is held."""
+        if self.spool.journal.exists():
+            self.ensure_schema()
+            self.spool.replay(REPLAY_WAIT)
 
     def observe(self, instance: Instance, network: Optional[NetworkInfo],
                 devices: Optional[Sequence[BlockDevice]],

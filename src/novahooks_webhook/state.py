@@ -170,6 +170,30 @@ def disabled(conn: Any) -> Dict[str, str]:
         endpoints.select())}
 
 
+def enable(conn: Any, endpoint: str) -> bool:
+    """Enable ``endpoint`` again: whether it was disabled."""
+    return bool(conn.execute(endpoints.delete().where(
+        endpoints.c.name == endpoint)).rowcount)
+
+
+def replay(conn: Any, ids: Sequence[int], endpoint: Optional[str]
+           ) -> List[Any]:
+    """Queue dead-lettered events again (those of ``ids``, else all, of
+    ``endpoint`` if given): the rows replayed."""
+    query = outbox.select().where(outbox.c.status == DEAD)
+    if ids:
+        query = query.where(outbox.c.id.in_(list(ids)))
+    if endpoint is not None:
+        query = query.where(outbox.c.endpoint == endpoint)
+    found = list(conn.execute(query.order_by(outbox.c.id)))
+    if found:
+        conn.execute(outbox.update().where(outbox.c.id.in_(
+            [row.id for row in found])).values(
+            status=PENDING, next_at=timeutils.utcnow(), done_at=None,
+            created_at=timeutils.utcnow()))
+    return found
+
+
 def rows(conn: Any, status: str, endpoint: Optional[str] = None
          ) -> List[Any]:
     """The outbox's rows of ``status`` (and ``endpoint``), oldest first."""

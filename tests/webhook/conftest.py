@@ -126,6 +126,7 @@ def receiver() -> Iterator[Receiver]:
 CONF = '''[DEFAULT]
 state_dir = %(state)s
 enabled_plugins = %(plugins)s
+write_budget_ms = 300
 
 [webhook]
 endpoints = %(names)s

@@ -121,7 +121,8 @@ def _pending() -> int:
 
 
 def test_redelivered_and_shuffled_notifications(
-        samples_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+        samples_dir: pathlib.Path,  # noqa: F811
+        tmp_path: pathlib.Path) -> None:
     """At least once and out of order: after dedupe by id, each instance's
     sequence strictly increases, starts with created, nothing follows
     deleted, and each ends where the ordered run ends."""
@@ -163,7 +164,8 @@ def test_redelivered_and_shuffled_notifications(
 
 
 def test_a_redelivered_notification_makes_no_second_event(
-        samples_dir: pathlib.Path, tmp_path: pathlib.Path,
+        samples_dir: pathlib.Path,  # noqa: F811
+        tmp_path: pathlib.Path,
         receiver: Receiver) -> None:
     story = Story(samples_dir)
     uuid = '00000000-0000-0000-0001-000000000042'
