@@ -60,8 +60,8 @@ ENDPOINT_OPTS = [
     cfg.URIOpt('url', schemes=['http', 'https'], secret=False,
                help='Where events are POSTed.'),
     cfg.StrOpt('secret', secret=True,
-               help='The Standard Webhooks signing secret, whsec_ then '
-                    'base64.'),
+               help='The Standard Webhooks signing secret: its base64 '
+                    'after a whsec prefix, as in whsec_MfKQ9r8GKYqrTwjU.'),
     cfg.ListOpt('event_types', default=[],
                 help='Event types sent (created, network_changed, ... or '
                      'the full type); empty: all.'),

@@ -13,8 +13,7 @@ from typing import Any, Tuple
 from novahooks_core.testing import factories
 from novahooks_webhook import service as webhook_service
 from tests.conftest import cli
-from tests.webhook.conftest import SECRET, Receiver, check_events, \
-    webhook_conf
+from tests.webhook.conftest import SECRET, Receiver, check_events, webhook_conf
 from tests.webhook.test_hooks import LIFECYCLE, lifecycle
 
 
