@@ -148,14 +148,17 @@ read_timeout = 1
 
 def webhook_conf(tmp_path: pathlib.Path, endpoints: Dict[str, str],
                  plugins: str = 'webhook', extra: str = '',
-                 endpoint_extra: str = '') -> pathlib.Path:
-    """A configuration sending to ``endpoints`` (name: url), loaded."""
+                 endpoint_extra: str = '',
+                 secrets: Optional[Dict[str, str]] = None) -> pathlib.Path:
+    """A configuration sending to ``endpoints`` (name: url), each signing
+    with :data:`SECRET` unless ``secrets`` names another, loaded."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / 'novahooks.conf'
     text = CONF % {'state': tmp_path / 'state', 'plugins': plugins,
                    'names': ','.join(endpoints), 'extra': extra}
     for name, url in endpoints.items():
-        text += ENDPOINT % {'name': name, 'url': url, 'secret': SECRET,
+        text += ENDPOINT % {'name': name, 'url': url,
+                            'secret': (secrets or {}).get(name, SECRET),
                             'extra': endpoint_extra}
     path.write_text(text)
     config.reset()
