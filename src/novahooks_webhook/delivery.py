@@ -176,7 +176,10 @@ class Client:
         headers.update({
             'webhook-id': message_id,
             'webhook-timestamp': str(math.floor(now.timestamp())),
-            'webhook-signature': self._signer.sign(message_id, now, body)})
+            # The body as text: standardwebhooks 1.0.1 (the newest on
+            # Python 3.8) formats bytes into what it signs as "b'...'".
+            'webhook-signature': self._signer.sign(message_id, now,
+                                                   body.decode('utf-8'))})
         return headers, body
 
     def post(self, event: Mapping[str, Any]) -> Answer:
