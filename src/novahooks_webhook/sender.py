@@ -28,6 +28,9 @@ from novahooks_webhook.delivery import Answer, Client, Endpoint, Policy
 
 LOG = logging.getLogger(__name__)
 
+#: Events a round takes per concurrent delivery.
+ROUND_PER_WORKER = 8
+
 
 class Sender:
     """One per process and database: ``endpoints`` by name; ``before``
@@ -111,8 +114,10 @@ class Sender:
             return pool
 
     def round(self, name: str) -> int:
-        """Deliver the endpoint's due events, one per instance and at most
-        ``concurrency`` at once: how many were tried."""
+        """Deliver the endpoint's due events, one per instance, at most
+        ``concurrency`` at once (up to :data:`ROUND_PER_WORKER` each per
+        round, so a round's two transactions serve many events): how many
+        were tried."""
         if name in self.disabled():
             return 0
         endpoint = self.endpoints[name]
@@ -120,7 +125,7 @@ class Sender:
         until = now + datetime.timedelta(seconds=self.lease(endpoint))
         with db.begin(self.engine) as conn:
             claimed = [row for row in state.heads(
-                conn, name, now, endpoint.concurrency)
+                conn, name, now, endpoint.concurrency * ROUND_PER_WORKER)
                 if state.claim(conn, row.id, row.next_at, until)]
         if not claimed:
             return 0
@@ -128,12 +133,15 @@ class Sender:
         answers = list(self._pool(endpoint).map(
             lambda row: client.post(json.loads(row.body)), claimed))
         with db.begin(self.engine) as conn:
-            for row, answer in zip(claimed, answers):
-                self._record(conn, endpoint, row, answer)
+            state.delivered(conn, [
+                row.id for row, answer in zip(claimed, answers)
+                if not self._record(conn, endpoint, row, answer)])
         return len(claimed)
 
     def _record(self, conn: Any, endpoint: Endpoint, row: Any,
-                answer: Answer) -> None:
+                answer: Answer) -> bool:
+        """Record an answer but a 2xx (``False``: the caller marks the
+        round's deliveries at once)."""
         now = timeutils.utcnow()
         verdict = delivery.judge(
             answer, row.attempts + 1,
@@ -141,9 +149,9 @@ class Sender:
             random.random(), now.replace(tzinfo=datetime.timezone.utc))
         name = endpoint.name
         if verdict.outcome == delivery.DELIVERED:
-            state.delivered(conn, row.id)
             timing.count('webhook:%s:delivered' % name)
-        elif verdict.outcome == delivery.RETRY:
+            return False
+        if verdict.outcome == delivery.RETRY:
             state.retry(conn, row.id, now + datetime.timedelta(
                 seconds=verdict.delay), verdict.reason)
             timing.count('webhook:%s:retried' % name, Outcome.ERROR)
@@ -165,6 +173,7 @@ class Sender:
                           'is disabled; its events are kept', name,
                           verdict.reason)
             self.disabled().add(name)
+        return True
 
     def flush(self, budget: float) -> bool:
         """Deliver what is due now on every endpoint, within ``budget``

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from novahooks_core.state import db
 from novahooks_webhook.events import Known
 
 metadata = sa.MetaData()
@@ -129,19 +130,29 @@ def heads(conn: Any, endpoint: str, now: datetime.datetime, limit: int
         outbox.c.id).limit(limit)))
 
 
+# Built once (see novahooks_core.state.db.execute): a round runs them for
+# every event.
+_CLAIM = outbox.update().where(sa.and_(
+    outbox.c.id == sa.bindparam('k_id'), outbox.c.status == PENDING,
+    outbox.c.next_at == sa.bindparam('k_due'))).values(
+    next_at=sa.bindparam('v_until'))
+
+
 def claim(conn: Any, row_id: int, due: datetime.datetime,
           until: datetime.datetime) -> bool:
     """Take the event for one attempt (another process's sender sees it
     due only after ``until``): whether it was still due at ``due``."""
-    return bool(conn.execute(outbox.update().where(sa.and_(
-        outbox.c.id == row_id, outbox.c.status == PENDING,
-        outbox.c.next_at == due)).values(next_at=until)).rowcount)
+    return bool(db.execute(conn, _CLAIM, {
+        'k_id': row_id, 'k_due': due, 'v_until': until}).rowcount)
 
 
-def delivered(conn: Any, row_id: int) -> None:
-    conn.execute(outbox.update().where(outbox.c.id == row_id).values(
-        status=DELIVERED, done_at=timeutils.utcnow(), last_error=None,
-        attempts=outbox.c.attempts + 1))
+def delivered(conn: Any, row_ids: Sequence[int]) -> None:
+    """Mark these events delivered (one statement)."""
+    if row_ids:
+        conn.execute(outbox.update().where(outbox.c.id.in_(
+            list(row_ids))).values(
+            status=DELIVERED, done_at=timeutils.utcnow(), last_error=None,
+            attempts=outbox.c.attempts + 1))
 
 
 def retry(conn: Any, row_id: int, at: datetime.datetime, error: str
