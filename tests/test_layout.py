@@ -13,7 +13,8 @@ import pathlib
 from typing import Dict, Iterator, Set, Tuple
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / 'src'
-PLUGINS = ('novahooks_dns', 'novahooks_storage', 'novahooks_netinfo')
+PLUGINS = ('novahooks_dns', 'novahooks_storage', 'novahooks_netinfo',
+           'novahooks_webhook')
 #: The parts of core that may import SQLAlchemy and novahooks_core.db
 #: (they need the dns, storage, netinfo or listen extra).
 SQL_MODULES = ('novahooks_core.db', 'novahooks_core.spool',

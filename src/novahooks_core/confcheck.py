@@ -13,6 +13,7 @@ import re
 from typing import (
     Any,
     Dict,
+    Iterable,
     List,
     Mapping,
     NamedTuple,
@@ -90,6 +91,27 @@ def known_options() -> Tuple[Dict[str, List[cfg.Opt]], List[str]]:
             name = getattr(group, 'name', group) or 'DEFAULT'
             options.setdefault(str(name), []).extend(opts)
     return options, sorted(missing)
+
+
+#: A group named ``<prefix>:name`` in a plugin's ``list_opts`` is a
+#: template: the options of every section ``<prefix>:<name>`` (one per
+#: endpoint, say), as oslo-config-generator shows it.
+TEMPLATE = ':name'
+
+
+def expand(options: Mapping[str, Sequence[cfg.Opt]],
+           sections: Iterable[str]) -> Dict[str, List[cfg.Opt]]:
+    """``options`` with each template group's options given to the
+    sections of ``sections`` it matches."""
+    found = {group: list(opts) for group, opts in options.items()}
+    for template, opts in options.items():
+        if not template.endswith(TEMPLATE):
+            continue
+        prefix = template[:-len(TEMPLATE) + 1]
+        for section in sections:
+            if section.startswith(prefix) and len(section) > len(prefix):
+                found.setdefault(section, list(opts))
+    return found
 
 
 def names(options: Mapping[str, Sequence[cfg.Opt]]) -> Dict[str, Set[str]]:

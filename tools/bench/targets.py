@@ -59,3 +59,7 @@ LISTEN_POSTGRESQL_RATIO = Target('one listener on PostgreSQL / bare', 0.4,
 LISTEN_TWO_LISTENERS_RATIO = Target('two listeners on PostgreSQL / one', 1.7,
                                     'x', at_most=False)
 LISTEN_PEAK_RSS_MIB = Target("a listener process's peak RSS", 150.0, 'MiB')
+# The webhook sender (bench_webhook), to a plain loop of signed POSTs with
+# the same client in the same run (issue #26).
+WEBHOOK_SENDER_RATIO = Target('webhook sender events/s / a loop of signed '
+                              'POSTs', 0.8, 'x', at_most=False)

@@ -122,6 +122,7 @@ def _file_checks(paths: Sequence[str]) -> List[CheckResult]:
     if not paths:
         return []
     options, missing = confcheck.known_options()
+    options = confcheck.expand(options, _sections(paths))
     known = confcheck.names(options)
     found: List[Tuple[str, str]] = []
     for path in paths:

@@ -1,0 +1,2 @@
+"""Instance lifecycle events as signed CloudEvents to operators' HTTP
+endpoints (issue #26)."""
