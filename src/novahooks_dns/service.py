@@ -141,7 +141,7 @@ class DnsService:
             retry_initial=dns.retry_initial_seconds,
             retry_max=dns.retry_max_seconds),
             (self.settings.zone,) + self.settings.reverse_zones,
-            before=self.ready)
+            before=self.spool.replay_in_background)
         self.budget = dns.send_budget_ms / 1000.0
         self.batch_budget = dns.batch_send_budget_ms / 1000.0
         #: How long an equal call is taken as unchanged from memory.

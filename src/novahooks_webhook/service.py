@@ -86,9 +86,6 @@ ENDPOINT_OPTS = [
                help='Instances delivered to at once.'),
 ]
 
-#: How long the sender's replay of the spool waits for a lock.
-REPLAY_WAIT = 0.05
-
 #: The group name of endpoint ``name``.
 GROUP = 'webhook:%s'
 
@@ -154,12 +151,8 @@ class WebhookService:
         return self.spool.replay()[1]
 
     def replay(self) -> None:
-        """The sender's replay of the spool before each round: each lock
-        wait short, since a hook waits for the spool's file lock while it
-        is held."""
-        if self.spool.journal.exists():
-            self.ensure_schema()
-            self.spool.replay(REPLAY_WAIT)
+        """The sender's replay of the spool before each round."""
+        self.spool.replay_in_background()
 
     def observe(self, instance: Instance, network: Optional[NetworkInfo],
                 devices: Optional[Sequence[BlockDevice]],

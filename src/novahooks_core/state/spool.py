@@ -64,6 +64,10 @@ def quarantine_path(path: str) -> str:
     return base + '.quarantine.jsonl'
 
 
+#: How long a background replay waits for the database, per operation.
+BACKGROUND_WAIT = 0.05
+
+
 class Spool:
     """The spool of plugin ``name`` at ``path``, applying operations to
     ``engine`` with ``apply(connection, op)``; ``prepare()`` runs before
@@ -180,6 +184,17 @@ class Spool:
                              'replayed, %d left', self.name, applied,
                              len(left))
             return applied, len(left)
+
+    def replay_in_background(self) -> int:
+        """:meth:`replay` for a background thread (a plugin's sender):
+        each wait for the database short (:data:`BACKGROUND_WAIT`), since
+        it holds the spool's lock meanwhile and a hook inside Nova waits
+        for that lock; how many are still spooled. ``prepare()`` (the
+        schema check) first, as before every write."""
+        self.prepare()
+        if not self.journal.exists():
+            return 0
+        return self.replay(BACKGROUND_WAIT)[1]
 
     def depth(self) -> int:
         """Operations waiting in the spool."""
