@@ -136,6 +136,8 @@ def every_command(uuid: str, tmp_path: pathlib.Path
         ('storage', 'summary'),
         ('netinfo', 'show', uuid), ('netinfo', 'history', uuid),
         ('netinfo', 'anomalies'), ('netinfo', 'last-good', uuid),
+        ('webhook', 'pending'), ('webhook', 'failed'),
+        ('webhook', 'replay'), ('webhook', 'test', 'ops'),
         ('prune', '--days', '0')]
 
 

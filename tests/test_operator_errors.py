@@ -365,9 +365,10 @@ def test_inside_nova_an_enabled_plugin_not_installed_is_one_error(
         tmp_path: pathlib.Path) -> None:
     conf = write_conf(tmp_path, 'enabled_plugins = audit,dnss\n')
     runs, stderr = _lifecycles([], conf)
-    assert stderr.splitlines() == [
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(
         'novahooks: enabled_plugins names dnss, but no installed plugin '
-        'has that name: ignored (installed: audit, dns, netinfo, storage)'], \
-        stderr
+        'has that name: ignored (installed: audit, dns, netinfo, '), stderr
     assert all(outcome == Outcome.OK.value for handler, outcome in runs
                if handler)

@@ -6,6 +6,7 @@ from typing import Any, List, Optional, Tuple
 from oslo_config import cfg
 from oslo_utils import timeutils
 
+from novahooks_core import config
 from novahooks_core.plugin import CheckResult, Plugin
 from novahooks_webhook import service as webhook_service
 from novahooks_webhook import state
@@ -23,7 +24,7 @@ class WebhookPlugin(Plugin):
                 disabled = state.disabled(conn)
         except Exception as exc:
             return [CheckResult('webhook', 'endpoints and database', False,
-                                '%s: %s' % (type(exc).__name__, exc))]
+                                config.describe(exc))]
         results = [CheckResult(
             'webhook', 'endpoint %s' % name, name not in disabled,
             disabled.get(name, 'enabled'))

@@ -62,6 +62,9 @@ def test_check_reads_each_endpoint_group(tmp_path: pathlib.Path,
                                          receiver: Receiver) -> None:
     path = webhook_conf(tmp_path, {'ops': receiver.url},
                         endpoint_extra='read_timeot = 3')
+    subprocess.run([sys.executable, '-m', 'novahooks_core.cli.app',
+                    '--config-file', str(path), 'db', 'sync'], check=True,
+                   capture_output=True, timeout=120)  # (check only reads)
     code, rows = check(path)
     bad = [r['Detail'] for r in rows if r['OK'] != 'yes']
     assert code == 1 and bad == [
