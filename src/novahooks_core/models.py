@@ -9,6 +9,8 @@ model can be logged or stored as it is.
 import collections.abc
 import dataclasses
 import enum
+import functools
+import json
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 
@@ -284,6 +286,16 @@ def network_info_from_primitive(data: Mapping[str, Any]) -> NetworkInfo:
                     ip['floating_ips']))) for ip in s['ips'])))
             for s in v['subnets'])))
         for v in data['vifs']), unknown=frozenset(data.get('unknown', ())))
+
+
+@functools.lru_cache(maxsize=512)
+def network_info_from_json(text: str) -> Optional[NetworkInfo]:
+    """:func:`network_info_from_primitive` of the JSON text a plugin
+    stored (``None`` for ``null``), decoded once per text: a batch reads
+    an instance's stored network info again at each of its notifications.
+    The result is immutable, so it is shared."""
+    data = json.loads(text)
+    return None if data is None else network_info_from_primitive(data)
 
 
 def _filled(new: Any, known: Any, prefix: str, unknown: FrozenSet[str]

@@ -51,9 +51,8 @@ def plan_sync(instance: Instance, given: NetworkInfo,
     have made is not taken for removed while the source carries no
     floating IPs.
     """
-    stored = json.loads(known_json) if known_json else None
-    known = (None if stored is None
-             else models.network_info_from_primitive(stored))
+    known = models.network_info_from_json(known_json) if known_json \
+        else None
     network = models.merge_network_info(known, given)
     desired = desired_records(instance, network, settings)
     if not desired and have and not deleting:

@@ -346,9 +346,12 @@ def _previous(row: Any) -> Optional[changes.Previous]:
     """An instance's state row as :func:`changes.decide` reads it."""
     if row is None:
         return None
-    return changes.Previous(
-        models.network_info_from_primitive(json.loads(row.network_json)),
-        row.fingerprint, bool(row.emptied_alerted))
+    network = models.network_info_from_json(row.network_json)
+    if network is None:
+        raise ValueError('network info of instance %s stored as null'
+                         % getattr(row, 'uuid', '?'))
+    return changes.Previous(network, row.fingerprint,
+                            bool(row.emptied_alerted))
 
 
 _service = ProcessLocal(

@@ -38,9 +38,11 @@ In this process (one ``Listener``, one worker, state in SQLite):
   (``batch_size = 1``, DNS sent within ``send_budget_ms``), and with
   ``batch_size`` ``--batch-size`` (500).
   Each prints where its time goes: mapping, each plugin's handlers, the
-  order guard and the rest of handling, and transport/oslo.messaging; and
+  order guard and the rest of handling, and transport/oslo.messaging;
   the process's peak RSS during the run (``/proc/self/status`` VmHWM,
-  reset before it; the notifications the benchmark holds included).
+  reset before it; the notifications the benchmark holds included); and
+  the SQL statements run per notification (SQLAlchemy's cursor events,
+  every thread's: an executemany counts once).
 - ``--profile FILE``: the all-plugins run once more under cProfile (every
   thread it starts); stats dumped to FILE, top 25 by cumulative and own
   time printed.
@@ -466,6 +468,26 @@ class Attempts:
             setattr(NotificationEndpoint, name, original)
 
 
+class Statements:
+    """SQL statements run in this process (SQLAlchemy's cursor events: an
+    executemany is one), every thread's (the DNS sender's included)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _counted(self, *_: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> 'Statements':
+        sa.event.listen(sa.engine.Engine, 'before_cursor_execute',
+                        self._counted)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        sa.event.remove(sa.engine.Engine, 'before_cursor_execute',
+                        self._counted)
+
+
 def sync(conf: pathlib.Path) -> None:
     """The databases made before the listener starts, as a deployment
     does (``novahooks db sync --listen``, as the soak runs it)."""
@@ -506,7 +528,8 @@ def run_inprocess(url: str, state: pathlib.Path, pool: str,
     reset_ok = reset_peak_rss()
     rss_before = proc_status().get('VmRSS', 0)
     profiles = ThreadProfiles() if profile else None
-    with Attempts() as attempts:
+    statements = Statements()
+    with Attempts() as attempts, statements:
         if profiles is not None:
             profiles.__enter__()
         try:
@@ -545,7 +568,8 @@ def run_inprocess(url: str, state: pathlib.Path, pool: str,
         'seconds': elapsed, 'per_second': count / elapsed,
         'seconds_by_part': spent, 'counts': listener.stats.snapshot(),
         'rss_start_mib': rss_before / 1024.0,
-        'peak_rss_mib': peak / 1024.0, 'peak_rss_since_run': reset_ok}
+        'peak_rss_mib': peak / 1024.0, 'peak_rss_since_run': reset_ok,
+        'statements_per_message': statements.count / count}
     if profiles is not None and profile:
         profiles.stats().dump_stats(profile)
         result['profile'] = {'file': profile,
@@ -855,10 +879,12 @@ def report(results: Dict[str, Any], opts: Any) -> None:
     for name, label in labels:
         run = results[name]
         print('  %s: %.0f/s; %.2fx bare%s; peak RSS %.0f MiB (%.0f at the '
-              'start)' % (label, run['per_second'], run['ratio'],
-                          ' (%s)' % targets.LISTEN_DEFAULT_RATIO.judged(
-                              run['ratio']) if name == 'novahooks' else '',
-                          run['peak_rss_mib'], run['rss_start_mib']))
+              'start); %.2f SQL statements per notification' % (
+                  label, run['per_second'], run['ratio'],
+                  ' (%s)' % targets.LISTEN_DEFAULT_RATIO.judged(
+                      run['ratio']) if name == 'novahooks' else '',
+                  run['peak_rss_mib'], run['rss_start_mib'],
+                  run['statements_per_message']))
         if name != 'bridge':
             parts(run['seconds_by_part'], count, run['seconds'])
     if results['processes']:
