@@ -42,7 +42,9 @@ In this process (one ``Listener``, one worker, state in SQLite):
   the process's peak RSS during the run (``/proc/self/status`` VmHWM,
   reset before it; the notifications the benchmark holds included); and
   the SQL statements run per notification (SQLAlchemy's cursor events,
-  every thread's: an executemany counts once).
+  every thread's: an executemany counts once) and the CPU time handling
+  took per notification (``time.thread_time`` of the handling thread:
+  steadier than rates when other work shares the machine).
 - ``--profile FILE``: the all-plugins run once more under cProfile (every
   thread it starts); stats dumped to FILE, top 25 by cumulative and own
   time printed.
@@ -440,6 +442,9 @@ class Attempts:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        #: CPU time of the handling threads (``time.thread_time``): what
+        #: handling costs, whatever else runs on the machine.
+        self.cpu_seconds = 0.0
         self._lock = threading.Lock()
         self._originals: Dict[str, Any] = {}
 
@@ -454,13 +459,15 @@ class Attempts:
         owner = self
 
         def timed(endpoint: NotificationEndpoint, messages: Any) -> Any:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 return original(endpoint, messages)
             finally:
                 spent = time.perf_counter() - start
+                used = time.thread_time() - cpu
                 with owner._lock:
                     owner.seconds += spent
+                    owner.cpu_seconds += used
         return timed
 
     def __exit__(self, *_: Any) -> None:
@@ -569,7 +576,8 @@ def run_inprocess(url: str, state: pathlib.Path, pool: str,
         'seconds_by_part': spent, 'counts': listener.stats.snapshot(),
         'rss_start_mib': rss_before / 1024.0,
         'peak_rss_mib': peak / 1024.0, 'peak_rss_since_run': reset_ok,
-        'statements_per_message': statements.count / count}
+        'statements_per_message': statements.count / count,
+        'handling_cpu_ms': attempts.cpu_seconds / count * 1000}
     if profiles is not None and profile:
         profiles.stats().dump_stats(profile)
         result['profile'] = {'file': profile,
@@ -879,12 +887,13 @@ def report(results: Dict[str, Any], opts: Any) -> None:
     for name, label in labels:
         run = results[name]
         print('  %s: %.0f/s; %.2fx bare%s; peak RSS %.0f MiB (%.0f at the '
-              'start); %.2f SQL statements per notification' % (
+              'start); %.2f SQL statements and %.3f ms of handling CPU '
+              'per notification' % (
                   label, run['per_second'], run['ratio'],
                   ' (%s)' % targets.LISTEN_DEFAULT_RATIO.judged(
                       run['ratio']) if name == 'novahooks' else '',
                   run['peak_rss_mib'], run['rss_start_mib'],
-                  run['statements_per_message']))
+                  run['statements_per_message'], run['handling_cpu_ms']))
         if name != 'bridge':
             parts(run['seconds_by_part'], count, run['seconds'])
     if results['processes']:

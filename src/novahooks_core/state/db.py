@@ -287,6 +287,25 @@ def chunks(items: Sequence[_T]) -> List[List[_T]]:
             for start in range(0, len(items), IN_CHUNK)]
 
 
+#: The parameter a statement's ``IN (...)`` of :func:`is_in` binds.
+IN = 'k_in'
+
+
+def is_in(column: Any) -> Any:
+    """``column IN (...)`` with the values :func:`rows_in` binds, for a
+    statement built once (an expanding ``bindparam``): a new statement per
+    call costs SQLAlchemy its cache key (below 1.4: its compilation)."""
+    return column.in_(sqlalchemy.bindparam(IN, expanding=True))
+
+
+def rows_in(conn: Any, statement: Any, values: Sequence[Any],
+            **params: Any) -> List[Any]:
+    """The rows of ``statement`` (built once, with :func:`is_in`) for
+    ``values``, one execution per :func:`chunks` slice, in order."""
+    return [row for chunk in chunks(values) for row in execute(
+        conn, statement, dict(params, **{IN: chunk}))]
+
+
 def engine(name: str, url: Optional[str] = None) -> Any:
     """The process's engine for ``name`` (``<state_dir>/<name>.sqlite``
     unless ``url`` is given)."""
