@@ -424,7 +424,7 @@ def confirm(conn: Any, rows: Sequence[Any], token: str) -> None:
                  instance_uuid=row.instance_uuid, applied_at=stamp)
             for row in final.values() if row.op == ADD]
     if adds:
-        db.execute(conn, _APPLY, adds)
+        conn.execute(_APPLY, adds)
     db.execute(conn, _CONFIRMED, {db.IN: [row.id for row in rows],
                                   'k_token': token})
 

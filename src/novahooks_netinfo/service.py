@@ -306,7 +306,7 @@ class Batch:
             return
         rows = [row for step in self.steps for row in step.rows()]
         if rows:
-            db.execute(self.conn, store.INSERT_EVENTS, rows)
+            self.conn.execute(store.INSERT_EVENTS, rows)
         changed = {step.uuid for step in self.steps}
         columns = ('fingerprint', 'network_json', 'last_good_json',
                    'emptied_alerted', 'updated_at')
@@ -316,7 +316,7 @@ class Batch:
         old = [dict({'v_' + c: states[u][c] for c in columns}, k_uuid=u)
                for u in sorted(changed & self.existing)]
         if new:
-            db.execute(self.conn, store.INSERT_STATES, new)
+            self.conn.execute(store.INSERT_STATES, new)
         if old:
             db.execute(self.conn, store.update_statement(columns), old)
         store.replace_addresses_of(self.conn, self.changed)

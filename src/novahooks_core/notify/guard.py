@@ -315,9 +315,9 @@ class HeldBatch:
                   for (uuid, plugin), values in moved.items()
                   if (uuid, plugin) not in self._existing]
         if update:
-            db.execute(self.conn, _UPDATE_MARK, update)
+            self.conn.execute(_UPDATE_MARK, update)
         if insert:
-            db.execute(self.conn, _INSERT_MARKS, insert)
+            self.conn.execute(_INSERT_MARKS, insert)
         if self.pending.tombstones:
             db.execute(self.conn, _TOMBSTONES, [
                 dict(b_uuid=uuid, deleted_at=timeutils.utcnow())
@@ -406,7 +406,7 @@ class Guard:
             if conn.dialect.name == 'postgresql':
                 self._lock_rows(conn, wanted)
             elif wanted:
-                db.execute(conn, _MAKE_INSTANCES, [
+                conn.execute(_MAKE_INSTANCES, [
                     dict(uuid=uuid, created_at=stamp) for uuid in wanted])
             found: Dict[str, Dict[str, Mark]] = {u: {} for u in wanted}
             deleted = [row.uuid for row in db.rows_in(

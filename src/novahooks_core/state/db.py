@@ -357,7 +357,10 @@ _compiled: Dict[Tuple[int, str], Any] = {}
 def execute(conn: Any, statement: Any, params: Any = None) -> Any:
     """Execute ``statement``, built once (never per call: it is cached by
     identity on SQLAlchemy < 1.4), with ``params`` (a dict, or a list of
-    them)."""
+    them). Below 1.4 an ``insert()`` or ``update()`` without ``values``
+    compiles every column: run those with ``conn.execute``, which compiles
+    the columns the rows give (a statement built once still saves 1.4+
+    its cache key)."""
     if not _LEGACY:
         return conn.execute(statement, params or {})
     key = (id(statement), conn.dialect.name)
