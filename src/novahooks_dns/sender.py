@@ -69,9 +69,6 @@ class Sender:
         #: Set to make the worker send now rather than at its next poll.
         self._wake = threading.Event()
         self._warned_zones: Set[str] = set()
-        #: The statement reading the oldest changes of the configured
-        #: zones, and its limit (built once per limit).
-        self._due: Tuple[int, Any] = (0, None)
 
     @property
     def lease_seconds(self) -> float:
@@ -89,16 +86,12 @@ class Sender:
         wanted: Dict[str, List[int]] = collections.OrderedDict()
         held: Dict[str, int] = collections.Counter()
         limit = self.policy.batch * 4
+        query = state.outbox.select()
         if self.zones:
+            query = query.where(state.outbox.c.zone.in_(sorted(self.zones)))
             held.update(state.held_by_zone(conn, sorted(self.zones)))
-        if self._due[0] != limit:
-            query = state.outbox.select()
-            if self.zones:
-                query = query.where(state.outbox.c.zone.in_(
-                    sorted(self.zones)))
-            self._due = (limit, query.order_by(state.outbox.c.id).limit(
-                limit))
-        rows = list(conn.execute(self._due[1]))
+        rows = list(conn.execute(query.order_by(
+            state.outbox.c.id).limit(limit)))
         complete = len(rows) < limit
         for row in rows:
             if row.zone in blocked:

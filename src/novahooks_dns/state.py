@@ -121,25 +121,6 @@ _POSTPONE = outbox.update().where(
     (outbox.c.id == _p('k_id')) & (outbox.c.claimed_by == _p('k_token'))
 ).values(attempts=_p('v_attempts'), last_error=_p('v_error'),
          next_attempt_at=_p('v_next'), claimed_by=None, claimed_until=None)
-# The senders' statements (claims, confirmations), built once.
-_CLAIM = outbox.update().where(
-    db.is_in(outbox.c.id) & (outbox.c.claimed_until.is_(None)
-                             | (outbox.c.claimed_until <= _p('k_at')))
-).values(claimed_by=_p('v_token'), claimed_until=_p('v_until'))
-_CLAIMED = outbox.select().where(
-    db.is_in(outbox.c.id) & (outbox.c.claimed_by == _p('k_token'))
-).order_by(outbox.c.id)
-_RELEASE = outbox.update().where(
-    db.is_in(outbox.c.id) & (outbox.c.claimed_by == _p('k_token'))
-).values(claimed_by=None, claimed_until=None)
-_CONFIRMED = outbox.delete().where(
-    db.is_in(outbox.c.id) & (outbox.c.claimed_by == _p('k_token')))
-_UNAPPLY = applied.delete().where(
-    (applied.c.zone == _p('k_zone')) & (applied.c.name == _p('k_name'))
-    & (applied.c.rtype == _p('k_rtype')) & (applied.c.value == _p('k_value'))
-    & (applied.c.instance_uuid == _p('k_uuid')))
-_APPLY = applied.insert()
-_OTHER_ZONES = outbox.select().where(~db.is_in(outbox.c.zone))
 _UPDATE_INSTANCE = instances.update().where(
     instances.c.uuid == _p('k_uuid')).values(
     name=_p('v_name'), project_id=_p('v_project_id'),
@@ -388,17 +369,23 @@ def claim(conn: Any, ids: Sequence[int], token: str,
     ``token``; returns those it got, oldest first."""
     if not ids:
         return []
-    db.execute(conn, _CLAIM, {db.IN: list(ids), 'k_at': at,
-                              'v_token': token, 'v_until': until})
-    return list(db.execute(conn, _CLAIMED, {db.IN: list(ids),
-                                            'k_token': token}))
+    conn.execute(outbox.update().where(
+        outbox.c.id.in_(list(ids))
+        & (outbox.c.claimed_until.is_(None)
+           | (outbox.c.claimed_until <= at))).values(
+        claimed_by=token, claimed_until=until))
+    return list(conn.execute(outbox.select().where(
+        outbox.c.id.in_(list(ids)) & (outbox.c.claimed_by == token)
+    ).order_by(outbox.c.id)))
 
 
 def release(conn: Any, rows: Sequence[Any], token: str) -> None:
     """Give claimed changes back untouched."""
     if rows:
-        db.execute(conn, _RELEASE, {db.IN: [row.id for row in rows],
-                                    'k_token': token})
+        conn.execute(outbox.update().where(
+            outbox.c.id.in_([row.id for row in rows])
+            & (outbox.c.claimed_by == token)).values(
+            claimed_by=None, claimed_until=None))
 
 
 def claimed(conn: Any, at: Optional[datetime.datetime] = None) -> int:
@@ -416,17 +403,23 @@ def confirm(conn: Any, rows: Sequence[Any], token: str) -> None:
     final: Dict[Tuple[str, str, str, str, str], Any] = {}
     for row in rows:
         final[key_of(row) + (row.instance_uuid,)] = row
-    db.execute(conn, _UNAPPLY, [
-        dict(k_zone=z, k_name=n, k_rtype=t, k_value=v, k_uuid=u)
-        for z, n, t, v, u in final])
+    conn.execute(applied.delete().where(
+        (applied.c.zone == sa.bindparam('k_zone'))
+        & (applied.c.name == sa.bindparam('k_name'))
+        & (applied.c.rtype == sa.bindparam('k_rtype'))
+        & (applied.c.value == sa.bindparam('k_value'))
+        & (applied.c.instance_uuid == sa.bindparam('k_uuid'))),
+        [dict(k_zone=z, k_name=n, k_rtype=t, k_value=v, k_uuid=u)
+         for z, n, t, v, u in final])
     adds = [dict(zone=row.zone, name=row.name, rtype=row.rtype,
                  value=row.value, ttl=row.ttl,
                  instance_uuid=row.instance_uuid, applied_at=stamp)
             for row in final.values() if row.op == ADD]
     if adds:
-        conn.execute(_APPLY, adds)
-    db.execute(conn, _CONFIRMED, {db.IN: [row.id for row in rows],
-                                  'k_token': token})
+        conn.execute(applied.insert(), adds)
+    conn.execute(outbox.delete().where(
+        outbox.c.id.in_([row.id for row in rows])
+        & (outbox.c.claimed_by == token)))
 
 
 def postpone(conn: Any, rows: Sequence[Any], token: str, error: str,
@@ -483,7 +476,8 @@ def forget_instance(conn: Any, uuid: str) -> None:
 def held_by_zone(conn: Any, zones: Sequence[str]) -> Dict[str, int]:
     """Pending changes for zones other than ``zones``, by zone."""
     found: Dict[str, int] = {}
-    for row in db.execute(conn, _OTHER_ZONES, {db.IN: list(zones)}):
+    for row in conn.execute(outbox.select().where(
+            ~outbox.c.zone.in_(list(zones)))):
         found[row.zone] = found.get(row.zone, 0) + 1
     return found
 
