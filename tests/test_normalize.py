@@ -242,3 +242,27 @@ def test_nova_network_info_reads_back_as_the_same_model() -> None:
     assert [v['network']['id'] for v in nova] == ['n1', found.vifs[1]
                                                   .network_id]
     assert normalize.network_info(nova) == found
+
+
+def test_stored_network_info_reads_back_equal_and_is_decoded_once() -> None:
+    """What a plugin stores (``network_info_json``) decodes to a model equal
+    to the one stored, field for field (so the remembered model may stand
+    for the text); a text is decoded once, and ``null`` reads as None."""
+    stored = normalize.network_info(factories.network_info(
+        factories.vif('10.0.0.5', ipv6='fd00::5', floating=['172.24.4.9'],
+                      port_id='p1', network_id='n1'),
+        factories.vif('10.0.0.6', port_id='p2', vif_type='binding_failed',
+                      active=False)))
+    assert stored is not None
+    text = models.network_info_json(stored)
+    assert json.loads(text) == models.to_primitive(stored)
+    assert models.network_info_from_primitive(json.loads(text)) == stored
+    assert models.network_info_from_json(text) is stored
+    # A text no model was stored as (another process wrote it).
+    other = text.replace('10.0.0.6', '10.0.0.7')
+    first = models.network_info_from_json(other)
+    assert first is not None and first is models.network_info_from_json(
+        other)
+    assert [ip.address for ip in first.fixed_ips] == [
+        '10.0.0.5', 'fd00::5', '10.0.0.7']
+    assert models.network_info_from_json('null') is None

@@ -9,7 +9,10 @@ model can be logged or stored as it is.
 import collections.abc
 import dataclasses
 import enum
+import json
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
+
+from novahooks_core.state.lru import LRU
 
 
 class HookPoint(str, enum.Enum):
@@ -263,12 +266,19 @@ def to_primitive(model: Any) -> Any:
     if names is None and dataclasses.is_dataclass(model):
         names = _FIELD_NAMES[type(model)] = tuple(
             f.name for f in dataclasses.fields(model))
+    # A plain value is taken as it is without a call: most fields are.
     if names is not None:
-        return {name: to_primitive(getattr(model, name)) for name in names}
+        found: Dict[str, Any] = {}
+        for name in names:
+            value = getattr(model, name)
+            found[name] = (value if value is None or type(value) in _PLAIN
+                           else to_primitive(value))
+        return found
     if isinstance(model, collections.abc.Mapping):
         return {str(k): to_primitive(v) for k, v in model.items()}
     if isinstance(model, (tuple, list)):
-        return [to_primitive(v) for v in model]
+        return [v if v is None or type(v) in _PLAIN else to_primitive(v)
+                for v in model]
     if isinstance(model, (set, frozenset)):
         return sorted(to_primitive(v) for v in model)
     return model
@@ -284,6 +294,35 @@ def network_info_from_primitive(data: Mapping[str, Any]) -> NetworkInfo:
                     ip['floating_ips']))) for ip in s['ips'])))
             for s in v['subnets'])))
         for v in data['vifs']), unknown=frozenset(data.get('unknown', ())))
+
+
+#: Network info by the JSON text it was stored as (:func:`network_info_json`
+#: and :func:`network_info_from_json`), the least recently used forgotten.
+_by_json: LRU[str, NetworkInfo] = LRU(512)
+
+
+def network_info_json(network: NetworkInfo) -> str:
+    """The canonical JSON text a plugin stores ``network`` as; the text is
+    remembered as standing for ``network`` (:func:`network_info_from_json`
+    then reads it back without decoding: the next notification of the
+    instance does)."""
+    text = json.dumps(to_primitive(network), sort_keys=True)
+    _by_json.put(text, network)
+    return text
+
+
+def network_info_from_json(text: str) -> Optional[NetworkInfo]:
+    """The network info a plugin stored as ``text`` (``None`` for
+    ``null``), decoded once per text. Network info is immutable, so it is
+    shared."""
+    found = _by_json.get(text)
+    if found is None:
+        data = json.loads(text)
+        if data is None:
+            return None
+        found = network_info_from_primitive(data)
+        _by_json.put(text, found)
+    return found
 
 
 def _filled(new: Any, known: Any, prefix: str, unknown: FrozenSet[str]

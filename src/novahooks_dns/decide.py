@@ -4,7 +4,6 @@ the state, calls these, and writes what they return.
 """
 
 import dataclasses
-import json
 from typing import FrozenSet, Optional
 
 from novahooks_core import models
@@ -51,9 +50,8 @@ def plan_sync(instance: Instance, given: NetworkInfo,
     have made is not taken for removed while the source carries no
     floating IPs.
     """
-    stored = json.loads(known_json) if known_json else None
-    known = (None if stored is None
-             else models.network_info_from_primitive(stored))
+    known = models.network_info_from_json(known_json) if known_json \
+        else None
     network = models.merge_network_info(known, given)
     desired = desired_records(instance, network, settings)
     if not desired and have and not deleting:
@@ -62,7 +60,7 @@ def plan_sync(instance: Instance, given: NetworkInfo,
     if stale and 'ip.floating_ips' in network.unknown:
         stale = frozenset(r for r in stale
                           if not could_be_floating(r, instance, settings))
-    network_json = json.dumps(models.to_primitive(network), sort_keys=True)
+    network_json = models.network_info_json(network)
     return SyncPlan(adds=desired - have, stale=stale,
                     network_json=(None if network_json == known_json
                                   else network_json))

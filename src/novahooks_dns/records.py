@@ -8,9 +8,10 @@ configured reverse zone. Names come from templates with the variables
 """
 
 import dataclasses
+import functools
 import ipaddress
 import re
-from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple
+from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 from novahooks_core.models import Instance, NetworkInfo
 
@@ -125,22 +126,40 @@ def desired_records(instance: Instance, network: Optional[NetworkInfo],
 
 def _for_address(instance: Instance, network_label: Optional[str],
                  address: str, ttl: int, zone: str, reverse: Sequence[str],
-                 template: str) -> Iterable[Record]:
+                 template: str) -> Tuple[Record, ...]:
+    return _records_for(instance.hostname, instance.display_name,
+                        instance.uuid, instance.project_id, network_label,
+                        address, ttl, zone, tuple(reverse), template)
+
+
+@functools.lru_cache(maxsize=1024)
+def _records_for(hostname: Optional[str], display_name: Optional[str],
+                 uuid: Optional[str], project_id: Optional[str],
+                 network_label: Optional[str], address: str, ttl: int,
+                 zone: str, reverse: Tuple[str, ...], template: str
+                 ) -> Tuple[Record, ...]:
+    """The records of one address of an instance (of the fields names are
+    made of), made once: each of an instance's notifications asks again
+    (a pure function, so remembered)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return
+        return ()
+    instance = Instance(hostname=hostname, display_name=display_name,
+                        uuid=uuid, project_id=project_id)
     name = _render(template, zone, _variables(instance, network_label,
                                               address))
     if name is None:
-        return
+        return ()
+    found = []
     if name == zone or name.endswith('.' + zone):
-        yield Record(zone, name, 'A' if ip.version == 4 else 'AAAA',
-                     str(ip), ttl)
+        found.append(Record(zone, name, 'A' if ip.version == 4 else 'AAAA',
+                            str(ip), ttl))
     reverse_zone = reverse_zone_of(str(ip), reverse)
     if reverse_zone:
-        yield Record(reverse_zone, absolute(ip.reverse_pointer), 'PTR', name,
-                     ttl)
+        found.append(Record(reverse_zone, absolute(ip.reverse_pointer),
+                            'PTR', name, ttl))
+    return tuple(found)
 
 
 def forward_name(instance: Instance, settings: Settings) -> Optional[str]:

@@ -181,16 +181,15 @@ class DnsService:
         (added, removed, note). Read the instance's state, decide
         (:func:`_step`), write what was decided; :class:`Batch` does the
         same for a listener's batch, in memory."""
-        kind = op['op']
-        if kind == 'remember':
+        if op['op'] == 'remember':
             state.remember_instance(conn, op['uuid'], op.get('name'),
                                     op.get('project_id'))
             return 0, 0, ''
-        instance = Instance(**op['instance'])
-        uuid = str(instance.uuid)
+        operation = Operation.from_primitive(op)
+        uuid = str(operation.instance.uuid)
         row = state.lock_instance(conn, uuid)
         have = state.effective(conn, uuid)
-        step = _step(op, instance, row.network_json if row is not None
+        step = _step(operation, row.network_json if row is not None
                      else None, row is not None, have, self.settings)
         if step.kept:
             self._tell_kept(uuid, len(have))
@@ -230,18 +229,22 @@ class DnsService:
             found.write()
         found.tell()
 
-    def _write(self, op: Dict[str, Any], batch: Optional['Batch'] = None
-               ) -> Optional[Tuple[int, int, str]]:
+    def _write(self, op: Dict[str, Any]) -> Optional[Tuple[int, int, str]]:
         """Decide ``op`` now within ``[DEFAULT] write_budget_ms``, or keep
-        it in the spool (``None``) for the background sender to replay; in
-        the listener's ``batch``, decide it there."""
-        if batch is not None:
-            return batch.apply(op)
+        it in the spool (``None``) for the background sender to replay."""
         applied, result = self.spool.write(op, config.write_budget())
         if not applied:
             self.sender.ensure_worker()
             return None
         return result
+
+    def _decide(self, operation: 'Operation', batch: Optional['Batch']
+                ) -> Optional[Tuple[int, int, str]]:
+        """:meth:`_write` of ``operation``; in the listener's ``batch``,
+        decided there, as it is (never serialized)."""
+        if batch is not None:
+            return batch.apply(operation)
+        return self._write(operation.primitive())
 
     def sync(self, instance: Instance, network: Optional[NetworkInfo],
              deleting: bool = False, batch: Optional['Batch'] = None
@@ -254,10 +257,8 @@ class DnsService:
         uuid = instance.uuid
         if not uuid or network is None:
             return 'network info unknown: nothing to do', False
-        result = self._write({
-            'op': 'sync', 'uuid': uuid, 'instance': _instance_op(instance),
-            'network': models.to_primitive(network), 'deleting': deleting},
-            batch)
+        result = self._decide(Operation.of('sync', instance, network,
+                                           deleting), batch)
         if result is None:
             return 'database unavailable: spooled', False
         adds, removed, note = result
@@ -281,9 +282,8 @@ class DnsService:
         uuid = instance.uuid
         if not uuid:
             return 'no uuid: nothing to do'
-        result = self._write({
-            'op': 'remove', 'uuid': uuid, 'instance': _instance_op(instance),
-            'fallback': models.to_primitive(fallback)}, batch)
+        result = self._decide(Operation.of('remove', instance, fallback),
+                              batch)
         if result is None:
             return 'database unavailable: spooled'
         removed = result[1]
@@ -328,9 +328,12 @@ class DnsService:
                  batch: Optional['Batch'] = None) -> None:
         if not instance.uuid:
             return
-        self._write({'op': 'remember', 'uuid': instance.uuid,
-                     'name': forward_name(instance, self.settings),
-                     'project_id': instance.project_id}, batch)
+        name = forward_name(instance, self.settings)
+        if batch is not None:
+            batch.remember(instance.uuid, name, instance.project_id)
+        else:
+            self._write({'op': 'remember', 'uuid': instance.uuid,
+                         'name': name, 'project_id': instance.project_id})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -353,27 +356,71 @@ class Step:
         return len(self.adds), len(self.released), ''
 
 
-def _step(op: Dict[str, Any], instance: Instance,
-          known_json: Optional[str], tracked: bool, have: FrozenSet[Record],
-          settings: Settings) -> Step:
-    """What a ``sync`` or ``remove`` of ``instance`` does, given its state:
-    the network info last kept, whether this database holds state for it
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """A ``sync`` or ``remove`` of an instance as a hook asked it: for a
+    sync, ``network`` is the network info given; for a remove, the info
+    cache kept in case no state is kept for the instance (its fallback).
+    The instance holds only what records are made of (uuid, names,
+    project). Spooled as :meth:`primitive`; a listener's batch decides it
+    as it is."""
+
+    kind: str
+    instance: Instance
+    network: Optional[NetworkInfo]
+    deleting: bool = False
+
+    @classmethod
+    def of(cls, kind: str, instance: Instance,
+           network: Optional[NetworkInfo], deleting: bool = False
+           ) -> 'Operation':
+        return cls(kind, Instance(**_instance_op(instance)), network,
+                   deleting)
+
+    def primitive(self) -> Dict[str, Any]:
+        """The operation as the spool keeps it (JSON-ready)."""
+        op: Dict[str, Any] = {'op': self.kind, 'uuid': self.instance.uuid,
+                              'instance': _instance_op(self.instance)}
+        if self.kind == 'sync':
+            op.update(network=models.to_primitive(self.network),
+                      deleting=self.deleting)
+        else:
+            op['fallback'] = models.to_primitive(self.network)
+        return op
+
+    @classmethod
+    def from_primitive(cls, op: Dict[str, Any]) -> 'Operation':
+        """The operation :meth:`primitive` kept."""
+        kind = op['op']
+        instance = Instance(**op['instance'])
+        if kind == 'sync':
+            given = _network(op['network'])
+            assert given is not None
+            return cls(kind, instance, given, bool(op.get('deleting')))
+        if kind == 'remove':
+            return cls(kind, instance, _network(op.get('fallback')))
+        raise ValueError('unknown DNS operation %r' % kind)
+
+
+def _step(operation: Operation, known_json: Optional[str], tracked: bool,
+          have: FrozenSet[Record], settings: Settings) -> Step:
+    """What a ``sync`` or ``remove`` does, given the instance's state: the
+    network info last kept, whether this database holds state for it
     (``tracked``) and the records it has (pure: see :mod:`.decide`)."""
-    kind = op['op']
-    if kind == 'sync':
-        given = _network(op['network'])
-        assert given is not None
-        plan = decide.plan_sync(instance, given, known_json, have, settings,
-                                bool(op.get('deleting')))
+    instance = operation.instance
+    if operation.kind == 'sync':
+        assert operation.network is not None
+        plan = decide.plan_sync(instance, operation.network, known_json,
+                                have, settings, operation.deleting)
         if plan.kept:
             return Step(kept=True)
         return Step(adds=plan.adds, released=plan.stale,
                     network_json=plan.network_json)
-    if kind == 'remove':
+    if operation.kind == 'remove':
         return Step(released=decide.records_to_remove(
-            instance, have, tracked, _network(op.get('fallback')), settings),
+            instance, have, tracked, operation.network, settings),
             forgets=True)
-    raise ValueError('unknown DNS operation %r' % kind)
+    raise ValueError('unknown DNS operation %r' % operation.kind)
 
 
 def uuids_of(events: Sequence[HookEvent]) -> List[str]:
@@ -479,23 +526,22 @@ class Batch:
                 network_json=None)
         return row
 
-    def apply(self, op: Dict[str, Any]) -> Tuple[int, int, str]:
+    def remember(self, uuid: str, name: Optional[str],
+                 project_id: Optional[str]) -> None:
+        """:func:`state.remember_instance` in memory."""
+        self._load([uuid])
+        self._row(uuid).update(
+            name=name, project_id=project_id,
+            created_at=timeutils.utcnow(), deleted_at=None)
+        self.changed.add(uuid)
+
+    def apply(self, operation: Operation) -> Tuple[int, int, str]:
         """:meth:`DnsService._apply` in memory."""
-        kind = op['op']
-        if kind == 'remember':
-            uuid = str(op['uuid'])
-            self._load([uuid])
-            self._row(uuid).update(
-                name=op.get('name'), project_id=op.get('project_id'),
-                created_at=timeutils.utcnow(), deleted_at=None)
-            self.changed.add(uuid)
-            return 0, 0, ''
-        instance = Instance(**op['instance'])
-        uuid = str(instance.uuid)
+        uuid = str(operation.instance.uuid)
         self._load([uuid])
         found = self.rows[uuid]
         have = self.have[uuid]
-        step = _step(op, instance, found['network_json'] if found is not None
+        step = _step(operation, found['network_json'] if found is not None
                      else None, found is not None, have,
                      self.service.settings)
         row = self._row(uuid)

@@ -117,6 +117,10 @@ _PENDING_FOR_OTHERS = outbox.select().where(
     & (outbox.c.instance_uuid != _p('k_uuid'))).order_by(outbox.c.id)
 _QUEUE = outbox.insert()
 _MAKE_INSTANCES = instances.insert()
+_POSTPONE = outbox.update().where(
+    (outbox.c.id == _p('k_id')) & (outbox.c.claimed_by == _p('k_token'))
+).values(attempts=_p('v_attempts'), last_error=_p('v_error'),
+         next_attempt_at=_p('v_next'), claimed_by=None, claimed_until=None)
 _UPDATE_INSTANCE = instances.update().where(
     instances.c.uuid == _p('k_uuid')).values(
     name=_p('v_name'), project_id=_p('v_project_id'),
@@ -252,31 +256,38 @@ def release_records(conn: Any, instance_uuid: str,
 
 # -- the listener's batch: many instances read and written at once -------
 
-def _chunks(items: Iterable[str]) -> List[List[str]]:
-    """Distinct ``items``, sorted, in :func:`db.chunks`."""
-    return db.chunks(sorted(set(items)))
+# A batch's reads (one statement per table and chunk), built once.
+_LOCK_INSTANCES = instances.select().where(
+    db.is_in(instances.c.uuid)).order_by(instances.c.uuid).with_for_update()
+_PENDING_IN = outbox.select().where(
+    db.is_in(outbox.c.instance_uuid)).order_by(outbox.c.id)
+_APPLIED_IN = applied.select().where(db.is_in(applied.c.instance_uuid))
+_APPLIED_NAMED = applied.select().where(db.is_in(applied.c.name))
+_PENDING_NAMED = outbox.select().where(
+    db.is_in(outbox.c.name)).order_by(outbox.c.id)
+
+
+def _sorted(items: Iterable[str]) -> List[str]:
+    """Distinct ``items``, sorted (read in :func:`db.chunks`)."""
+    return sorted(set(items))
 
 
 def lock_instances(conn: Any, uuids: Sequence[str]) -> List[Any]:
     """The rows these instances have (an instance without one has none
     yet), each locked for the rest of the transaction, in uuid order (one
     statement per chunk)."""
-    return [row for chunk in _chunks(uuids) for row in conn.execute(
-        instances.select().where(instances.c.uuid.in_(chunk)).order_by(
-            instances.c.uuid).with_for_update())]
+    return db.rows_in(conn, _LOCK_INSTANCES, _sorted(uuids))
 
 
 def pending_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
     """The pending changes of these instances, oldest first."""
-    return sorted((row for chunk in _chunks(uuids) for row in conn.execute(
-        outbox.select().where(outbox.c.instance_uuid.in_(chunk)).order_by(
-            outbox.c.id))), key=lambda row: row.id)
+    return sorted(db.rows_in(conn, _PENDING_IN, _sorted(uuids)),
+                  key=lambda row: row.id)
 
 
 def applied_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
     """The applied records of these instances."""
-    return [row for chunk in _chunks(uuids) for row in conn.execute(
-        applied.select().where(applied.c.instance_uuid.in_(chunk)))]
+    return db.rows_in(conn, _APPLIED_IN, _sorted(uuids))
 
 
 def held_by_all(conn: Any, names: Sequence[str],
@@ -284,14 +295,12 @@ def held_by_all(conn: Any, names: Sequence[str],
     """The keys of the records named ``names`` that an instance other
     than ``besides`` holds (applied, or pending as an add)."""
     skip = set(besides)
-    chunks = _chunks(names)
-    applied_rows = [row for chunk in chunks for row in conn.execute(
-        applied.select().where(applied.c.name.in_(chunk)))
-        if row.instance_uuid not in skip]
-    pending_rows = sorted((row for chunk in chunks for row in conn.execute(
-        outbox.select().where(outbox.c.name.in_(chunk)).order_by(
-            outbox.c.id)) if row.instance_uuid not in skip),
-        key=lambda row: row.id)
+    wanted = _sorted(names)
+    applied_rows = [row for row in db.rows_in(conn, _APPLIED_NAMED, wanted)
+                    if row.instance_uuid not in skip]
+    pending_rows = sorted(
+        (row for row in db.rows_in(conn, _PENDING_NAMED, wanted)
+         if row.instance_uuid not in skip), key=lambda row: row.id)
     return frozenset(key for (_, key), holds in holding(
         applied_rows, pending_rows).items() if holds)
 
@@ -416,17 +425,19 @@ def confirm(conn: Any, rows: Sequence[Any], token: str) -> None:
 def postpone(conn: Any, rows: Sequence[Any], token: str, error: str,
              initial: float, maximum: float) -> None:
     """Record a failed attempt of sender ``token``; retry with exponential
-    backoff. Changes no longer claimed by it are left as they are."""
+    backoff. Changes no longer claimed by it are left as they are. One
+    statement (executemany) for every row."""
+    if not rows:
+        return
     stamp = timeutils.utcnow()
+    params = []
     for row in rows:
         attempts = row.attempts + 1
         delay = min(maximum, initial * (2 ** (attempts - 1)))
-        conn.execute(outbox.update().where(
-            (outbox.c.id == row.id)
-            & (outbox.c.claimed_by == token)).values(
-            attempts=attempts, last_error=error[:500],
-            next_attempt_at=stamp + datetime.timedelta(seconds=delay),
-            claimed_by=None, claimed_until=None))
+        params.append({'k_id': row.id, 'k_token': token,
+                       'v_attempts': attempts, 'v_error': error[:500],
+                       'v_next': stamp + datetime.timedelta(seconds=delay)})
+    db.execute(conn, _POSTPONE, params)
 
 
 def applied_records(conn: Any, instance_uuid: Optional[str] = None

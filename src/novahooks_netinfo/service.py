@@ -50,10 +50,6 @@ OPTS = [
 ]
 
 
-def _json(network: NetworkInfo) -> str:
-    return json.dumps(models.to_primitive(network), sort_keys=True)
-
-
 class NetinfoService:
     """Shared by the netinfo hooks of a process."""
 
@@ -218,7 +214,7 @@ def _step(uuid: str, row: Any, given: NetworkInfo,
         return None
     values: Dict[str, Any] = dict(
         fingerprint=decision.fingerprint,
-        network_json=_json(decision.network),
+        network_json=models.network_info_json(decision.network),
         emptied_alerted=decision.emptied_alerted,
         updated_at=timeutils.utcnow())
     if decision.last_good:
@@ -310,7 +306,7 @@ class Batch:
             return
         rows = [row for step in self.steps for row in step.rows()]
         if rows:
-            self.conn.execute(store.events.insert(), rows)
+            self.conn.execute(store.INSERT_EVENTS, rows)
         changed = {step.uuid for step in self.steps}
         columns = ('fingerprint', 'network_json', 'last_good_json',
                    'emptied_alerted', 'updated_at')
@@ -320,7 +316,7 @@ class Batch:
         old = [dict({'v_' + c: states[u][c] for c in columns}, k_uuid=u)
                for u in sorted(changed & self.existing)]
         if new:
-            self.conn.execute(store.states.insert(), new)
+            self.conn.execute(store.INSERT_STATES, new)
         if old:
             db.execute(self.conn, store.update_statement(columns), old)
         store.replace_addresses_of(self.conn, self.changed)
@@ -346,9 +342,12 @@ def _previous(row: Any) -> Optional[changes.Previous]:
     """An instance's state row as :func:`changes.decide` reads it."""
     if row is None:
         return None
-    return changes.Previous(
-        models.network_info_from_primitive(json.loads(row.network_json)),
-        row.fingerprint, bool(row.emptied_alerted))
+    network = models.network_info_from_json(row.network_json)
+    if network is None:
+        raise ValueError('network info of instance %s stored as null'
+                         % getattr(row, 'uuid', '?'))
+    return changes.Previous(network, row.fingerprint,
+                            bool(row.emptied_alerted))
 
 
 _service = ProcessLocal(

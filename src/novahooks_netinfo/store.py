@@ -82,16 +82,25 @@ def replace_addresses(conn: Any, uuid: str,
     return sorted(others)
 
 
+# A batch's reads and writes (one statement per table and chunk), built
+# once.
+_STATES_IN = states.select().where(db.is_in(states.c.uuid))
+_ADDRESSES_IN = addresses.select().where(db.is_in(addresses.c.uuid))
+_ADDRESSES_AT = addresses.select().where(db.is_in(addresses.c.address))
+_DROP_ADDRESSES_IN = addresses.delete().where(db.is_in(addresses.c.uuid))
+#: New history rows; new states.
+INSERT_EVENTS = events.insert()
+INSERT_STATES = states.insert()
+
+
 def states_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
     """The states of these instances (one statement per chunk)."""
-    return [row for chunk in db.chunks(uuids) for row in conn.execute(
-        states.select().where(states.c.uuid.in_(chunk)))]
+    return db.rows_in(conn, _STATES_IN, uuids)
 
 
 def addresses_of(conn: Any, uuids: Sequence[str]) -> List[Any]:
     """The addresses these instances hold."""
-    return [row for chunk in db.chunks(uuids) for row in conn.execute(
-        addresses.select().where(addresses.c.uuid.in_(chunk)))]
+    return db.rows_in(conn, _ADDRESSES_IN, uuids)
 
 
 def holders_of(conn: Any, pairs: Sequence[Tuple[str, str]],
@@ -100,13 +109,9 @@ def holders_of(conn: Any, pairs: Sequence[Tuple[str, str]],
     these (network, address) pairs."""
     skip = set(besides)
     wanted = set(pairs)
-    found = []
-    for chunk in db.chunks(sorted({address for _, address in pairs})):
-        found += [row for row in conn.execute(addresses.select().where(
-            addresses.c.address.in_(chunk)))
-            if row.uuid not in skip
-            and (row.network_id, row.address) in wanted]
-    return found
+    return [row for row in db.rows_in(
+        conn, _ADDRESSES_AT, sorted({address for _, address in pairs}))
+        if row.uuid not in skip and (row.network_id, row.address) in wanted]
 
 
 def replace_addresses_of(conn: Any,
@@ -116,7 +121,7 @@ def replace_addresses_of(conn: Any,
     they held."""
     uuids = sorted(pairs)
     for chunk in db.chunks(uuids):
-        conn.execute(addresses.delete().where(addresses.c.uuid.in_(chunk)))
+        db.execute(conn, _DROP_ADDRESSES_IN, {db.IN: chunk})
     rows = [dict(uuid=uuid, network_id=network, address=address)
             for uuid in uuids for network, address in pairs[uuid]]
     if rows:

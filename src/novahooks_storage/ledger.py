@@ -257,6 +257,12 @@ def _volume(row: Any) -> Row:
     return {name: getattr(row, name) for name in VOLUME_COLUMNS}
 
 
+# A batch's reads (one statement per table and chunk), built once.
+_INSTANCES_IN = instances.select().where(db.is_in(instances.c.uuid))
+_LOCK_INSTANCES_IN = _INSTANCES_IN.with_for_update()
+_VOLUMES_IN = volumes.select().where(db.is_in(volumes.c.instance_uuid))
+
+
 def read_states(conn: Any, uuids: Sequence[str], lock: bool = False
                 ) -> Dict[str, State]:
     """The states of these instances: one statement per table (per
@@ -265,13 +271,12 @@ def read_states(conn: Any, uuids: Sequence[str], lock: bool = False
     lock is the database's)."""
     rows: Dict[str, Row] = {}
     found: Dict[str, Dict[str, Row]] = {uuid: {} for uuid in uuids}
-    for chunk in db.chunks(sorted(found)):
-        query = instances.select().where(instances.c.uuid.in_(chunk))
-        for row in conn.execute(query.with_for_update() if lock else query):
-            rows[row.uuid] = {c: getattr(row, c) for c in INSTANCE_COLUMNS}
-        for row in conn.execute(volumes.select().where(
-                volumes.c.instance_uuid.in_(chunk))):
-            found[row.instance_uuid][row.volume_id] = _volume(row)
+    wanted = sorted(found)
+    for row in db.rows_in(conn, _LOCK_INSTANCES_IN if lock
+                          else _INSTANCES_IN, wanted):
+        rows[row.uuid] = {c: getattr(row, c) for c in INSTANCE_COLUMNS}
+    for row in db.rows_in(conn, _VOLUMES_IN, wanted):
+        found[row.instance_uuid][row.volume_id] = _volume(row)
     return {uuid: State(rows.get(uuid), held)
             for uuid, held in found.items()}
 

@@ -10,6 +10,7 @@ import time
 from typing import Any, List
 
 import pytest
+import sqlalchemy as sa
 
 from novahooks_core.containment import timing
 from novahooks_core.hooks import dispatch
@@ -18,6 +19,7 @@ from novahooks_core.testing import NovaRunner, factories, run_lifecycle
 from novahooks_dns import service as dns_service
 from novahooks_dns import state
 from novahooks_dns.backends.hostsfile import HostsFileBackend
+from novahooks_dns.records import Record
 from tests.conftest import WriteConfig, cli
 from tests.dns.conftest import build
 
@@ -312,3 +314,40 @@ def test_duplicate_names_are_refused_when_configured(
                 **kwargs)
     assert timing.snapshot()['dns:create_instance:pre'].vetoes == 1
     assert dispatch.active_handlers  # the dispatcher served both calls
+
+
+def test_a_failed_send_is_postponed_with_one_statement(
+        hosts: pathlib.Path) -> None:
+    """A send that failed postpones every change it held with one
+    statement (executemany), however many: a listener's batch of
+    hundreds of changes is not written back row by row. Each change's
+    attempt is counted and its claim given back; a change another sender
+    holds is left as it is."""
+    service = dns_service.service()
+    service.ensure_schema()
+    records = [Record('cloud.internal.', 'vm%d.cloud.internal.' % n, 'A',
+                      '10.0.1.%d' % n, 300) for n in range(30)]
+    now = datetime.datetime.utcnow()
+    until = now + datetime.timedelta(seconds=60)
+    with service.engine.begin() as conn:
+        state.enqueue(conn, 'u-1', records, ())
+        ids = [row.id for row in conn.execute(state.outbox.select())]
+        mine = state.claim(conn, ids[:-1], 'me', until, now)
+        state.claim(conn, ids[-1:], 'other', until, now)
+    statements: List[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+    sa.event.listen(sa.engine.Engine, 'before_cursor_execute', count)
+    try:
+        with service.engine.begin() as conn:
+            state.postpone(conn, mine, 'me', 'refused', 2.0, 300.0)
+    finally:
+        sa.event.remove(sa.engine.Engine, 'before_cursor_execute', count)
+    assert len([s for s in statements if s.startswith('UPDATE')]) == 1
+    with service.engine.begin() as conn:
+        rows = {row.id: row for row in conn.execute(state.outbox.select())}
+    assert all(rows[i].attempts == 1 and rows[i].claimed_by is None
+               and rows[i].last_error == 'refused'
+               and rows[i].next_attempt_at > now for i in ids[:-1])
+    assert rows[ids[-1]].attempts == 0 and rows[ids[-1]].claimed_by == 'other'

@@ -38,9 +38,13 @@ In this process (one ``Listener``, one worker, state in SQLite):
   (``batch_size = 1``, DNS sent within ``send_budget_ms``), and with
   ``batch_size`` ``--batch-size`` (500).
   Each prints where its time goes: mapping, each plugin's handlers, the
-  order guard and the rest of handling, and transport/oslo.messaging; and
+  order guard and the rest of handling, and transport/oslo.messaging;
   the process's peak RSS during the run (``/proc/self/status`` VmHWM,
-  reset before it; the notifications the benchmark holds included).
+  reset before it; the notifications the benchmark holds included); and
+  the SQL statements run per notification (SQLAlchemy's cursor events,
+  every thread's: an executemany counts once) and the CPU time handling
+  took per notification (``time.thread_time`` of the handling thread:
+  steadier than rates when other work shares the machine).
 - ``--profile FILE``: the all-plugins run once more under cProfile (every
   thread it starts); stats dumped to FILE, top 25 by cumulative and own
   time printed.
@@ -438,6 +442,9 @@ class Attempts:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        #: CPU time of the handling threads (``time.thread_time``): what
+        #: handling costs, whatever else runs on the machine.
+        self.cpu_seconds = 0.0
         self._lock = threading.Lock()
         self._originals: Dict[str, Any] = {}
 
@@ -452,18 +459,40 @@ class Attempts:
         owner = self
 
         def timed(endpoint: NotificationEndpoint, messages: Any) -> Any:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 return original(endpoint, messages)
             finally:
                 spent = time.perf_counter() - start
+                used = time.thread_time() - cpu
                 with owner._lock:
                     owner.seconds += spent
+                    owner.cpu_seconds += used
         return timed
 
     def __exit__(self, *_: Any) -> None:
         for name, original in self._originals.items():
             setattr(NotificationEndpoint, name, original)
+
+
+class Statements:
+    """SQL statements run in this process (SQLAlchemy's cursor events: an
+    executemany is one), every thread's (the DNS sender's included)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _counted(self, *_: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> 'Statements':
+        sa.event.listen(sa.engine.Engine, 'before_cursor_execute',
+                        self._counted)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        sa.event.remove(sa.engine.Engine, 'before_cursor_execute',
+                        self._counted)
 
 
 def sync(conf: pathlib.Path) -> None:
@@ -506,7 +535,8 @@ def run_inprocess(url: str, state: pathlib.Path, pool: str,
     reset_ok = reset_peak_rss()
     rss_before = proc_status().get('VmRSS', 0)
     profiles = ThreadProfiles() if profile else None
-    with Attempts() as attempts:
+    statements = Statements()
+    with Attempts() as attempts, statements:
         if profiles is not None:
             profiles.__enter__()
         try:
@@ -545,7 +575,9 @@ def run_inprocess(url: str, state: pathlib.Path, pool: str,
         'seconds': elapsed, 'per_second': count / elapsed,
         'seconds_by_part': spent, 'counts': listener.stats.snapshot(),
         'rss_start_mib': rss_before / 1024.0,
-        'peak_rss_mib': peak / 1024.0, 'peak_rss_since_run': reset_ok}
+        'peak_rss_mib': peak / 1024.0, 'peak_rss_since_run': reset_ok,
+        'statements_per_message': statements.count / count,
+        'handling_cpu_ms': attempts.cpu_seconds / count * 1000}
     if profiles is not None and profile:
         profiles.stats().dump_stats(profile)
         result['profile'] = {'file': profile,
@@ -855,10 +887,13 @@ def report(results: Dict[str, Any], opts: Any) -> None:
     for name, label in labels:
         run = results[name]
         print('  %s: %.0f/s; %.2fx bare%s; peak RSS %.0f MiB (%.0f at the '
-              'start)' % (label, run['per_second'], run['ratio'],
-                          ' (%s)' % targets.LISTEN_DEFAULT_RATIO.judged(
-                              run['ratio']) if name == 'novahooks' else '',
-                          run['peak_rss_mib'], run['rss_start_mib']))
+              'start); %.2f SQL statements and %.3f ms of handling CPU '
+              'per notification' % (
+                  label, run['per_second'], run['ratio'],
+                  ' (%s)' % targets.LISTEN_DEFAULT_RATIO.judged(
+                      run['ratio']) if name == 'novahooks' else '',
+                  run['peak_rss_mib'], run['rss_start_mib'],
+                  run['statements_per_message'], run['handling_cpu_ms']))
         if name != 'bridge':
             parts(run['seconds_by_part'], count, run['seconds'])
     if results['processes']:

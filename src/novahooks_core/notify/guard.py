@@ -112,6 +112,16 @@ _UPDATE_MARK = marks.update().where(
     (marks.c.uuid == sa.bindparam('b_uuid'))
     & (marks.c.plugin == sa.bindparam('b_plugin')))
 
+#: A batch's reads and writes (:meth:`Guard.batch`), built once.
+_MAKE_INSTANCES = instances.insert().prefix_with('OR IGNORE')
+_DELETED_OF = instances.select().where(
+    db.is_in(instances.c.uuid) & instances.c.deleted_at.isnot(None))
+_MARKS_OF = marks.select().where(db.is_in(marks.c.uuid))
+_INSERT_MARKS = marks.insert()
+_TOMBSTONES = instances.update().where(
+    instances.c.uuid == sa.bindparam('b_uuid')).values(
+        deleted_at=sa.bindparam('deleted_at'))
+
 _FACT_FIELDS = ('kind', 'id', 'revision', 'updated_at', 'deleted',
                 'address', 'port_id', 'fixed_ip', 'device_id',
                 'device_owner')
@@ -307,11 +317,9 @@ class HeldBatch:
         if update:
             self.conn.execute(_UPDATE_MARK, update)
         if insert:
-            self.conn.execute(marks.insert(), insert)
+            self.conn.execute(_INSERT_MARKS, insert)
         if self.pending.tombstones:
-            self.conn.execute(instances.update().where(
-                instances.c.uuid == sa.bindparam('b_uuid')).values(
-                    deleted_at=sa.bindparam('deleted_at')), [
+            db.execute(self.conn, _TOMBSTONES, [
                 dict(b_uuid=uuid, deleted_at=timeutils.utcnow())
                 for uuid in dict.fromkeys(self.pending.tombstones)])
         self._existing.update(moved)
@@ -398,22 +406,17 @@ class Guard:
             if conn.dialect.name == 'postgresql':
                 self._lock_rows(conn, wanted)
             elif wanted:
-                conn.execute(instances.insert().prefix_with('OR IGNORE'), [
+                conn.execute(_MAKE_INSTANCES, [
                     dict(uuid=uuid, created_at=stamp) for uuid in wanted])
             found: Dict[str, Dict[str, Mark]] = {u: {} for u in wanted}
-            deleted: List[str] = []
+            deleted = [row.uuid for row in db.rows_in(
+                conn, _DELETED_OF, wanted)]
             existing: List[Tuple[str, str]] = []
-            for chunk in db.chunks(wanted):
-                deleted += [row.uuid for row in conn.execute(
-                    instances.select().where(
-                        instances.c.uuid.in_(chunk)
-                        & instances.c.deleted_at.isnot(None)))]
-                for row in conn.execute(marks.select().where(
-                        marks.c.uuid.in_(chunk))):
-                    found[row.uuid][row.plugin] = Mark(
-                        row.updated_at, row.sent_at, row.message_id or '',
-                        row.deleted_at)
-                    existing.append((row.uuid, row.plugin))
+            for row in db.rows_in(conn, _MARKS_OF, wanted):
+                found[row.uuid][row.plugin] = Mark(
+                    row.updated_at, row.sent_at, row.message_id or '',
+                    row.deleted_at)
+                existing.append((row.uuid, row.plugin))
             held = HeldBatch(conn, found, deleted, existing)
             yield held
             held.write()

@@ -353,7 +353,9 @@ def _events(event_type: str, found: models.Instance,
             request: models.RequestInfo) -> List[HookEvent]:
     result = BUILD_RESULTS.get(event_type, 'active')
     # A deleted instance's network is deallocated: known to be empty.
-    deallocated = dataclasses.replace(found, network_info=models.NetworkInfo())
+    deallocated = (dataclasses.replace(
+        found, network_info=models.NetworkInfo()) if event_type == DELETED
+        else found)
     return [NotifiedEvent(
         point, phase,
         deallocated if event_type == DELETED and point is NETWORK else found,

@@ -309,6 +309,25 @@ def chunks(items: Sequence[_T]) -> List[List[_T]]:
             for start in range(0, len(items), IN_CHUNK)]
 
 
+#: The parameter a statement's ``IN (...)`` of :func:`is_in` binds.
+IN = 'k_in'
+
+
+def is_in(column: Any) -> Any:
+    """``column IN (...)`` with the values :func:`rows_in` binds, for a
+    statement built once (an expanding ``bindparam``): a new statement per
+    call costs SQLAlchemy its cache key (below 1.4: its compilation)."""
+    return column.in_(sqlalchemy.bindparam(IN, expanding=True))
+
+
+def rows_in(conn: Any, statement: Any, values: Sequence[Any],
+            **params: Any) -> List[Any]:
+    """The rows of ``statement`` (built once, with :func:`is_in`) for
+    ``values``, one execution per :func:`chunks` slice, in order."""
+    return [row for chunk in chunks(values) for row in execute(
+        conn, statement, dict(params, **{IN: chunk}))]
+
+
 def engine(name: str, url: Optional[str] = None) -> Any:
     """The process's engine for ``name`` (``<state_dir>/<name>.sqlite``
     unless ``url`` is given)."""
@@ -364,7 +383,10 @@ _compiled: Dict[Tuple[int, str], Any] = {}
 def execute(conn: Any, statement: Any, params: Any = None) -> Any:
     """Execute ``statement``, built once (never per call: it is cached by
     identity on SQLAlchemy < 1.4), with ``params`` (a dict, or a list of
-    them)."""
+    them). Below 1.4 an ``insert()`` or ``update()`` without ``values``
+    compiles every column: run those with ``conn.execute``, which compiles
+    the columns the rows give (a statement built once still saves 1.4+
+    its cache key)."""
     if not _LEGACY:
         return conn.execute(statement, params or {})
     key = (id(statement), conn.dialect.name)
