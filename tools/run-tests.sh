@@ -115,11 +115,22 @@ run_suite() {  # run_suite NAME [pytest args]
     "$venv/bin/python" -c 'import sys, oslo_config, stevedore; print(sys.version.split()[0], "stevedore", stevedore.__file__)' >/dev/null
     "$venv/bin/pip" freeze | grep -iE '^(oslo\.(config|log|utils)|stevedore|cliff|eventlet)==' | tr '\n' ' '
     echo
-    NOVAHOOKS_CONSTRAINTS="$([ "$name" = py38 ] && echo "$venv/constraints.txt" || true)" \
-        "$venv/bin/python" -m coverage run --source=src -m pytest -q -rfExX -p no:cacheprovider "$@" tests doc/example \
+    local constraints
+    constraints="$([ "$name" = py38 ] && echo "$venv/constraints.txt" || true)"
+    NOVAHOOKS_CONSTRAINTS="$constraints" \
+        "$venv/bin/python" -m coverage run --source=src -m pytest -q -rfExX -p no:cacheprovider --ignore=tests/webhook "$@" tests doc/example \
         | tee "$VENVS/$name.out"
-    expected_failures "$name" "$VENVS/$name.out"
     count "$VENVS/$name.out" '([0-9]+) passed'
+    # The webhook tests in a process of their own: after tests that run
+    # commands in process (check imports oslo.service, hence eventlet),
+    # the webhook sender's delivery threads and the test receiver
+    # deadlocked in eventlet's hub on Python 3.8 (Ussuri's pins).
+    NOVAHOOKS_CONSTRAINTS="$constraints" \
+        "$venv/bin/python" -m coverage run -a --source=src -m pytest -q -rfExX -p no:cacheprovider "$@" tests/webhook \
+        | tee "$VENVS/$name.webhook.out"
+    count "$VENVS/$name.webhook.out" '([0-9]+) passed'
+    expected_failures "$name" "$VENVS/$name.out"
+    expected_failures "$name" "$VENVS/$name.webhook.out"
     "$venv/bin/python" -m coverage report --skip-covered --sort=cover | tail -n 15
 }
 
