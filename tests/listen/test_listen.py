@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, ClassVar, Dict, Iterator, List, Optional
+from typing import Any, ClassVar, Dict, Iterator, List, Optional, Set
 
 import pytest
 
@@ -343,6 +343,10 @@ def test_two_listeners_of_one_pool_share_the_work_once(
             state, 'netinfo.sqlite',
             'select 1 from netinfo_events')) >= count, timeout=90,
             what='%d netinfo events' % count)
+        # DNS is sent after each batch commits (a late answer is retried
+        # in the background): wait for the records themselves.
+        wait_until(lambda: len(a_names(bind)) >= count, timeout=90,
+                   what='%d A records' % count)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -354,9 +358,14 @@ def test_two_listeners_of_one_pool_share_the_work_once(
                 'select kind, count(*), count(distinct uuid) '
                 'from netinfo_events group by kind') == [
         ('vif_added', count, count)]
-    names = {name for name, rtype, _ in bind.zone_records('cloud.internal.')
-             if rtype == 'A'}
-    assert len(names) == count
+    assert a_names(bind) == {'s%d.cloud.internal.' % index
+                             for index in range(count)}
+
+
+def a_names(bind: BindServer) -> Set[str]:
+    """The names of the A records BIND serves in the test zone."""
+    return {name for name, rtype, _ in bind.zone_records('cloud.internal.')
+            if rtype == 'A'}
 
 
 def test_error_notifications_are_consumed_too(
